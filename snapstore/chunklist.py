@@ -1,0 +1,133 @@
+"""Chunk lists of large files, stored so that they deduplicate between snapshots.
+
+A 1 GB database is ~250k page chunks: 8 MB of ids.  Written whole each time, an
+unchanged snapshot would cost 8 MB.  So a long list is stored as
+
+* a **base**: a root tree blob naming leaf blobs of up to ``LEAF_IDS`` ids each
+  (leaves are position-aligned, so unchanged regions reuse their leaf blobs), and
+* an optional **patch**: (position, id) pairs against that base, written when the
+  list differs from its parent's base in few positions.
+
+A snapshot after a small change therefore costs about 36 bytes per changed chunk,
+an unchanged one a single reference.  Once the patch would exceed
+``1/REBASE_FRACTION`` of the list, a new base is written (its unchanged leaves dedup).
+Short lists (config files, logs) stay inline in the manifest.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import msgpack
+
+from .repository import BlobReader, BlobWriter
+
+ID_SIZE = 32
+INLINE_MAX_IDS = 256
+LEAF_IDS = 4096
+REBASE_FRACTION = 16
+
+
+@dataclass(frozen=True)
+class ListRef:
+    """How a manifest names a chunk list: inline ids, or base tree + optional patch."""
+
+    count: int
+    inline: bytes | None = None
+    base: bytes | None = None
+    patch: bytes | None = None
+
+    def to_doc(self) -> dict:
+        doc: dict = {"n": self.count}
+        if self.inline is not None:
+            doc["ids"] = self.inline
+        else:
+            doc["base"] = self.base
+            if self.patch is not None:
+                doc["patch"] = self.patch
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "ListRef":
+        return cls(count=doc["n"], inline=doc.get("ids"), base=doc.get("base"), patch=doc.get("patch"))
+
+    def tree_ids(self, reader: BlobReader) -> list[bytes]:
+        """Every tree blob this list needs (for verify and prune)."""
+        if self.inline is not None:
+            return []
+        root = msgpack.unpackb(reader.read(self.base))
+        ids = [self.base, *root["leaves"]]
+        if self.patch is not None:
+            ids.append(self.patch)
+        return ids
+
+
+def split_ids(ids: bytes) -> list[bytes]:
+    return [ids[i:i + ID_SIZE] for i in range(0, len(ids), ID_SIZE)]
+
+
+def _write_base(ids: bytes, writer: BlobWriter) -> bytes:
+    leaf_bytes = LEAF_IDS * ID_SIZE
+    leaves = [writer.add_tree(ids[i:i + leaf_bytes]) for i in range(0, len(ids), leaf_bytes)]
+    return writer.add_tree(msgpack.packb({"n": len(ids) // ID_SIZE, "leaves": leaves}))
+
+
+def _load_base(base: bytes, reader: BlobReader) -> bytes:
+    root = msgpack.unpackb(reader.read(base))
+    ids = b"".join(reader.read(leaf) for leaf in root["leaves"])
+    if len(ids) != root["n"] * ID_SIZE:
+        raise ValueError("chunk list base has the wrong length")
+    return ids
+
+
+def _diff_positions(ids: bytes, base_ids: bytes) -> list[int]:
+    """Positions where ``ids`` differs from ``base_ids`` (compared leaf by leaf, fast)."""
+    n = len(ids) // ID_SIZE
+    changed: list[int] = []
+    step = 256 * ID_SIZE
+    for start in range(0, len(ids), step):
+        if ids[start:start + step] == base_ids[start:start + step]:
+            continue
+        for pos in range(start // ID_SIZE, min(n, (start + step) // ID_SIZE)):
+            off = pos * ID_SIZE
+            if ids[off:off + ID_SIZE] != base_ids[off:off + ID_SIZE]:
+                changed.append(pos)
+    return changed
+
+
+def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: BlobReader | None) -> ListRef:
+    """Store a chunk list, as a patch on ``parent``'s base when that is cheaper."""
+    count = len(ids) // ID_SIZE
+    if count <= INLINE_MAX_IDS:
+        return ListRef(count=count, inline=bytes(ids))
+    if parent is not None and parent.base is not None and reader is not None:
+        base_ids = _load_base(parent.base, reader)
+        changed = _diff_positions(ids, base_ids)
+        if not changed:
+            if len(ids) == len(base_ids):
+                return ListRef(count=count, base=parent.base)
+        elif len(changed) <= count // REBASE_FRACTION:
+            patch = msgpack.packb({
+                "n": count, "base": parent.base, "pos": struct.pack(f"<{len(changed)}I", *changed),
+                "ids": b"".join(ids[p * ID_SIZE:(p + 1) * ID_SIZE] for p in changed),
+            })
+            return ListRef(count=count, base=parent.base, patch=writer.add_tree(patch))
+    return ListRef(count=count, base=_write_base(bytes(ids), writer))
+
+
+def load_list(ref: ListRef, reader: BlobReader) -> bytes:
+    """The full id list (bytes, 32 per chunk) a ``ListRef`` names."""
+    if ref.inline is not None:
+        return ref.inline
+    ids = bytearray(_load_base(ref.base, reader))
+    if ref.patch is not None:
+        patch = msgpack.unpackb(reader.read(ref.patch))
+        positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
+        new_ids = patch["ids"]
+        need = ref.count * ID_SIZE
+        if len(ids) < need:
+            ids.extend(bytes(need - len(ids)))
+        for i, pos in enumerate(positions):
+            ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = new_ids[i * ID_SIZE:(i + 1) * ID_SIZE]
+    del ids[ref.count * ID_SIZE:]
+    return bytes(ids)

@@ -1,0 +1,85 @@
+"""What every subcommand shares: opening the repository, errors, JSON and progress output."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..errors import SnapstoreError, UsageError
+from ..repository import Repository
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+class SnapstoreGroup(click.Group):
+    """Turns typed errors into ``snapstore: message`` and their exit codes, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SnapstoreError as exc:
+            fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                fail(f"disk full while writing {exc.filename or 'the repository'}; nothing was committed", 1)
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                fail(f"permission denied: {exc.filename or exc}", 1)
+            raise
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"snapstore: {message}", err=True)
+    sys.exit(code)
+
+
+def repo_path(ctx: click.Context) -> str:
+    path = ctx.find_root().params.get("repo") or os.environ.get("SNAPSTORE_REPO")
+    if not path:
+        raise UsageError("no repository given: use --repo PATH or set SNAPSTORE_REPO")
+    return path
+
+
+def open_repo(ctx: click.Context) -> Repository:
+    return Repository.open(repo_path(ctx))
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class Progress:
+    """A one-line progress meter on stderr, shown only on a terminal and never with --json."""
+
+    def __init__(self, label: str, total: int, enabled: bool):
+        self.label, self.total, self.done = label, total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = self._last = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and now - self._last >= 0.1:
+            self._last = now
+            rate = self.done / max(now - self.start, 1e-6)
+            pct = 100 * self.done / self.total if self.total else 100
+            click.echo(f"\r{self.label}: {human_bytes(self.done)} / {human_bytes(self.total)} "
+                       f"({pct:.0f}%, {human_bytes(rate)}/s)   ", err=True, nl=False)
+
+    def close(self) -> None:
+        if self.enabled:
+            click.echo("\r" + " " * 72 + "\r", err=True, nl=False)

@@ -1,0 +1,24 @@
+"""The ``snapstore`` command: a thin layer over the library, one module per subcommand."""
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from . import backup_cmd, dump_cmd, init_cmd, ls_cmd, repair_cmd, sample_agent_cmd, show_cmd, snapshots_cmd
+from .common import SnapstoreGroup
+
+
+@click.group(cls=SnapstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", "-r", metavar="PATH", envvar="SNAPSTORE_REPO",
+              help="Repository directory (or set SNAPSTORE_REPO).")
+@click.version_option(__version__, prog_name="snapstore")
+def cli(repo: str | None) -> None:
+    """Content-addressed, deduplicated snapshots of AI-agent memory."""
+
+
+for module in (init_cmd, backup_cmd, snapshots_cmd, show_cmd, ls_cmd, dump_cmd, repair_cmd, sample_agent_cmd):
+    cli.add_command(module.command)
+
+
+def main() -> None:
+    cli(prog_name="snapstore")

@@ -1,0 +1,32 @@
+"""snapstore sample-agent: a Mirix-compatible demo agent, or a day of use applied to one."""
+from __future__ import annotations
+
+import click
+
+from .common import JSON_OPTION, emit_json, human_bytes
+
+
+@click.command("sample-agent")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Size: 1 is a few MB.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same content).")
+@click.option("--mutate", type=float, default=None, metavar="FRACTION",
+              help="Instead of creating, apply a day of use changing about FRACTION of the data.")
+@JSON_OPTION
+def command(directory: str, scale: float, seed: int | None, mutate: float | None, as_json: bool) -> None:
+    """Create a sample agent in DIRECTORY (mirix.yaml, sqlite.db, .env, logs/)."""
+    from .. import sample_agent
+
+    if mutate is not None:
+        stats = sample_agent.mutate_agent(directory, fraction=mutate, seed=seed)
+        doc = stats.as_dict()
+        message = (f"mutated agent in {directory}: {human_bytes(doc.get('bytes_before', 0))} -> "
+                   f"{human_bytes(doc.get('bytes_after', 0))}")
+    else:
+        info = sample_agent.create_sample_agent(directory, scale=scale, seed=seed or 0)
+        doc = info.as_dict()
+        message = f"created sample agent in {directory}: config {doc.get('config_path')}"
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(message)

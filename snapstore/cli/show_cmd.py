@@ -1,0 +1,32 @@
+"""snapstore show: one snapshot's metadata."""
+from __future__ import annotations
+
+import click
+
+from ..manifest import resolve_snapshot
+from .common import JSON_OPTION, emit_json, human_bytes, open_repo
+from .snapshots_cmd import snapshot_row
+
+
+@click.command("show")
+@click.argument("snapshot_ref", metavar="ID|latest")
+@JSON_OPTION
+@click.pass_context
+def command(ctx: click.Context, snapshot_ref: str, as_json: bool) -> None:
+    """Show a snapshot: source, database, summary, files."""
+    snap = resolve_snapshot(open_repo(ctx), snapshot_ref)
+    doc = snapshot_row(snap) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
+                                "sanitized": snap.sanitized,
+                                "paths": [f.path for f in snap.files]}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"snapshot {snap.id}")
+    for key in ("time", "host", "agent", "parent", "tags"):
+        click.echo(f"  {key + ':':9} {doc[key]}")
+    click.echo(f"  source:   {snap.source}")
+    click.echo(f"  database: {snap.database}")
+    click.echo(f"  size:     {human_bytes(doc['total_size'] or 0)} in {len(snap.files)} files; "
+               f"added {human_bytes(doc['added_bytes'] or 0)}")
+    if snap.sanitized:
+        click.echo(f"  sanitized: {', '.join(snap.sanitized)}")

@@ -1,0 +1,38 @@
+"""snapstore snapshots: list snapshots with what each added."""
+from __future__ import annotations
+
+import click
+
+from ..manifest import list_snapshots
+from .common import JSON_OPTION, emit_json, human_bytes, open_repo
+
+
+def snapshot_row(snap) -> dict:
+    return {"id": snap.id, "short_id": snap.short_id, "time": snap.time, "host": snap.host,
+            "agent": snap.agent, "tags": snap.tags, "parent": snap.parent, "files": len(snap.files),
+            "total_size": snap.summary.get("total_size"), "added_bytes": snap.summary.get("added_pack_bytes"),
+            "new_data_bytes": snap.summary.get("new_data_bytes")}
+
+
+@click.command("snapshots")
+@click.option("--agent", help="Only snapshots of this agent.")
+@click.option("--tag", help="Only snapshots with this tag.")
+@JSON_OPTION
+@click.pass_context
+def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: bool) -> None:
+    """List snapshots, oldest first."""
+    snaps = [s for s in list_snapshots(open_repo(ctx))
+             if (agent is None or s.agent == agent) and (tag is None or tag in s.tags)]
+    rows = [snapshot_row(s) for s in snaps]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no snapshots")
+        return
+    click.echo(f"{'ID':8}  {'Time (UTC)':19}  {'Agent':16}  {'Size':>10}  {'Added':>10}  Tags")
+    for r in rows:
+        click.echo(f"{r['short_id']:8}  {r['time'][:19].replace('T', ' '):19}  {r['agent'][:16]:16}  "
+                   f"{human_bytes(r['total_size'] or 0):>10}  {human_bytes(r['added_bytes'] or 0):>10}  "
+                   f"{','.join(r['tags'])}")
+    click.echo(f"{len(rows)} snapshots")

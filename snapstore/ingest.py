@@ -1,0 +1,141 @@
+"""Cutting content into chunks and storing the new ones.
+
+Two chunkers, chosen by what the content is (measured in docs/design.md):
+
+* ``fixed-<page size>`` for database files: SQLite updates pages in place, so
+  chunks aligned to its pages keep ~98% of a changed database deduplicated
+  where any content-defined chunker loses most of it.
+* ``fastcdc-16k`` (pyfastcdc, min 4 KiB / avg 16 KiB / max 64 KiB) for streams
+  such as configs, logs and SQL dumps, where inserts shift bytes.
+
+Page hashing and compression run in a small pool of forked worker processes
+(BLAKE3 and zstd on 4 KiB inputs hold the GIL), each over a contiguous range of
+pages; the parent keeps the index and writes packs in page order.
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Iterator
+
+import blake3
+import zstandard
+from pyfastcdc import FastCDC
+
+from .repository import BlobWriter
+from .repository.pack import CODEC_RAW, CODEC_ZSTD
+from .sources.sqlite import PageImage
+
+PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
+Progress = Callable[[int], None]
+
+_worker_known: "set[bytes] | object" = ()
+_worker_level = 3
+
+
+@dataclass
+class IngestResult:
+    ids: bytes
+    size: int
+    new_chunks: int
+    new_bytes: int
+
+
+def _scan_range(task: tuple[PageImage, int, int]) -> tuple[int, bytes, list[tuple[bytes, int, bytes, int]]]:
+    """Worker: hash pages, compress the ones the index does not know."""
+    image, first, count = task
+    data = image.read_pages(first, count)
+    psize = image.page_size
+    view = memoryview(data)
+    cctx = zstandard.ZstdCompressor(level=_worker_level)
+    known = _worker_known
+    ids = bytearray()
+    fresh: list[tuple[bytes, int, bytes, int]] = []
+    seen: set[bytes] = set()
+    for off in range(0, len(data), psize):
+        page = view[off:off + psize]
+        chunk_id = blake3.blake3(page).digest()
+        ids += chunk_id
+        if chunk_id in known or chunk_id in seen:
+            continue
+        seen.add(chunk_id)
+        payload = cctx.compress(page)
+        if len(payload) >= psize:
+            fresh.append((chunk_id, CODEC_RAW, bytes(page), psize))
+        else:
+            fresh.append((chunk_id, CODEC_ZSTD, payload, psize))
+    return first, bytes(ids), fresh
+
+
+def _init_worker(known, level: int) -> None:
+    global _worker_known, _worker_level
+    _worker_known, _worker_level = known, level
+
+
+def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None = None,
+                 workers: int | None = None) -> IngestResult:
+    """Store a database image as fixed page-size chunks; returns its id list."""
+    tasks = [(image, first, min(PAGES_PER_TASK, image.page_count - first))
+             for first in range(0, image.page_count, PAGES_PER_TASK)]
+    workers = workers or min(len(tasks), os.cpu_count() or 1, 4)
+    ids = bytearray()
+    new_chunks = new_bytes = 0
+    level = writer.repo.config.compression_level
+
+    def store(result) -> None:
+        nonlocal new_chunks, new_bytes
+        _first, chunk_ids, fresh = result
+        ids.extend(chunk_ids)
+        for chunk_id, codec, payload, plain_len in fresh:
+            if writer.add_payload(chunk_id, 0, codec, payload, plain_len):
+                new_chunks += 1
+                new_bytes += plain_len
+        if progress:
+            progress(len(chunk_ids) // 32 * image.page_size)
+
+    if workers <= 1:
+        _init_worker(writer.index.ids(), level)
+        try:
+            for task in tasks:
+                store(_scan_range(task))
+        finally:
+            _init_worker((), 3)
+    else:
+        # fork: workers inherit the index's key view without pickling it.
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(writer.index.ids(), level)) as pool:
+            for result in pool.imap(_scan_range, tasks):
+                store(result)
+    return IngestResult(bytes(ids), image.size, new_chunks, new_bytes)
+
+
+def cdc_chunker(writer: BlobWriter) -> FastCDC:
+    cfg = writer.repo.config
+    return FastCDC(avg_size=cfg.cdc_avg, min_size=cfg.cdc_min, max_size=cfg.cdc_max)
+
+
+def iter_cdc_chunks(stream: BinaryIO, chunker: FastCDC) -> Iterator[bytes]:
+    for chunk in chunker.cut_stream(stream):
+        yield bytes(chunk.data)
+
+
+def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | None = None) -> IngestResult:
+    """Store a byte stream as content-defined chunks."""
+    ids = bytearray()
+    size = new_chunks = new_bytes = 0
+    for data in iter_cdc_chunks(stream, cdc_chunker(writer)):
+        chunk_id = blake3.blake3(data).digest()
+        ids += chunk_id
+        size += len(data)
+        if writer.add(chunk_id, data):
+            new_chunks += 1
+            new_bytes += len(data)
+        if progress:
+            progress(len(data))
+    return IngestResult(bytes(ids), size, new_chunks, new_bytes)
+
+
+def ingest_bytes(data: bytes, writer: BlobWriter) -> IngestResult:
+    return ingest_stream(io.BytesIO(data), writer)

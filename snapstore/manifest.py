@@ -1,0 +1,151 @@
+"""Snapshot manifests: one msgpack document per snapshot, the tree of the folder layout.
+
+A manifest names every file of the documented backup folder (``database/sqlite.db``,
+``config/mirix.yaml``, ``logs/agent.log``...) with its size, how it was chunked,
+a content digest and its chunk list (chunklist.py).  The content digest is the
+BLAKE3 of the concatenated chunk ids, so ``verify --full`` can re-derive every
+file's identity from re-hashed chunks without reassembling the file.
+"""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+import msgpack
+
+from .chunklist import ListRef
+from .errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
+from .repository import Repository
+
+MANIFEST_VERSION = 1
+
+
+def safe_relpath(path: str) -> str:
+    """A folder-relative POSIX path, refusing anything that could escape the folder."""
+    if not path or "\x00" in path or "\\" in path:
+        raise UnsafePath(f"unsafe path in snapshot or folder: {path!r}")
+    norm = posixpath.normpath(path)
+    if norm.startswith("/") or norm == ".." or norm.startswith("../") or norm != path:
+        raise UnsafePath(f"unsafe path in snapshot or folder: {path!r}")
+    return norm
+
+
+@dataclass
+class FileEntry:
+    path: str
+    size: int
+    chunker: str
+    digest: bytes
+    chunks: ListRef
+    mode: int = 0o600
+    mtime: float = 0.0
+    md5: bytes | None = None
+
+    def to_doc(self) -> dict:
+        doc = {"path": self.path, "size": self.size, "chunker": self.chunker, "digest": self.digest,
+               "chunks": self.chunks.to_doc(), "mode": self.mode, "mtime": self.mtime}
+        if self.md5 is not None:
+            doc["md5"] = self.md5
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "FileEntry":
+        return cls(path=safe_relpath(doc["path"]), size=doc["size"], chunker=doc["chunker"],
+                   digest=doc["digest"], chunks=ListRef.from_doc(doc["chunks"]), mode=doc.get("mode", 0o600),
+                   mtime=doc.get("mtime", 0.0), md5=doc.get("md5"))
+
+
+def content_digest(ids: bytes) -> bytes:
+    return blake3.blake3(ids).digest()
+
+
+@dataclass
+class Snapshot:
+    time: str
+    host: str
+    agent: str
+    files: list[FileEntry]
+    tags: list[str] = field(default_factory=list)
+    parent: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    database: dict[str, Any] = field(default_factory=dict)
+    sanitized: list[str] = field(default_factory=list)
+    id: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    def file(self, path: str) -> FileEntry:
+        for entry in self.files:
+            if entry.path == path:
+                return entry
+        raise SnapshotNotFound(f"snapshot {self.short_id} has no file {path!r}")
+
+    def to_bytes(self) -> bytes:
+        return msgpack.packb({
+            "v": MANIFEST_VERSION, "time": self.time, "host": self.host, "agent": self.agent,
+            "tags": self.tags, "parent": self.parent, "source": self.source, "summary": self.summary,
+            "database": self.database, "sanitized": self.sanitized,
+            "files": [f.to_doc() for f in self.files],
+        })
+
+    @classmethod
+    def from_bytes(cls, data: bytes, snapshot_id: str) -> "Snapshot":
+        try:
+            doc = msgpack.unpackb(data)
+            version = doc["v"]
+        except Exception as exc:
+            raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is unreadable: {exc}") from None
+        if version > MANIFEST_VERSION:
+            raise UnsupportedFormat(f"snapshot {snapshot_id[:8]} has manifest version {version}, "
+                                    f"newer than this snapstore supports ({MANIFEST_VERSION})")
+        try:
+            return cls(time=doc["time"], host=doc["host"], agent=doc["agent"], tags=list(doc["tags"]),
+                       parent=doc["parent"], source=doc["source"], summary=doc["summary"],
+                       database=doc["database"], sanitized=list(doc.get("sanitized", [])),
+                       files=[FileEntry.from_doc(f) for f in doc["files"]], id=snapshot_id)
+        except (KeyError, TypeError) as exc:
+            raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is malformed: missing {exc}") from None
+
+
+def save_snapshot(repo: Repository, snapshot: Snapshot) -> str:
+    snapshot.id = repo.write_snapshot_file(snapshot.to_bytes())
+    return snapshot.id
+
+
+def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
+    try:
+        data = repo.read_snapshot_file(snapshot_id)
+    except FileNotFoundError:
+        raise SnapshotNotFound(f"no snapshot {snapshot_id[:8]} in {repo.path}") from None
+    if blake3.blake3(data).hexdigest() != snapshot_id:
+        raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is corrupt (hash mismatch)")
+    return Snapshot.from_bytes(data, snapshot_id)
+
+
+def list_snapshots(repo: Repository) -> list[Snapshot]:
+    """All snapshots, oldest first."""
+    snaps = [load_snapshot(repo, sid) for sid in repo.snapshot_ids()]
+    snaps.sort(key=lambda s: (s.time, s.id))
+    return snaps
+
+
+def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
+    """``latest``, a full id, or a unique id prefix (at least 4 characters)."""
+    ids = repo.snapshot_ids()
+    if ref == "latest":
+        snaps = list_snapshots(repo)
+        if not snaps:
+            raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
+        return snaps[-1]
+    ref = ref.lower()
+    matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
+    if not matches:
+        raise SnapshotNotFound(f"no snapshot {ref!r} in {repo.path}")
+    if len(matches) > 1:
+        raise SnapshotNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} matches); give more characters")
+    return load_snapshot(repo, matches[0])

@@ -1,0 +1,56 @@
+"""Rebuilding the index from the packs alone.
+
+Each pack ends with its own blob table, so the index is only a cache.  The new
+index file is written first; only then are the old ones removed, so a crash
+leaves a repository with a valid (possibly duplicated) index either way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import IntegrityError
+from .repository import Repository
+from .repository.index import PackInfo, iter_index_files, write_index_file
+from .repository.pack import read_trailer
+
+
+@dataclass
+class RepairReport:
+    packs: int = 0
+    blobs: int = 0
+    replaced_files: int = 0
+    bad_packs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"packs": self.packs, "blobs": self.blobs, "replaced_index_files": self.replaced_files,
+                "bad_packs": self.bad_packs}
+
+
+def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
+    infos = []
+    for path in repo.pack_files():
+        try:
+            pack_id = bytes.fromhex(path.name)
+            entries = read_trailer(path)
+        except (ValueError, IntegrityError) as exc:
+            report.bad_packs.append(f"{path.name[:16]}: {exc}")
+            continue
+        infos.append(PackInfo(pack_id, path.stat().st_size, entries))
+    return infos
+
+
+def rebuild_index(repo: Repository) -> RepairReport:
+    report = RepairReport()
+    with repo.lock(exclusive=True):
+        old = list(iter_index_files(repo.index_dir))
+        infos = scan_packs(repo, report)
+        new_path = write_index_file(repo.index_dir, infos) if infos else None
+        for path in old:
+            if path != new_path:
+                path.unlink()
+                report.replaced_files += 1
+        repo.reload_index()
+    report.packs = len(infos)
+    report.blobs = sum(len(i.entries) for i in infos)
+    return report
+

@@ -1,0 +1,50 @@
+"""The repository's ``config`` file: format version, identity, chunking parameters.
+
+Written once at ``init``; a reader refuses a version newer than it knows so
+that an old snapstore never misreads a new repository.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import msgpack
+
+from ..errors import RepositoryNotFound, UnsupportedFormat
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    version: int = FORMAT_VERSION
+    repo_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    created: float = field(default_factory=time.time)
+    pack_size: int = 32 * 1024 * 1024
+    cdc_min: int = 4 * 1024
+    cdc_avg: int = 16 * 1024
+    cdc_max: int = 64 * 1024
+    compression_level: int = 3
+
+    def encode(self) -> bytes:
+        return msgpack.packb(asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> "RepoConfig":
+        try:
+            doc = msgpack.unpackb(path.read_bytes())
+        except FileNotFoundError:
+            raise RepositoryNotFound(f"no snapstore repository at {path.parent} (run 'snapstore init')") from None
+        except Exception as exc:
+            raise RepositoryNotFound(f"{path} is not a snapstore config: {exc}") from None
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if not isinstance(version, int):
+            raise RepositoryNotFound(f"{path} is not a snapstore config")
+        if version > FORMAT_VERSION:
+            raise UnsupportedFormat(
+                f"repository format version {version} is newer than this snapstore supports "
+                f"({FORMAT_VERSION}); upgrade snapstore")
+        known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc}
+        return cls(**known)

@@ -1,0 +1,126 @@
+"""Pack files: many compressed blobs in one file that describes its own contents.
+
+Layout (all integers little-endian)::
+
+    b"SNAPPK\\x00\\x01"                       8-byte magic + format version
+    blob 0 payload, blob 1 payload, ...       zstd frames or raw bytes
+    trailer                                   msgpack {"v": 1, "blobs": RECORDS}
+    u32 trailer length
+    b"SNAPPEND"                               end magic
+
+``RECORDS`` is a byte string of fixed-width records (``BLOB_RECORD``): blob id,
+blob type, codec, payload offset, stored length, plain length.  Because each
+pack carries its own table, the index is a cache that can always be rebuilt
+from the tails of the packs (``snapstore repair index``).  A pack's name is the
+BLAKE3 of its bytes, so a pack file can be checked without the index.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import blake3
+import msgpack
+
+from ..atomic import AtomicFile
+from ..errors import IntegrityError
+
+PACK_MAGIC = b"SNAPPK\x00\x01"
+END_MAGIC = b"SNAPPEND"
+TAIL = struct.Struct("<I8s")
+BLOB_RECORD = struct.Struct("<32sBBQII")  # id, type, codec, offset, stored len, plain len
+
+BLOB_DATA = 0  # file content
+BLOB_TREE = 1  # chunk lists and other metadata
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlobEntry:
+    blob_id: bytes
+    blob_type: int
+    codec: int
+    offset: int
+    stored_length: int
+    plain_length: int
+
+    def record(self) -> bytes:
+        return BLOB_RECORD.pack(self.blob_id, self.blob_type, self.codec, self.offset,
+                                self.stored_length, self.plain_length)
+
+
+def iter_records(records: bytes) -> Iterator[BlobEntry]:
+    for fields in BLOB_RECORD.iter_unpack(records):
+        yield BlobEntry(*fields)
+
+
+class PackWriter:
+    """Appends blobs to a temporary file; ``finish`` names it by its hash."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self._file = AtomicFile(data_dir / "pack")
+        self._hasher = blake3.blake3()
+        self._entries: list[BlobEntry] = []
+        self._write(PACK_MAGIC)
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hasher.update(data)
+
+    @property
+    def size(self) -> int:
+        return self._file.size
+
+    @property
+    def blob_count(self) -> int:
+        return len(self._entries)
+
+    def add(self, blob_id: bytes, blob_type: int, codec: int, payload: bytes, plain_length: int) -> None:
+        entry = BlobEntry(blob_id, blob_type, codec, self._file.size, len(payload), plain_length)
+        self._write(payload)
+        self._entries.append(entry)
+
+    def finish(self) -> tuple[bytes, int, list[BlobEntry]]:
+        """Write the trailer, fsync and rename; returns (pack id, size, entries)."""
+        trailer = msgpack.packb({"v": 1, "blobs": b"".join(e.record() for e in self._entries)})
+        self._write(trailer)
+        self._write(TAIL.pack(len(trailer), END_MAGIC))
+        pack_id = self._hasher.digest()
+        self._file.commit(pack_path(self.data_dir, pack_id))
+        return pack_id, self._file.size, self._entries
+
+    def abort(self) -> None:
+        self._file.abort()
+
+
+def pack_path(data_dir: Path, pack_id: bytes) -> Path:
+    name = pack_id.hex()
+    return data_dir / name[:2] / name
+
+
+def read_trailer(path: Path) -> list[BlobEntry]:
+    """The blob table of one pack, read from its tail only."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if size < len(PACK_MAGIC) + TAIL.size:
+            raise IntegrityError(f"pack {path.name} is truncated ({size} bytes)")
+        f.seek(size - TAIL.size)
+        trailer_len, magic = TAIL.unpack(f.read(TAIL.size))
+        if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
+            raise IntegrityError(f"pack {path.name} has no valid trailer (truncated or overwritten)")
+        f.seek(size - TAIL.size - trailer_len)
+        try:
+            trailer = msgpack.unpackb(f.read(trailer_len))
+            entries = list(iter_records(trailer["blobs"]))
+        except Exception as exc:  # msgpack raises several types on garbage
+            raise IntegrityError(f"pack {path.name} has a corrupt trailer: {exc}") from None
+    data_end = size - TAIL.size - trailer_len
+    for e in entries:
+        if e.offset < len(PACK_MAGIC) or e.offset + e.stored_length > data_end:
+            raise IntegrityError(f"pack {path.name} trailer points outside the pack")
+    return entries

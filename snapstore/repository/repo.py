@@ -1,0 +1,284 @@
+"""The repository: a directory of packs, index files and snapshot manifests.
+
+    REPO/config              format version and parameters (RepoConfig)
+    REPO/data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
+    REPO/index/<id>          index files (index.py), named by their BLAKE3
+    REPO/snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
+    REPO/locks/              the flock file (lock.py)
+
+Write order is packs -> index file -> snapshot, each file created atomically, so a
+snapshot file is the commit point: whatever a crash leaves behind is only
+unreferenced packs (reused by the next backup once indexed, else removed by
+prune), never a snapshot that names missing data.  Docs: docs/design.md.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import blake3
+import zstandard
+
+from ..atomic import TMP_MARK, make_dirs, write_atomic
+from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
+from .config import RepoConfig
+from .index import Index, PackInfo, load_index, write_index_file
+from .lock import DEFAULT_LOCK_WAIT, repository_lock
+from .pack import BLOB_DATA, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
+
+INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
+
+
+@dataclass
+class WriteStats:
+    blobs: int = 0
+    plain_bytes: int = 0
+    stored_bytes: int = 0
+    packs: int = 0
+    file_bytes: int = 0  # everything written to disk: packs, index files
+
+
+class Repository:
+    def __init__(self, path: Path, config: RepoConfig):
+        self.path = Path(path)
+        self.config = config
+        self._index: Index | None = None
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike) -> "Repository":
+        path = Path(path)
+        if (path / "config").exists():
+            raise RepositoryExists(f"a snapstore repository already exists at {path}")
+        if path.exists() and any(path.iterdir()):
+            raise RepositoryExists(f"{path} exists and is not empty; choose a new directory")
+        for sub in ("data", "index", "snapshots", "locks"):
+            make_dirs(path / sub)
+        config = RepoConfig()
+        write_atomic(path / "config", config.encode())
+        return cls(path, config)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Repository":
+        path = Path(path)
+        if not path.is_dir():
+            raise RepositoryNotFound(f"no snapstore repository at {path} (run 'snapstore init')")
+        return cls(path, RepoConfig.read(path / "config"))
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.path / "snapshots"
+
+    @contextmanager
+    def lock(self, *, exclusive: bool = False, wait: float = DEFAULT_LOCK_WAIT) -> Iterator["Repository"]:
+        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
+            yield self
+
+    # -- index ---------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = load_index(self.index_dir)
+        return self._index
+
+    def reload_index(self) -> Index:
+        self._index = None
+        return self.index
+
+    def writer(self) -> "BlobWriter":
+        return BlobWriter(self)
+
+    # -- reading blobs -------------------------------------------------------
+    def reader(self) -> "BlobReader":
+        return BlobReader(self)
+
+    def read_blob(self, blob_id: bytes) -> bytes:
+        with self.reader() as reader:
+            return reader.read(blob_id)
+
+    # -- snapshot files ------------------------------------------------------
+    def write_snapshot_file(self, data: bytes) -> str:
+        snapshot_id = blake3.blake3(data).hexdigest()
+        write_atomic(self.snapshot_dir / snapshot_id, data)
+        return snapshot_id
+
+    def snapshot_ids(self) -> list[str]:
+        if not self.snapshot_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.snapshot_dir.iterdir() if TMP_MARK not in p.name)
+
+    def read_snapshot_file(self, snapshot_id: str) -> bytes:
+        return (self.snapshot_dir / snapshot_id).read_bytes()
+
+    def pack_files(self) -> list[Path]:
+        return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
+
+    def total_size(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+class BlobReader:
+    """Reads and checks blobs, keeping a few pack files open for sequential restores."""
+
+    MAX_OPEN = 16
+
+    def __init__(self, repo: Repository):
+        self.repo = repo
+        self.index = repo.index
+        self._files: OrderedDict[bytes, object] = OrderedDict()
+        self._dctx = zstandard.ZstdDecompressor()
+
+    def _file(self, pack_id: bytes):
+        f = self._files.get(pack_id)
+        if f is None:
+            path = pack_path(self.repo.data_dir, pack_id)
+            try:
+                f = open(path, "rb")
+            except FileNotFoundError:
+                raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
+            self._files[pack_id] = f
+            if len(self._files) > self.MAX_OPEN:
+                self._files.popitem(last=False)[1].close()
+        else:
+            self._files.move_to_end(pack_id)
+        return f
+
+    def read(self, blob_id: bytes) -> bytes:
+        loc = self.index.get(blob_id)
+        if loc is None:
+            raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+        f = self._file(loc.pack_id)
+        f.seek(loc.offset)
+        payload = f.read(loc.stored_length)
+        where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
+        if len(payload) != loc.stored_length:
+            raise IntegrityError(f"{where} is truncated")
+        try:
+            plain = payload if loc.codec == CODEC_RAW else self._dctx.decompress(
+                payload, max_output_size=loc.plain_length)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"{where} does not decompress: {exc}") from None
+        if blake3.blake3(plain).digest() != blob_id:
+            raise IntegrityError(f"{where} does not match its hash")
+        return plain
+
+    def read_many(self, blob_ids: Iterable[bytes]) -> Iterator[bytes]:
+        for blob_id in blob_ids:
+            yield self.read(blob_id)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class BlobWriter:
+    """Adds blobs to packs (one open pack per blob type) and indexes them.
+
+    ``flush`` finishes the open packs and writes an index file; it runs every
+    ``INDEX_EVERY_PACKS`` packs and at the end, before any snapshot names them.
+    Leaving the ``with`` block by an exception discards only the unfinished packs.
+    """
+
+    def __init__(self, repo: Repository):
+        self.repo = repo
+        self.index = repo.index
+        self.stats = WriteStats()
+        self._cctx = zstandard.ZstdCompressor(level=repo.config.compression_level)
+        self._open: dict[int, PackWriter] = {}
+        self._unindexed: list[PackInfo] = []
+        self._in_flight: set[bytes] = set()
+
+    def has(self, blob_id: bytes) -> bool:
+        return blob_id in self.index or blob_id in self._in_flight
+
+    def compress(self, data: bytes) -> tuple[int, bytes]:
+        payload = self._cctx.compress(data)
+        if len(payload) >= len(data):
+            return CODEC_RAW, bytes(data)
+        return CODEC_ZSTD, payload
+
+    def add(self, blob_id: bytes, data: bytes, blob_type: int = BLOB_DATA) -> bool:
+        """Store ``data`` under its id unless already stored; True if it was new."""
+        if self.has(blob_id):
+            return False
+        codec, payload = self.compress(data)
+        return self.add_payload(blob_id, blob_type, codec, payload, len(data))
+
+    def add_tree(self, data: bytes) -> bytes:
+        blob_id = blake3.blake3(data).digest()
+        self.add(blob_id, data, BLOB_TREE)
+        return blob_id
+
+    def add_payload(self, blob_id: bytes, blob_type: int, codec: int, payload: bytes, plain_length: int) -> bool:
+        if self.has(blob_id):
+            return False
+        pack = self._open.get(blob_type)
+        if pack is None:
+            pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
+        pack.add(blob_id, blob_type, codec, payload, plain_length)
+        self._in_flight.add(blob_id)
+        self.stats.blobs += 1
+        self.stats.plain_bytes += plain_length
+        self.stats.stored_bytes += len(payload)
+        if pack.size >= self.repo.config.pack_size:
+            self._finish_pack(blob_type)
+            if len(self._unindexed) >= INDEX_EVERY_PACKS:
+                self._write_index()
+        return True
+
+    def _finish_pack(self, blob_type: int) -> None:
+        pack = self._open.pop(blob_type)
+        pack_id, size, entries = pack.finish()
+        self._unindexed.append(PackInfo(pack_id, size, entries))
+        self.stats.packs += 1
+        self.stats.file_bytes += size
+
+    def _write_index(self) -> None:
+        if not self._unindexed:
+            return
+        path = write_index_file(self.repo.index_dir, self._unindexed)
+        self.stats.file_bytes += path.stat().st_size
+        for info in self._unindexed:
+            self.index.add_entries(info.pack_id, info.size, info.entries)
+            self._in_flight.difference_update(e.blob_id for e in info.entries)
+        self._unindexed.clear()
+
+    def flush(self) -> None:
+        for blob_type in list(self._open):
+            self._finish_pack(blob_type)
+        self._write_index()
+
+    def abort(self) -> None:
+        for pack in self._open.values():
+            pack.abort()
+        self._open.clear()
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self.abort()
+            # Finished packs stay; index them so the next run reuses their chunks.
+            self._write_index()

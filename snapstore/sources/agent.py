@@ -1,0 +1,110 @@
+"""Finding an agent's parts from its ``mirix.yaml``: database, config, environment, logs.
+
+Database location, in SPEC.md §3 order: ``database_url`` in the config, else
+``MIRIX_PG_URI``, else ``pg_*`` settings (config keys or ``MIRIX_PG_*``
+variables), else SQLite at ``$MIRIX_DIR/sqlite.db`` (``~/.mirix``).  A relative
+SQLite path is relative to the config file's directory, so an agent folder can
+be moved as a whole.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+from ..errors import SourceError
+
+
+@dataclass
+class AgentSource:
+    name: str
+    config_path: Path | None
+    config: dict[str, Any]
+    database_url: str
+    env_file: Path | None = None
+    log_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.is_sqlite:
+            raise SourceError(f"agent {self.name} does not use SQLite ({redact_url(self.database_url)})")
+        return Path(self.database_url.split("///", 1)[1])
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print and store: the password is replaced."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def read_config(config_path: Path) -> dict[str, Any]:
+    try:
+        text = config_path.read_text()
+    except OSError as exc:
+        raise SourceError(f"cannot read agent config {config_path}: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SourceError(f"agent config {config_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise SourceError(f"agent config {config_path} must be a YAML mapping")
+    return doc
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def locate_database(config: dict[str, Any], base_dir: Path, environ: os._Environ | dict = os.environ) -> str:
+    url = config.get("database_url")
+    if url:
+        url = str(url)
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///"):]).expanduser()
+            return _sqlite_url(path if path.is_absolute() else base_dir / path)
+        return url
+    if environ.get("MIRIX_PG_URI"):
+        return environ["MIRIX_PG_URI"]
+    pg = {k: config.get(f"pg_{k}") or environ.get(f"MIRIX_PG_{k.upper()}")
+          for k in ("user", "password", "host", "port", "db")}
+    if pg["db"] or pg["host"]:
+        auth = quote(pg["user"] or "postgres") + (f":{quote(str(pg['password']))}" if pg["password"] else "")
+        return f"postgresql://{auth}@{pg['host'] or 'localhost'}:{pg['port'] or 5432}/{pg['db'] or 'mirix'}"
+    mirix_dir = Path(environ.get("MIRIX_DIR", "~/.mirix")).expanduser()
+    return _sqlite_url(mirix_dir / "sqlite.db")
+
+
+def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str | os.PathLike | None = None,
+                      environ: os._Environ | dict = os.environ) -> AgentSource:
+    """The agent described by ``config_path`` (or just a database file ``db_path``)."""
+    if config_path is None and db_path is None:
+        raise SourceError("give the agent's config (--config PATH/mirix.yaml) or its database (--db PATH)")
+    config: dict[str, Any] = {}
+    cfg_path = None
+    base_dir = Path.cwd()
+    if config_path is not None:
+        cfg_path = Path(config_path).expanduser().resolve()
+        config = read_config(cfg_path)
+        base_dir = cfg_path.parent
+    url = _sqlite_url(Path(db_path).expanduser()) if db_path is not None else locate_database(config, base_dir, environ)
+    name = str(config.get("agent_name") or (cfg_path.parent.name if cfg_path else Path(db_path).stem))
+    env_file = base_dir / ".env"
+    log_dir = Path(config["log_dir"]) if config.get("log_dir") else base_dir / "logs"
+    if not log_dir.is_absolute():
+        log_dir = base_dir / log_dir
+    return AgentSource(name=name, config_path=cfg_path, config=config, database_url=url,
+                       env_file=env_file if env_file.is_file() else None,
+                       log_dir=log_dir if log_dir.is_dir() else None)
