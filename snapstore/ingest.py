@@ -26,7 +26,7 @@ from pyfastcdc import FastCDC
 
 from .repository import BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
-from .sources.sqlite import PageImage
+from .sources.sqlite import PageImage, release_maps
 
 PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
 Progress = Callable[[int], None]
@@ -46,16 +46,13 @@ class IngestResult:
 def _scan_range(task: tuple[PageImage, int, int]) -> tuple[int, bytes, list[tuple[bytes, int, bytes, int]]]:
     """Worker: hash pages, compress the ones the index does not know."""
     image, first, count = task
-    data = image.read_pages(first, count)
     psize = image.page_size
-    view = memoryview(data)
     cctx = zstandard.ZstdCompressor(level=_worker_level)
     known = _worker_known
     ids = bytearray()
     fresh: list[tuple[bytes, int, bytes, int]] = []
     seen: set[bytes] = set()
-    for off in range(0, len(data), psize):
-        page = view[off:off + psize]
+    for page in image.pages(first, count):
         chunk_id = blake3.blake3(page).digest()
         ids += chunk_id
         if chunk_id in known or chunk_id in seen:
@@ -102,6 +99,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
                 store(_scan_range(task))
         finally:
             _init_worker((), 3)
+            release_maps()
     else:
         # fork: workers inherit the index's key view without pickling it.
         ctx = multiprocessing.get_context("fork")

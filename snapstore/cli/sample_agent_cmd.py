@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import UsageError
 from .common import JSON_OPTION, emit_json, human_bytes
 
 
@@ -17,15 +18,17 @@ def command(directory: str, scale: float, seed: int | None, mutate: float | None
     """Create a sample agent in DIRECTORY (mirix.yaml, sqlite.db, .env, logs/)."""
     from .. import sample_agent
 
-    if mutate is not None:
-        stats = sample_agent.mutate_agent(directory, fraction=mutate, seed=seed)
-        doc = stats.as_dict()
-        message = (f"mutated agent in {directory}: {human_bytes(doc.get('bytes_before', 0))} -> "
-                   f"{human_bytes(doc.get('bytes_after', 0))}")
-    else:
-        info = sample_agent.create_sample_agent(directory, scale=scale, seed=seed or 0)
-        doc = info.as_dict()
-        message = f"created sample agent in {directory}: config {doc.get('config_path')}"
+    try:
+        if mutate is not None:
+            doc = sample_agent.mutate_agent(directory, fraction=mutate, seed=seed).as_dict()
+            message = (f"applied a day of use to {directory}: {human_bytes(doc['bytes_before'])} -> "
+                       f"{human_bytes(doc['bytes_after'])}")
+        else:
+            doc = sample_agent.create_sample_agent(directory, scale=scale, seed=seed or 0).as_dict()
+            message = (f"created sample agent in {directory} ({human_bytes(doc['size_bytes'])}); "
+                       f"back it up with: snapstore backup --config {doc['config_path']}")
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"sample-agent: {exc}") from None
     if as_json:
         emit_json(doc)
     else:

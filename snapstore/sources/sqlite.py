@@ -19,11 +19,13 @@ The agent's writers wait at most for the time it takes to parse WAL frame header
 """
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import SourceError
 
@@ -49,33 +51,61 @@ class PageImage:
     def size(self) -> int:
         return self.page_size * self.page_count
 
-    def read_pages(self, first: int, count: int, db_file=None, wal_file=None) -> bytes:
-        """Pages ``first .. first+count-1`` (0-based) of the image, as one buffer."""
+    def pages(self, first: int, count: int) -> Iterator[memoryview | bytes]:
+        """Pages ``first .. first+count-1`` (0-based) of the image, without copying.
+
+        The database file is memory-mapped (the page cache serves it directly);
+        pages that live in the WAL are read from there.
+        """
         psize = self.page_size
-        own = db_file is None
-        db_file = db_file or open(self.db_path, "rb")
+        mapped = _mapped(self.db_path)
+        view = memoryview(mapped) if mapped is not None else memoryview(b"")
+        wal = open(self.wal_path, "rb") if self.wal_frames else None
         try:
-            db_file.seek(first * psize)
-            buf = bytearray(db_file.read(count * psize))
+            for pgno in range(first + 1, first + count + 1):
+                offset = self.wal_frames.get(pgno) if wal else None
+                if offset is not None:
+                    wal.seek(offset)
+                    yield wal.read(psize)
+                    continue
+                start = (pgno - 1) * psize
+                page = view[start:start + psize]
+                if len(page) < psize:
+                    raise SourceError(f"page {pgno} of {self.db_path} is beyond the end of the file")
+                yield page
         finally:
-            if own:
-                db_file.close()
-        if len(buf) < count * psize:
-            buf.extend(bytes(count * psize - len(buf)))  # pages that exist only in the WAL
-        if self.wal_frames:
-            own_wal = wal_file is None
-            wal_file = wal_file or open(self.wal_path, "rb")
-            try:
-                for pgno in range(first + 1, first + count + 1):
-                    offset = self.wal_frames.get(pgno)
-                    if offset is not None:
-                        wal_file.seek(offset)
-                        start = (pgno - 1 - first) * psize
-                        buf[start:start + psize] = wal_file.read(psize)
-            finally:
-                if own_wal:
-                    wal_file.close()
-        return bytes(buf)
+            view.release()
+            if wal:
+                wal.close()
+            if mapped is not None:
+                # Drop the range from this process's mapping (not from the page cache),
+                # so resident memory stays one task's worth instead of the whole file.
+                lo = first * psize // mmap.PAGESIZE * mmap.PAGESIZE
+                hi = min(len(mapped), -(-(first + count) * psize // mmap.PAGESIZE) * mmap.PAGESIZE)
+                if hi > lo:
+                    mapped.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
+_MAPS: dict[str, mmap.mmap] = {}
+
+
+def _mapped(path: str) -> mmap.mmap | None:
+    """A read-only map of the whole file, kept per process (workers map it once)."""
+    mapped = _MAPS.get(path)
+    if mapped is None:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return None
+            mapped = _MAPS[path] = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+        mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return mapped
+
+
+def release_maps() -> None:
+    for mapped in _MAPS.values():
+        mapped.close()
+    _MAPS.clear()
 
 
 class SQLiteImageReader:

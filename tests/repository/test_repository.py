@@ -1,0 +1,173 @@
+"""The chunk store: every byte back, packs that describe themselves, an index rebuilt from packs."""
+from __future__ import annotations
+
+import os
+import random
+
+import blake3
+import msgpack
+import pytest
+
+from snapstore.errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound, UnsupportedFormat
+from snapstore.repair import rebuild_index
+from snapstore.repository import BLOB_DATA, BLOB_TREE, Repository
+from snapstore.repository.config import RepoConfig
+from snapstore.repository.pack import read_trailer
+
+
+def small_pack_repo(path, pack_size=64 * 1024) -> Repository:
+    repo = Repository.init(path)
+    cfg = msgpack.unpackb((path / "config").read_bytes())
+    cfg["pack_size"] = pack_size
+    (path / "config").write_bytes(msgpack.packb(cfg))
+    return Repository.open(path)
+
+
+def random_blobs(n: int, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    blobs = []
+    for i in range(n):
+        size = rng.choice([0, 1, 100, 4096, 20000, 70000])
+        kind = rng.random()
+        if kind < 0.4:
+            blobs.append(rng.randbytes(size))  # incompressible: stored raw
+        elif kind < 0.8:
+            blobs.append((b"memory %d " % i) * (size // 10 + 1))  # compressible
+        else:
+            blobs.append(bytes(size))
+    return blobs
+
+
+def index_snapshot(repo: Repository) -> dict:
+    return {blob_id: repo.index.get(blob_id) for blob_id in repo.index.ids()}
+
+
+def test_round_trip_every_byte(tmp_path):
+    repo = small_pack_repo(tmp_path / "repo")
+    blobs = random_blobs(300)
+    ids = [blake3.blake3(b).digest() for b in blobs]
+    with repo.writer() as writer:
+        for blob_id, data in zip(ids, blobs):
+            writer.add(blob_id, data)
+        tree_id = writer.add_tree(b"tree blob")
+    assert writer.stats.packs > 3, "small pack size must spread blobs over several packs"
+    reopened = Repository.open(tmp_path / "repo")
+    with reopened.reader() as reader:
+        for blob_id, data in zip(ids, blobs):
+            assert reader.read(blob_id) == data
+        assert reader.read(tree_id) == b"tree blob"
+    assert reopened.index.get(tree_id).blob_type == BLOB_TREE
+    assert reopened.index.get(ids[0]).blob_type == BLOB_DATA
+
+
+def test_duplicates_are_stored_once(tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    data = b"x" * 10000
+    blob_id = blake3.blake3(data).digest()
+    with repo.writer() as writer:
+        assert writer.add(blob_id, data) is True
+        assert writer.add(blob_id, data) is False
+    with Repository.open(tmp_path / "repo").writer() as writer:
+        assert writer.add(blob_id, data) is False
+        assert writer.stats.blobs == 0
+
+
+def test_packs_describe_themselves_and_index_rebuilds_identically(tmp_path):
+    repo = small_pack_repo(tmp_path / "repo")
+    blobs = random_blobs(200, seed=7)
+    with repo.writer() as writer:
+        for data in blobs:
+            writer.add(blake3.blake3(data).digest(), data)
+    before = index_snapshot(Repository.open(tmp_path / "repo"))
+    trailer_ids = {e.blob_id for p in repo.pack_files() for e in read_trailer(p)}
+    assert trailer_ids == set(before)
+    for path in repo.pack_files():
+        assert blake3.blake3(path.read_bytes()).hexdigest() == path.name
+    report = rebuild_index(repo)
+    assert report.bad_packs == [] and report.blobs == len(before)
+    after_repo = Repository.open(tmp_path / "repo")
+    assert index_snapshot(after_repo) == before
+    assert len(list((tmp_path / "repo" / "index").iterdir())) == 1
+
+
+def test_rebuild_after_index_loss_restores_access(tmp_path):
+    repo = small_pack_repo(tmp_path / "repo")
+    blobs = random_blobs(50, seed=3)
+    with repo.writer() as writer:
+        for data in blobs:
+            writer.add(blake3.blake3(data).digest(), data)
+    for f in (tmp_path / "repo" / "index").iterdir():
+        f.unlink()
+    blank = Repository.open(tmp_path / "repo")
+    with pytest.raises(MissingChunk):
+        blank.read_blob(blake3.blake3(blobs[0]).digest())
+    rebuild_index(blank)
+    fixed = Repository.open(tmp_path / "repo")
+    for data in blobs:
+        assert fixed.read_blob(blake3.blake3(data).digest()) == data
+
+
+def test_corrupt_blob_is_detected_and_named(tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    data = os.urandom(5000)
+    blob_id = blake3.blake3(data).digest()
+    with repo.writer() as writer:
+        writer.add(blob_id, data)
+    loc = repo.index.get(blob_id)
+    (pack,) = repo.pack_files()
+    raw = bytearray(pack.read_bytes())
+    raw[loc.offset + 10] ^= 0xFF
+    pack.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match=loc.pack_id.hex()[:16]):
+        Repository.open(tmp_path / "repo").read_blob(blob_id)
+
+
+def test_truncated_pack_trailer_is_reported(tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    with repo.writer() as writer:
+        writer.add(blake3.blake3(b"abc").digest(), b"abc")
+    (pack,) = repo.pack_files()
+    pack.write_bytes(pack.read_bytes()[:-5])
+    with pytest.raises(IntegrityError, match="trailer"):
+        read_trailer(pack)
+    report = rebuild_index(repo)
+    assert len(report.bad_packs) == 1 and report.blobs == 0
+
+
+def test_aborted_writer_keeps_finished_packs_indexed(tmp_path):
+    repo = small_pack_repo(tmp_path / "repo", pack_size=16 * 1024)
+    blobs = random_blobs(40, seed=11)
+    with pytest.raises(RuntimeError):
+        with repo.writer() as writer:
+            for data in blobs:
+                writer.add(blake3.blake3(data).digest(), data)
+            raise RuntimeError("interrupted")
+    reopened = Repository.open(tmp_path / "repo")
+    assert len(reopened.index) > 0
+    assert not list((tmp_path / "repo" / "data").glob("pack.tmp-*")), "unfinished pack must be removed"
+    for blob_id in list(reopened.index.ids()):
+        reopened.read_blob(blob_id)
+
+
+def test_init_and_open_errors(tmp_path):
+    with pytest.raises(RepositoryNotFound):
+        Repository.open(tmp_path / "nothing")
+    Repository.init(tmp_path / "repo")
+    with pytest.raises(RepositoryExists):
+        Repository.init(tmp_path / "repo")
+    cfg = msgpack.unpackb((tmp_path / "repo" / "config").read_bytes())
+    cfg["version"] = 99
+    (tmp_path / "repo" / "config").write_bytes(msgpack.packb(cfg))
+    with pytest.raises(UnsupportedFormat, match="99"):
+        Repository.open(tmp_path / "repo")
+
+
+def test_repository_files_are_owner_only(tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    with repo.writer() as writer:
+        writer.add(blake3.blake3(b"secret").digest(), b"secret")
+    for path in (tmp_path / "repo").rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        if path.is_file():
+            assert mode & 0o077 == 0, path
+    assert RepoConfig.read(tmp_path / "repo" / "config").version == 1

@@ -1,0 +1,45 @@
+"""Where an agent's parts are: SPEC.md §3's database lookup order."""
+from __future__ import annotations
+
+import pytest
+
+from snapstore.errors import SourceError
+from snapstore.sources.agent import load_agent_source, locate_database, redact_url
+
+
+def test_relative_sqlite_url_resolves_against_config_dir(tmp_path):
+    cfg = tmp_path / "agent" / "mirix.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("agent_name: demo\ndatabase_url: sqlite:///sqlite.db\n")
+    (tmp_path / "agent" / ".env").write_text("A=1\n")
+    (tmp_path / "agent" / "logs").mkdir()
+    src = load_agent_source(cfg)
+    assert src.name == "demo" and src.sqlite_path == tmp_path / "agent" / "sqlite.db"
+    assert src.env_file == tmp_path / "agent" / ".env" and src.log_dir == tmp_path / "agent" / "logs"
+
+
+def test_lookup_order(tmp_path):
+    env = {"MIRIX_PG_URI": "postgresql://u:p@h:5432/m", "MIRIX_DIR": str(tmp_path)}
+    assert locate_database({"database_url": "postgresql://x@y/z"}, tmp_path, env) == "postgresql://x@y/z"
+    assert locate_database({}, tmp_path, env) == env["MIRIX_PG_URI"]
+    pg = locate_database({"pg_user": "me", "pg_password": "s3", "pg_db": "mirix"}, tmp_path, {})
+    assert pg == "postgresql://me:s3@localhost:5432/mirix"
+    assert locate_database({}, tmp_path, {"MIRIX_DIR": str(tmp_path)}) == f"sqlite:///{tmp_path}/sqlite.db"
+
+
+def test_redact_url_hides_password():
+    assert redact_url("postgresql://me:s3cret@h/db") == "postgresql://me:***@h/db"
+    assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize("text", ["a: [unclosed", "- just\n- a list\n"])
+def test_bad_config_is_a_source_error(tmp_path, text):
+    cfg = tmp_path / "mirix.yaml"
+    cfg.write_text(text)
+    with pytest.raises(SourceError, match="mirix.yaml"):
+        load_agent_source(cfg)
+
+
+def test_missing_config_is_a_source_error(tmp_path):
+    with pytest.raises(SourceError, match="cannot read"):
+        load_agent_source(tmp_path / "absent.yaml")

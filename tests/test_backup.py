@@ -1,0 +1,97 @@
+"""Backups of an agent: the folder-layout tree, sanitised settings, incremental cost."""
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from snapstore.backup import CONFIG_PATH, DB_PATH, ENV_PATH, backup_agent
+from snapstore.extract import write_file
+from snapstore.manifest import resolve_snapshot
+from snapstore.repository import Repository
+from snapstore.sample_agent import create_sample_agent, mutate_agent
+from snapstore.sanitize import MARKER
+from snapstore.sources.agent import load_agent_source
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    return create_sample_agent(tmp_path_factory.mktemp("agent") / "a", scale=1, seed=5)
+
+
+def table_digest(db_path) -> dict[str, str]:
+    conn = sqlite3.connect(db_path)
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                        "AND name NOT LIKE '%_fts%' ORDER BY name")]
+    out = {}
+    for name in names:
+        h = hashlib.sha256()
+        for row in conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid'):
+            h.update(repr(row).encode())
+        out[name] = h.hexdigest()
+    conn.close()
+    return out
+
+
+def dump_db(repo, snap, out_path):
+    with open(out_path, "wb") as out:
+        write_file(repo, snap.file(DB_PATH), out)
+    return out_path
+
+
+def test_snapshot_layout_and_content(tmp_path, agent):
+    repo = Repository.init(tmp_path / "repo")
+    source = load_agent_source(agent.config_path)
+    result = backup_agent(repo, source, include_logs=True, tags=["t1"])
+    snap = resolve_snapshot(repo, "latest")
+    assert snap.id == result.snapshot.id and snap.tags == ["t1"]
+    paths = {f.path for f in snap.files}
+    assert {DB_PATH, CONFIG_PATH, ENV_PATH, "logs/agent.log", "logs/security.log"} <= paths
+    restored = dump_db(repo, snap, tmp_path / "restored.db")
+    assert sqlite3.connect(restored).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert table_digest(restored) == table_digest(agent.db_path)
+    buf = io.BytesIO()
+    write_file(repo, snap.file(CONFIG_PATH), buf)
+    assert buf.getvalue() == Path(agent.config_path).read_bytes()
+    assert hashlib.md5(buf.getvalue()).digest() == snap.file(CONFIG_PATH).md5
+    env = io.BytesIO()
+    write_file(repo, snap.file(ENV_PATH), env)
+    text = env.getvalue().decode()
+    assert "OPENAI_API_KEY=" + MARKER in text
+    for line in (Path(agent.config_path).parent / ".env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(("KEY", "PASSWORD", "TOKEN")) and value:
+            assert value not in text, f"secret of {key} leaked"
+    assert any(s.endswith("OPENAI_API_KEY") for s in snap.sanitized)
+
+
+def test_logs_only_when_asked(tmp_path, agent):
+    repo = Repository.init(tmp_path / "repo")
+    backup_agent(repo, load_agent_source(agent.config_path))
+    assert not [f for f in resolve_snapshot(repo, "latest").files if f.path.startswith("logs/")]
+
+
+def test_incremental_costs(tmp_path_factory):
+    work = tmp_path_factory.mktemp("inc")
+    info = create_sample_agent(work / "a", scale=1, seed=9)
+    repo = Repository.init(work / "repo")
+    source = load_agent_source(info.config_path)
+    first = backup_agent(repo, source)
+    unchanged = backup_agent(repo, source)
+    assert unchanged.added_chunks == 0
+    assert unchanged.added_bytes < 64 * 1024
+    assert unchanged.snapshot.parent == first.snapshot.id
+    stats = mutate_agent(work / "a", fraction=0.01, seed=3)
+    changed = backup_agent(repo, source)
+    db_size = Path(info.db_path).stat().st_size
+    assert 0 < changed.added_bytes < db_size / 4, "a 1% day must add far less than the database"
+    assert stats.bytes_after >= stats.bytes_before * 0.99
+    restored = dump_db(repo, resolve_snapshot(repo, "latest"), work / "r.db")
+    assert table_digest(restored) == table_digest(info.db_path)
+    # the older snapshot still reads back as it was
+    old = dump_db(repo, resolve_snapshot(repo, first.snapshot.id), work / "old.db")
+    assert sqlite3.connect(old).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert table_digest(old) != table_digest(restored)
