@@ -14,8 +14,9 @@ from .snapshots_cmd import snapshot_row
 @click.pass_context
 def command(ctx: click.Context, snapshot_ref: str, as_json: bool) -> None:
     """Show a snapshot: source, database, summary, files."""
-    snap = resolve_snapshot(open_repo(ctx), snapshot_ref)
-    doc = snapshot_row(snap) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
+    repo = open_repo(ctx)
+    snap = resolve_snapshot(repo, snapshot_ref)
+    doc = snapshot_row(repo, snap) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
                                 "sanitized": snap.sanitized,
                                 "paths": [f.path for f in snap.files]}
     if as_json:

@@ -7,10 +7,12 @@ from ..manifest import list_snapshots
 from .common import JSON_OPTION, emit_json, human_bytes, open_repo
 
 
-def snapshot_row(snap) -> dict:
+def snapshot_row(repo, snap) -> dict:
+    """What a listing shows; ``added_bytes`` counts the snapshot's packs, index and manifest."""
+    manifest_bytes = (repo.snapshot_dir / snap.id).stat().st_size
     return {"id": snap.id, "short_id": snap.short_id, "time": snap.time, "host": snap.host,
             "agent": snap.agent, "tags": snap.tags, "parent": snap.parent, "files": len(snap.files),
-            "total_size": snap.summary.get("total_size"), "added_bytes": snap.summary.get("added_pack_bytes"),
+            "total_size": snap.summary.get("total_size"), "added_bytes": snap.summary.get("added_pack_bytes", 0) + manifest_bytes,
             "new_data_bytes": snap.summary.get("new_data_bytes")}
 
 
@@ -21,9 +23,10 @@ def snapshot_row(snap) -> dict:
 @click.pass_context
 def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: bool) -> None:
     """List snapshots, oldest first."""
-    snaps = [s for s in list_snapshots(open_repo(ctx))
+    repo = open_repo(ctx)
+    snaps = [s for s in list_snapshots(repo)
              if (agent is None or s.agent == agent) and (tag is None or tag in s.tags)]
-    rows = [snapshot_row(s) for s in snaps]
+    rows = [snapshot_row(repo, s) for s in snaps]
     if as_json:
         emit_json(rows)
         return
