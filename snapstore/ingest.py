@@ -24,7 +24,7 @@ import blake3
 import zstandard
 from pyfastcdc import FastCDC
 
-from .repository import BlobWriter
+from .repository import BLOB_DATA, BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
 from .sources.sqlite import PageImage, release_maps
 
@@ -43,14 +43,18 @@ class IngestResult:
     new_bytes: int
 
 
-def _scan_range(task: tuple[PageImage, int, int]) -> tuple[int, bytes, list[tuple[bytes, int, bytes, int]]]:
-    """Worker: hash pages, compress the ones the index does not know."""
+ScanResult = tuple[bytes, list[tuple[bytes, int, int, int]], bytes]
+
+
+def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
+    """Worker: hash pages; compress the ones the index does not know, end to end in one buffer."""
     image, first, count = task
     psize = image.page_size
-    cctx = zstandard.ZstdCompressor(level=_worker_level)
+    compress = zstandard.ZstdCompressor(level=_worker_level).compress
     known = _worker_known
     ids = bytearray()
-    fresh: list[tuple[bytes, int, bytes, int]] = []
+    metas: list[tuple[bytes, int, int, int]] = []
+    payloads = bytearray()
     seen: set[bytes] = set()
     for page in image.pages(first, count):
         chunk_id = blake3.blake3(page).digest()
@@ -58,12 +62,14 @@ def _scan_range(task: tuple[PageImage, int, int]) -> tuple[int, bytes, list[tupl
         if chunk_id in known or chunk_id in seen:
             continue
         seen.add(chunk_id)
-        payload = cctx.compress(page)
+        payload = compress(page)
         if len(payload) >= psize:
-            fresh.append((chunk_id, CODEC_RAW, bytes(page), psize))
+            metas.append((chunk_id, CODEC_RAW, psize, psize))
+            payloads += page
         else:
-            fresh.append((chunk_id, CODEC_ZSTD, payload, psize))
-    return first, bytes(ids), fresh
+            metas.append((chunk_id, CODEC_ZSTD, len(payload), psize))
+            payloads += payload
+    return bytes(ids), metas, bytes(payloads)
 
 
 def _init_worker(known, level: int) -> None:
@@ -81,14 +87,13 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     new_chunks = new_bytes = 0
     level = writer.repo.config.compression_level
 
-    def store(result) -> None:
+    def store(result: ScanResult) -> None:
         nonlocal new_chunks, new_bytes
-        _first, chunk_ids, fresh = result
+        chunk_ids, metas, payloads = result
         ids.extend(chunk_ids)
-        for chunk_id, codec, payload, plain_len in fresh:
-            if writer.add_payload(chunk_id, 0, codec, payload, plain_len):
-                new_chunks += 1
-                new_bytes += plain_len
+        added = writer.add_batch(BLOB_DATA, metas, payloads)
+        new_chunks += added
+        new_bytes += added * image.page_size
         if progress:
             progress(len(chunk_ids) // 32 * image.page_size)
 

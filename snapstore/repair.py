@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .errors import IntegrityError
 from .repository import Repository
 from .repository.index import PackInfo, iter_index_files, write_index_file
-from .repository.pack import read_trailer
+from .repository.pack import BLOB_RECORD, read_trailer
 
 
 @dataclass
@@ -35,7 +35,7 @@ def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
         except (ValueError, IntegrityError) as exc:
             report.bad_packs.append(f"{path.name[:16]}: {exc}")
             continue
-        infos.append(PackInfo(pack_id, path.stat().st_size, entries))
+        infos.append(PackInfo(pack_id, path.stat().st_size, b"".join(e.record() for e in entries)))
     return infos
 
 
@@ -51,6 +51,6 @@ def rebuild_index(repo: Repository) -> RepairReport:
                 report.replaced_files += 1
         repo.reload_index()
     report.packs = len(infos)
-    report.blobs = sum(len(i.entries) for i in infos)
+    report.blobs = sum(len(i.records) // BLOB_RECORD.size for i in infos)
     return report
 

@@ -19,7 +19,7 @@ import msgpack
 
 from ..atomic import TMP_MARK, write_atomic
 from ..errors import IntegrityError
-from .pack import BLOB_RECORD, BlobEntry
+from .pack import BLOB_RECORD
 
 INDEX_VERSION = 1
 
@@ -38,7 +38,7 @@ class Location:
 class PackInfo:
     pack_id: bytes
     size: int
-    entries: list[BlobEntry]
+    records: bytes  # BLOB_RECORD records, as in the pack's trailer
 
 
 class Index:
@@ -68,9 +68,6 @@ class Index:
         for blob_id, btype, codec, offset, slen, plen in BLOB_RECORD.iter_unpack(records):
             blobs.setdefault(blob_id, (pack_id, btype, codec, offset, slen, plen))
 
-    def add_entries(self, pack_id: bytes, size: int, entries: list[BlobEntry]) -> None:
-        self.add_pack(pack_id, size, b"".join(e.record() for e in entries))
-
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}
         for blob_id, value in self._blobs.items():
@@ -81,7 +78,7 @@ class Index:
 def encode_index_file(packs: Iterable[PackInfo]) -> bytes:
     return msgpack.packb({
         "v": INDEX_VERSION,
-        "packs": [{"id": p.pack_id, "size": p.size, "blobs": b"".join(e.record() for e in p.entries)}
+        "packs": [{"id": p.pack_id, "size": p.size, "blobs": p.records}
                   for p in packs],
     })
 

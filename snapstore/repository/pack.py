@@ -65,10 +65,10 @@ class PackWriter:
         self.data_dir = data_dir
         self._file = AtomicFile(data_dir / "pack")
         self._hasher = blake3.blake3()
-        self._entries: list[BlobEntry] = []
+        self._records = bytearray()
         self._write(PACK_MAGIC)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
         self._hasher.update(data)
 
@@ -76,23 +76,28 @@ class PackWriter:
     def size(self) -> int:
         return self._file.size
 
-    @property
-    def blob_count(self) -> int:
-        return len(self._entries)
-
     def add(self, blob_id: bytes, blob_type: int, codec: int, payload: bytes, plain_length: int) -> None:
-        entry = BlobEntry(blob_id, blob_type, codec, self._file.size, len(payload), plain_length)
+        self._records += BLOB_RECORD.pack(blob_id, blob_type, codec, self._file.size, len(payload), plain_length)
         self._write(payload)
-        self._entries.append(entry)
 
-    def finish(self) -> tuple[bytes, int, list[BlobEntry]]:
-        """Write the trailer, fsync and rename; returns (pack id, size, entries)."""
-        trailer = msgpack.packb({"v": 1, "blobs": b"".join(e.record() for e in self._entries)})
+    def add_run(self, blob_type: int, metas: list[tuple[bytes, int, int, int]], payloads: memoryview) -> None:
+        """Append consecutive payloads with one write; ``metas`` = (id, codec, stored, plain)."""
+        offset = self._file.size
+        pack_record = BLOB_RECORD.pack
+        for blob_id, codec, stored, plain in metas:
+            self._records += pack_record(blob_id, blob_type, codec, offset, stored, plain)
+            offset += stored
+        self._write(payloads)
+
+    def finish(self) -> tuple[bytes, int, bytes]:
+        """Write the trailer, fsync and rename; returns (pack id, size, blob records)."""
+        records = bytes(self._records)
+        trailer = msgpack.packb({"v": 1, "blobs": records})
         self._write(trailer)
         self._write(TAIL.pack(len(trailer), END_MAGIC))
         pack_id = self._hasher.digest()
         self._file.commit(pack_path(self.data_dir, pack_id))
-        return pack_id, self._file.size, self._entries
+        return pack_id, self._file.size, records
 
     def abort(self) -> None:
         self._file.abort()

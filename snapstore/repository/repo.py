@@ -28,7 +28,7 @@ from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryN
 from .config import RepoConfig
 from .index import Index, PackInfo, load_index, write_index_file
 from .lock import DEFAULT_LOCK_WAIT, repository_lock
-from .pack import BLOB_DATA, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
+from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
 
@@ -229,26 +229,61 @@ class BlobWriter:
         return blob_id
 
     def add_payload(self, blob_id: bytes, blob_type: int, codec: int, payload: bytes, plain_length: int) -> bool:
-        if self.has(blob_id):
-            return False
-        pack = self._open.get(blob_type)
-        if pack is None:
-            pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
-        pack.add(blob_id, blob_type, codec, payload, plain_length)
-        self._in_flight.add(blob_id)
-        self.stats.blobs += 1
-        self.stats.plain_bytes += plain_length
-        self.stats.stored_bytes += len(payload)
-        if pack.size >= self.repo.config.pack_size:
-            self._finish_pack(blob_type)
-            if len(self._unindexed) >= INDEX_EVERY_PACKS:
-                self._write_index()
-        return True
+        return self.add_batch(blob_type, [(blob_id, codec, len(payload), plain_length)], payload) == 1
+
+    def add_batch(self, blob_type: int, metas: list[tuple[bytes, int, int, int]], payloads: bytes) -> int:
+        """Store already-compressed blobs laid end to end in ``payloads``; returns how many were new.
+
+        ``metas`` holds (id, codec, stored length, plain length) in payload order.
+        Runs of new blobs are written with one call each: the page scan hands over
+        tens of thousands of 4 KiB pages at a time.
+        """
+        view = memoryview(payloads)
+        run: list[tuple[bytes, int, int, int]] = []
+        run_start = offset = added = 0
+        for meta in metas:
+            if self.has(meta[0]):
+                if run:
+                    self._write_run(blob_type, run, view[run_start:offset])
+                    added += len(run)
+                    run = []
+                offset += meta[2]
+                run_start = offset
+                continue
+            self._in_flight.add(meta[0])
+            run.append(meta)
+            offset += meta[2]
+        if run:
+            self._write_run(blob_type, run, view[run_start:offset])
+            added += len(run)
+        return added
+
+    def _write_run(self, blob_type: int, run: list[tuple[bytes, int, int, int]], view: memoryview) -> None:
+        limit = self.repo.config.pack_size
+        i = pos = 0
+        while i < len(run):
+            pack = self._open.get(blob_type)
+            if pack is None:
+                pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
+            room = limit - pack.size
+            j, size = i + 1, run[i][2]
+            while j < len(run) and size + run[j][2] <= room:
+                size += run[j][2]
+                j += 1
+            pack.add_run(blob_type, run[i:j], view[pos:pos + size])
+            self.stats.blobs += j - i
+            self.stats.plain_bytes += sum(m[3] for m in run[i:j])
+            self.stats.stored_bytes += size
+            pos, i = pos + size, j
+            if pack.size >= limit:
+                self._finish_pack(blob_type)
+                if len(self._unindexed) >= INDEX_EVERY_PACKS:
+                    self._write_index()
 
     def _finish_pack(self, blob_type: int) -> None:
         pack = self._open.pop(blob_type)
-        pack_id, size, entries = pack.finish()
-        self._unindexed.append(PackInfo(pack_id, size, entries))
+        pack_id, size, records = pack.finish()
+        self._unindexed.append(PackInfo(pack_id, size, records))
         self.stats.packs += 1
         self.stats.file_bytes += size
 
@@ -258,8 +293,8 @@ class BlobWriter:
         path = write_index_file(self.repo.index_dir, self._unindexed)
         self.stats.file_bytes += path.stat().st_size
         for info in self._unindexed:
-            self.index.add_entries(info.pack_id, info.size, info.entries)
-            self._in_flight.difference_update(e.blob_id for e in info.entries)
+            self.index.add_pack(info.pack_id, info.size, info.records)
+            self._in_flight.difference_update(r[0] for r in BLOB_RECORD.iter_unpack(info.records))
         self._unindexed.clear()
 
     def flush(self) -> None:
