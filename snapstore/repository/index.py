@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import blake3
 import msgpack
@@ -24,8 +24,9 @@ from .pack import BLOB_RECORD
 INDEX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
+    """A tuple, so the ~250k entries of a large agent stay cheap to build and look up."""
+
     pack_id: bytes
     blob_type: int
     codec: int
@@ -45,7 +46,7 @@ class Index:
     """Union of all index files, plus the packs each index file names."""
 
     def __init__(self) -> None:
-        self._blobs: dict[bytes, tuple] = {}
+        self._blobs: dict[bytes, Location] = {}
         self.pack_sizes: dict[bytes, int] = {}
         self.files: list[str] = []
 
@@ -59,19 +60,19 @@ class Index:
         return self._blobs.keys()
 
     def get(self, blob_id: bytes) -> Location | None:
-        value = self._blobs.get(blob_id)
-        return Location(*value) if value is not None else None
+        return self._blobs.get(blob_id)
 
     def add_pack(self, pack_id: bytes, size: int, records: bytes) -> None:
         self.pack_sizes[pack_id] = size
         blobs = self._blobs
         for blob_id, btype, codec, offset, slen, plen in BLOB_RECORD.iter_unpack(records):
-            blobs.setdefault(blob_id, (pack_id, btype, codec, offset, slen, plen))
+            if blob_id not in blobs:
+                blobs[blob_id] = Location(pack_id, btype, codec, offset, slen, plen)
 
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}
-        for blob_id, value in self._blobs.items():
-            grouped.setdefault(value[0], []).append((blob_id, Location(*value)))
+        for blob_id, loc in self._blobs.items():
+            grouped.setdefault(loc.pack_id, []).append((blob_id, loc))
         return grouped
 
 

@@ -26,7 +26,7 @@ import zstandard
 from ..atomic import TMP_MARK, make_dirs, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
-from .index import Index, PackInfo, load_index, write_index_file
+from .index import Index, Location, PackInfo, load_index, write_index_file
 from .lock import DEFAULT_LOCK_WAIT, repository_lock
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
 
@@ -162,21 +162,51 @@ class BlobReader:
         f = self._file(loc.pack_id)
         f.seek(loc.offset)
         payload = f.read(loc.stored_length)
-        where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
         if len(payload) != loc.stored_length:
-            raise IntegrityError(f"{where} is truncated")
+            raise IntegrityError(f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]} is truncated")
+        return self._check(blob_id, loc, payload)
+
+    def runs(self, ids: bytes) -> Iterator[list[tuple[bytes, Location]]]:
+        """Group a list of ids (32 bytes each) into runs stored back to back in one pack."""
+        run: list[tuple[bytes, Location]] = []
+        end = -1
+        for off in range(0, len(ids), 32):
+            blob_id = ids[off:off + 32]
+            loc = self.index.get(blob_id)
+            if loc is None:
+                raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+            if run and (loc.pack_id != run[-1][1].pack_id or loc.offset != end or len(run) >= 4096):
+                yield run
+                run = []
+            run.append((blob_id, loc))
+            end = loc.offset + loc.stored_length
+        if run:
+            yield run
+
+    def read_run(self, run: list[tuple[bytes, Location]]) -> Iterator[bytes]:
+        """The blobs of one run, with a single read of the pack; each is checked."""
+        first = run[0][1]
+        f = self._file(first.pack_id)
+        f.seek(first.offset)
+        size = run[-1][1].offset + run[-1][1].stored_length - first.offset
+        region = f.read(size)
+        if len(region) != size:
+            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+        view = memoryview(region)
+        for blob_id, loc in run:
+            start = loc.offset - first.offset
+            yield self._check(blob_id, loc, view[start:start + loc.stored_length])
+
+    def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
+        where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
         try:
-            plain = payload if loc.codec == CODEC_RAW else self._dctx.decompress(
+            plain = bytes(payload) if loc.codec == CODEC_RAW else self._dctx.decompress(
                 payload, max_output_size=loc.plain_length)
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"{where} does not decompress: {exc}") from None
         if blake3.blake3(plain).digest() != blob_id:
             raise IntegrityError(f"{where} does not match its hash")
         return plain
-
-    def read_many(self, blob_ids: Iterable[bytes]) -> Iterator[bytes]:
-        for blob_id in blob_ids:
-            yield self.read(blob_id)
 
     def close(self) -> None:
         for f in self._files.values():

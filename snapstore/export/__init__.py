@@ -1,0 +1,222 @@
+"""Export: materialise a snapshot as the documented backup folder (SPEC.md §4).
+
+The folder is assembled in a hidden sibling directory and renamed into place at
+the end, so a failed or interrupted export never leaves a half-written folder
+under the requested name.  Every value in it derives from the snapshot (times
+included), so exporting one snapshot twice gives byte-identical files.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+import zstandard
+
+from .. import __version__
+from ..backup import CONFIG_PATH, DB_PATH
+from ..errors import UsageError
+from ..extract import materialize, write_file
+from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, SCHEMA_INFO, ZST, md5_line,
+                             write_json)
+from ..manifest import Snapshot, resolve_snapshot
+from ..memory_types import CONVERSATION_TABLE, memory_file_name, memory_tables
+from ..repository import Repository
+from ..sanitize import sanitize_yaml_text
+from .report import render_report
+from .sqlite_content import integrity_check, open_readonly, schema_info, write_memory_json, write_sql_dump
+
+COMPRESS_MIN_BYTES = 1 << 20
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    snapshot_id: str
+    file_count: int
+    size_bytes: int
+    checksums: dict[str, str]
+    verification: dict
+    duration_s: float
+    sanitized: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"backup_path": str(self.path), "snapshot_id": self.snapshot_id, "file_count": self.file_count,
+                "size_bytes": self.size_bytes, "size_mb": round(self.size_bytes / (1 << 20), 2),
+                "verification": self.verification, "sanitized": self.sanitized,
+                "duration_s": round(self.duration_s, 3)}
+
+
+def file_md5(path: Path) -> str:
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            md5.update(block)
+    return md5.hexdigest()
+
+
+def _prepare_destination(dest: Path) -> Path:
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"export destination {dest} already exists and is not an empty directory")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"export destination's parent {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write to {parent}: permission denied")
+    staging = parent / f".{dest.name}.tmp-{secrets.token_hex(4)}"
+    staging.mkdir(mode=0o700)
+    return staging
+
+
+def compression_ratio(repo: Repository, snap: Snapshot) -> float:
+    """Bytes the snapshot's distinct chunks occupy in the repository / bytes of its files."""
+    from ..chunklist import load_list
+
+    stored, seen = 0, set()
+    with repo.reader() as reader:
+        for entry in snap.files:
+            ids = load_list(entry.chunks, reader)
+            for off in range(0, len(ids), 32):
+                blob_id = ids[off:off + 32]
+                if blob_id not in seen:
+                    seen.add(blob_id)
+                    loc = repo.index.get(blob_id)
+                    stored += loc.stored_length if loc else 0
+    total = sum(f.size for f in snap.files)
+    return round(stored / total, 4) if total else 1.0
+
+
+def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
+                    sanitize: bool = True, progress: Callable[[int], None] | None = None) -> ExportResult:
+    started = time.perf_counter()
+    snap = resolve_snapshot(repo, ref)
+    dest = Path(dest)
+    staging = _prepare_destination(dest)
+    try:
+        result = _export_into(repo, snap, staging, compress=compress, sanitize=sanitize, progress=progress)
+        if dest.exists():
+            dest.rmdir()
+        os.rename(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.path = dest
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool, sanitize: bool,
+                 progress: Callable[[int], None] | None) -> ExportResult:
+    checksums: dict[str, str] = {}
+    sanitized = list(snap.sanitized)
+    paths = {f.path for f in snap.files}
+    for sub in ("database", "config", "memories", "verification"):
+        (root / sub).mkdir(mode=0o700)
+
+    # Files stored as they were (config, settings, logs), sanitising the config on the way out.
+    config_doc: dict = {}
+    for entry in snap.files:
+        if entry.path == DB_PATH:
+            continue
+        target = root / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(target, "wb") as out:
+            write_file(repo, entry, out)
+        if entry.path == CONFIG_PATH:
+            text = target.read_text()
+            config_doc = yaml.safe_load(text) or {}
+            if sanitize:
+                clean, removed = sanitize_yaml_text(text)
+                target.write_text(clean)
+                sanitized += [f"{CONFIG_PATH}:{key}" for key in removed]
+        checksums[entry.path] = file_md5(target)
+
+    memory_counts: dict[str, int] = {}
+    conversation_count = 0
+    verification = {"integrity_check": "not run", "completeness_check": "not run"}
+    if DB_PATH in paths:
+        db_file = root / DB_PATH
+        materialize(repo, snap.file(DB_PATH), db_file, progress)
+        tables = memory_tables(config_doc)
+        with ThreadPoolExecutor(2) as pool:
+            db_md5 = pool.submit(file_md5, db_file)
+            with open(root / DUMP, "wb") as dump_out:
+                dump_md5 = pool.submit(write_sql_dump, db_file, dump_out)
+                conn = open_readonly(db_file)
+                try:
+                    info = schema_info(conn)
+                    for kind, table in tables.items():
+                        name = f"memories/{memory_file_name(kind)}"
+                        with open(root / name, "wb") as out:
+                            memory_counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
+                    conversation_count = info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
+                    check = integrity_check(conn)
+                finally:
+                    conn.close()
+                checksums[DUMP] = dump_md5.result()
+            checksums[DB_PATH] = db_md5.result()
+        write_json(root / SCHEMA_INFO, info)
+        checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
+        complete = all(memory_counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
+        verification = {"integrity_check": "passed" if check == "ok" else f"failed: {check}",
+                        "completeness_check": "passed" if complete else "failed"}
+
+    compressed_files = {}
+    if compress:
+        for rel in sorted(checksums):
+            path = root / rel
+            if path.stat().st_size >= COMPRESS_MIN_BYTES:
+                compressed_files[rel + ZST] = {"original": rel, "original_md5": checksums.pop(rel),
+                                               "original_size": path.stat().st_size}
+                _compress_file(path, path.with_name(path.name + ZST))
+                checksums[rel + ZST] = file_md5(path.with_name(path.name + ZST))
+
+    sizes = {rel: (root / rel).stat().st_size for rel in checksums}
+    verification["compression_ratio"] = compression_ratio(repo, snap)
+    verification["memory_counts"] = memory_counts
+    verification["conversation_count"] = conversation_count
+    meta = {
+        "backup_info": {
+            "version": FOLDER_VERSION,
+            "timestamp": snap.time.replace("+00:00", "Z"),
+            "mirix_version": str(config_doc.get("mirix_version", "unknown")),
+            "database_type": snap.database.get("type", "unknown"),
+            "backup_size_bytes": 0,
+            "file_count": 0,
+            "snapstore_version": __version__,
+            "snapshot_id": snap.id,
+            "agent_name": snap.agent,
+            "host": snap.host,
+            "compressed": compress,
+            "compressed_files": compressed_files,
+            "sanitized": sanitize,
+        },
+        "checksums": {},
+        "verification": verification,
+    }
+    report = render_report(meta, memory_counts, conversation_count, sizes, sanitized)
+    (root / REPORT).write_text(report)
+    checksums[REPORT] = hashlib.md5(report.encode()).hexdigest()
+    sizes[REPORT] = (root / REPORT).stat().st_size
+    meta["checksums"] = dict(sorted(checksums.items()))
+    meta["backup_info"]["backup_size_bytes"] = sum(sizes.values())
+    meta["backup_info"]["file_count"] = len(checksums) + 2  # + metadata.json and checksums.md5
+    write_json(root / METADATA, meta)
+    all_sums = {**checksums, METADATA: file_md5(root / METADATA)}
+    (root / CHECKSUMS).write_text("".join(md5_line(p, d) for p, d in sorted(all_sums.items())))
+    size = sum(sizes.values()) + (root / METADATA).stat().st_size + (root / CHECKSUMS).stat().st_size
+    return ExportResult(root, snap.id, len(all_sums) + 1, size, all_sums, verification, 0.0, sanitized)
+
+
+def _compress_file(src: Path, dst: Path) -> None:
+    cctx = zstandard.ZstdCompressor(level=3, threads=-1, write_content_size=True)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        cctx.copy_stream(fin, fout, size=src.stat().st_size)
+    src.unlink()

@@ -1,0 +1,1 @@
+"""The portable backup folder: its layout, its checksums and its report."""
