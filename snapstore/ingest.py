@@ -10,7 +10,8 @@ Two chunkers, chosen by what the content is (measured in docs/design.md):
 
 Page hashing and compression run in a small pool of forked worker processes
 (BLAKE3 and zstd on 4 KiB inputs hold the GIL), each over a contiguous range of
-pages; the parent keeps the index and writes packs in page order.
+pages; the parent keeps the index and writes packs in page order, and never
+touches the database file itself (see sources/sqlite.py on POSIX locks).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pyfastcdc import FastCDC
 
 from .repository import BLOB_DATA, BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
-from .sources.sqlite import PageImage, release_maps
+from .sources.sqlite import PageImage
 
 PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
 Progress = Callable[[int], None]
@@ -82,7 +83,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     """Store a database image as fixed page-size chunks; returns its id list."""
     tasks = [(image, first, min(PAGES_PER_TASK, image.page_count - first))
              for first in range(0, image.page_count, PAGES_PER_TASK)]
-    workers = workers or min(len(tasks), os.cpu_count() or 1, 4)
+    workers = max(1, workers or min(len(tasks), os.cpu_count() or 1, 4))
     ids = bytearray()
     new_chunks = new_bytes = 0
     level = writer.repo.config.compression_level
@@ -97,20 +98,12 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
         if progress:
             progress(len(chunk_ids) // 32 * image.page_size)
 
-    if workers <= 1:
-        _init_worker(writer.index.ids(), level)
-        try:
-            for task in tasks:
-                store(_scan_range(task))
-        finally:
-            _init_worker((), 3)
-            release_maps()
-    else:
-        # fork: workers inherit the index's key view without pickling it.
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(writer.index.ids(), level)) as pool:
-            for result in pool.imap(_scan_range, tasks):
-                store(result)
+    # Always in forked workers, even just one: this process holds the source's SQLite
+    # locks, which opening and closing the file here would silently drop.
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(writer.index.ids(), level)) as pool:
+        for result in pool.imap(_scan_range, tasks):
+            store(result)
     return IngestResult(bytes(ids), image.size, new_chunks, new_bytes)
 
 

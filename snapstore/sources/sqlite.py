@@ -16,6 +16,11 @@ so snapstore reads the file itself and uses SQLite's own locks for consistency:
   writer can commit, so the file is stable while we read it.
 
 The agent's writers wait at most for the time it takes to parse WAL frame headers.
+
+POSIX record locks belong to the process and closing *any* descriptor of a file
+drops them all, so this process must not close a descriptor of the database,
+its ``-wal`` or ``-shm`` while the read transaction is open: the files opened
+here stay open until ``close()``, and the pages are read by forked workers.
 """
 from __future__ import annotations
 
@@ -102,18 +107,13 @@ def _mapped(path: str) -> mmap.mmap | None:
     return mapped
 
 
-def release_maps() -> None:
-    for mapped in _MAPS.values():
-        mapped.close()
-    _MAPS.clear()
-
-
 class SQLiteImageReader:
     """Context manager: holds the read transaction that keeps a ``PageImage`` valid."""
 
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
         self._reader: sqlite3.Connection | None = None
+        self._held: list = []  # raw files opened under the read transaction; closed after it
 
     def _connect(self) -> sqlite3.Connection:
         uri = f"file:{self.db_path}?mode=rw"
@@ -158,8 +158,8 @@ class SQLiteImageReader:
         """Map page -> WAL offset of its newest frame in the current snapshot (write lock held)."""
         shm_path = Path(f"{self.db_path}-shm")
         wal_path = Path(f"{self.db_path}-wal")
-        with open(shm_path, "rb") as f:
-            raw = f.read(SHM_HEADER.size * 2 + SHM_NBACKFILL.size)
+        shm = self._hold(shm_path)
+        raw = os.pread(shm.fileno(), SHM_HEADER.size * 2 + SHM_NBACKFILL.size, 0)
         if len(raw) < SHM_HEADER.size * 2 + SHM_NBACKFILL.size or raw[:48] != raw[48:96]:
             raise SourceError(f"unexpected wal-index state in {shm_path}; retry the backup")
         hdr = SHM_HEADER.unpack_from(raw, 0)
@@ -171,22 +171,29 @@ class SQLiteImageReader:
             return {}  # every committed frame is in the database file already
         frames: dict[int, int] = {}
         frame_size = WAL_FRAME_HEADER.size + page_size
-        with open(wal_path, "rb") as wal:
-            if wal.read(WAL_HEADER.size)[16:24] != salt:
-                raise SourceError(f"WAL of {self.db_path} does not match its wal-index; retry the backup")
-            for i in range(mx_frame):
-                offset = WAL_HEADER.size + i * frame_size
-                wal.seek(offset)
-                frame_header = wal.read(WAL_FRAME_HEADER.size)
-                if frame_header[8:16] != salt:
-                    raise SourceError(f"WAL frame {i + 1} of {self.db_path} has a stale salt; retry the backup")
-                frames[int.from_bytes(frame_header[:4], "big")] = offset + WAL_FRAME_HEADER.size
+        wal = self._hold(wal_path).fileno()
+        if os.pread(wal, WAL_HEADER.size, 0)[16:24] != salt:
+            raise SourceError(f"WAL of {self.db_path} does not match its wal-index; retry the backup")
+        for i in range(mx_frame):
+            offset = WAL_HEADER.size + i * frame_size
+            frame_header = os.pread(wal, WAL_FRAME_HEADER.size, offset)
+            if frame_header[8:16] != salt:
+                raise SourceError(f"WAL frame {i + 1} of {self.db_path} has a stale salt; retry the backup")
+            frames[int.from_bytes(frame_header[:4], "big")] = offset + WAL_FRAME_HEADER.size
         return frames
+
+    def _hold(self, path: Path):
+        f = open(path, "rb")
+        self._held.append(f)
+        return f
 
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        for f in self._held:  # only now: closing them earlier would drop SQLite's locks
+            f.close()
+        self._held.clear()
 
     def __exit__(self, *exc) -> None:
         self.close()
