@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import backup_cmd, dump_cmd, init_cmd, ls_cmd, repair_cmd, sample_agent_cmd, show_cmd, snapshots_cmd
+from . import (backup_cmd, dump_cmd, export_cmd, import_cmd, init_cmd, ls_cmd, repair_cmd, restore_cmd,
+               sample_agent_cmd, show_cmd, snapshots_cmd)
 from .common import SnapstoreGroup
 
 
@@ -16,7 +17,8 @@ def cli(repo: str | None) -> None:
     """Content-addressed, deduplicated snapshots of AI-agent memory."""
 
 
-for module in (init_cmd, backup_cmd, snapshots_cmd, show_cmd, ls_cmd, dump_cmd, repair_cmd, sample_agent_cmd):
+for module in (init_cmd, backup_cmd, snapshots_cmd, show_cmd, ls_cmd, dump_cmd, export_cmd, import_cmd,
+               restore_cmd, repair_cmd, sample_agent_cmd):
     cli.add_command(module.command)
 
 

@@ -1,0 +1,181 @@
+"""Import: verify a backup folder, then store it as a snapshot (deduplicated).
+
+Two layouts are accepted: snapstore's own export (``metadata.json`` +
+``verification/checksums.md5``: every listed file must match, and the two lists
+must agree) and the folder the real Mirix ``save_agent`` writes (``sqlite.db`` or
+``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).
+Derived files (the SQL dump of an SQLite agent, schema info, memory JSON) are not
+stored: export regenerates them from the database.  Nothing is written to the
+repository until the whole folder has been checked.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import zstandard
+
+from .backup import CONFIG_PATH, DB_PATH, BackupResult, _SnapshotBuilder
+from .errors import IntegrityError, UsageError
+from .folder.layout import (CHECKSUMS, DUMP, METADATA, SQLITE_DB, ZST, folder_files, parse_md5_file,
+                            read_metadata)
+from .ingest import ingest_pages, ingest_stream
+from .manifest import Snapshot, list_snapshots, save_snapshot
+from .repository import Repository
+from .sources.sqlite import PageImage
+
+MIRIX_LAYOUT = {
+    "sqlite.db": DB_PATH,
+    "mirix_config.yaml": CONFIG_PATH,
+    "agent_config.json": "config/agent_config.json",
+    "mirix_database.sql": DUMP,
+    "mirix_database.dump": "database/mirix_database.dump",
+}
+STORED_PREFIXES = ("config/", "logs/")
+
+
+@dataclass
+class FolderPlan:
+    """What will be stored: snapshot path -> (file in the folder, zstd-compressed?)."""
+
+    layout: str
+    files: dict[str, tuple[Path, bool]]
+    metadata: dict
+    database_type: str
+
+
+def _md5(path: Path) -> str:
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            md5.update(block)
+    return md5.hexdigest()
+
+
+def check_snapstore_folder(folder: Path) -> FolderPlan:
+    """Verify checksums; returns the plan or raises naming every file at fault."""
+    meta = read_metadata(folder)
+    present = set(folder_files(folder))
+    try:
+        listed = parse_md5_file((folder / CHECKSUMS).read_text())
+    except FileNotFoundError:
+        raise IntegrityError(f"{folder}: {CHECKSUMS} is missing") from None
+    recorded = meta.get("checksums") or {}
+    disagree = [p for p, d in recorded.items() if listed.get(p) != d]
+    if disagree:
+        raise IntegrityError(f"{folder}: {METADATA} and {CHECKSUMS} disagree about {', '.join(sorted(disagree))}")
+    missing = sorted(p for p in listed if p not in present)
+    bad = sorted(p for p in listed if p in present and _md5(folder / p) != listed[p])
+    if missing or bad:
+        parts = ([f"missing: {', '.join(missing)}"] if missing else []) + ([f"checksum mismatch: {', '.join(bad)}"] if bad else [])
+        raise IntegrityError(f"{folder} failed verification ({'; '.join(parts)})")
+    files: dict[str, tuple[Path, bool]] = {}
+    for rel in sorted(listed):
+        plain = rel[:-len(ZST)] if rel.endswith(ZST) else rel
+        if plain == SQLITE_DB or plain.startswith(STORED_PREFIXES) or (plain == DUMP and SQLITE_DB not in _plain(listed)):
+            files[plain] = (folder / rel, rel.endswith(ZST))
+    db_type = meta["backup_info"].get("database_type", "unknown")
+    return FolderPlan("snapstore", files, meta, db_type)
+
+
+def _plain(paths: Iterable[str]) -> set[str]:
+    return {p[:-len(ZST)] if p.endswith(ZST) else p for p in paths}
+
+
+def check_mirix_folder(folder: Path) -> FolderPlan:
+    present = set(folder_files(folder))
+    files = {target: (folder / name, False) for name, target in MIRIX_LAYOUT.items() if name in present}
+    if DB_PATH not in files and DUMP not in files and "database/mirix_database.dump" not in files:
+        raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
+    if DB_PATH in files:
+        conn = sqlite3.connect(f"file:{files[DB_PATH][0]}?immutable=1", uri=True)
+        try:
+            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IntegrityError(f"{files[DB_PATH][0]} is not a usable SQLite database: {exc}") from None
+        finally:
+            conn.close()
+        if result != "ok":
+            raise IntegrityError(f"{files[DB_PATH][0]} fails PRAGMA integrity_check: {result}")
+    db_type = "sqlite" if DB_PATH in files else "postgresql"
+    return FolderPlan("mirix", files, {}, db_type)
+
+
+def plan_folder(folder: str | Path) -> FolderPlan:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"backup folder {folder} does not exist")
+    if (folder / METADATA).exists():
+        return check_snapstore_folder(folder)
+    return check_mirix_folder(folder)
+
+
+def static_image(path: Path) -> PageImage:
+    """A page image of a database file nobody writes to (a file inside a backup folder)."""
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise IntegrityError(f"{path} is not an SQLite database")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    size = path.stat().st_size
+    if size % page_size:
+        raise IntegrityError(f"{path} is truncated: {size} bytes is not a whole number of {page_size}-byte pages")
+    return PageImage(str(path), "", page_size, size // page_size, {}, "file")
+
+
+def _decompressed(path: Path, workdir: Path) -> Path:
+    out = workdir / (path.name[:-len(ZST)])
+    with open(path, "rb") as fin, open(out, "wb") as fout:
+        try:
+            zstandard.ZstdDecompressor().copy_stream(fin, fout)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"{path} does not decompress: {exc}") from None
+    return out
+
+
+def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] = ("imported",)) -> BackupResult:
+    """Verify ``folder`` and store it as a snapshot; returns what was added."""
+    import tempfile
+
+    started = time.perf_counter()
+    folder = Path(folder)
+    plan = plan_folder(folder)
+    info = plan.metadata.get("backup_info", {})
+    agent = str(info.get("agent_name") or folder.resolve().name)
+    with repo.lock(), tempfile.TemporaryDirectory(prefix="snapstore-import-") as tmp:
+        parents = [s for s in list_snapshots(repo) if s.agent == agent]
+        parent = parents[-1] if parents else None
+        database: dict = {"type": plan.database_type}
+        with repo.writer() as writer, repo.reader() as reader:
+            builder = _SnapshotBuilder(writer, reader, parent)
+            for rel, (path, compressed) in sorted(plan.files.items()):
+                source = _decompressed(path, Path(tmp)) if compressed else path
+                if rel == DB_PATH:
+                    image = static_image(source)
+                    builder.add(rel, ingest_pages(image, writer), f"fixed-{image.page_size}")
+                    database.update(page_size=image.page_size, page_count=image.page_count)
+                else:
+                    data = source.read_bytes()
+                    result = ingest_stream(io.BytesIO(data), writer)
+                    builder.add(rel, result, "fastcdc-16k", md5=hashlib.md5(data).digest())
+        snapshot = Snapshot(
+            time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=socket.gethostname(),
+            agent=agent, files=builder.files, tags=sorted(set(tags)), parent=parent.id if parent else None,
+            source={"folder": str(folder.resolve()), "layout": plan.layout,
+                    "original_snapshot": info.get("snapshot_id"), "original_time": info.get("timestamp"),
+                    "database": None},
+            database=database, sanitized=[],
+        )
+        snapshot.summary = {"total_size": sum(f.size for f in builder.files), "added_chunks": writer.stats.blobs,
+                            "new_data_bytes": builder.new_data_bytes, "added_pack_bytes": writer.stats.file_bytes}
+        save_snapshot(repo, snapshot)
+    added = writer.stats.file_bytes + (repo.snapshot_dir / snapshot.id).stat().st_size
+    return BackupResult(snapshot, added, writer.stats.blobs, builder.new_data_bytes, time.perf_counter() - started)

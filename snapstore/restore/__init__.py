@@ -1,0 +1,215 @@
+"""Restore: write a snapshot (or a backup folder) back into an agent's database and files.
+
+Components (``--only``): ``database`` (the whole file), ``memories`` (memory
+tables, optionally only some ``memory_types``), ``conversations`` (messages),
+``config`` and ``logs`` (written to a directory).  Before an existing target is
+changed a safety snapshot of it is taken (tagged ``pre-restore``); restoring
+that snapshot undoes the restore.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..atomic import fsync_dir
+from ..backup import DB_PATH, backup_agent
+from ..errors import IntegrityError, SourceError, UsageError
+from ..extract import materialize, write_file
+from ..manifest import Snapshot, list_snapshots, resolve_snapshot
+from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
+from ..repository import Repository
+from ..sources.agent import load_agent_source
+from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
+
+COMPONENTS = ("database", "memories", "conversations", "config", "logs")
+
+
+@dataclass
+class RestoreResult:
+    target: Path
+    snapshot_id: str
+    components: list[str]
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    safety_snapshot_id: str | None = None
+    dry_run: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def undo_hint(self) -> str | None:
+        if not self.safety_snapshot_id:
+            return None
+        return f"snapstore restore {self.safety_snapshot_id[:12]} --to {self.target}"
+
+    def as_dict(self) -> dict:
+        return {"target": str(self.target), "snapshot_id": self.snapshot_id, "components": self.components,
+                "tables": self.tables, "files": self.files, "safety_snapshot_id": self.safety_snapshot_id,
+                "undo": self.undo_hint, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
+
+
+def parse_components(only: str | Iterable[str] | None, memory_types: str | Iterable[str] | None) -> list[str]:
+    if not only:
+        return ["memories"] if memory_types else ["database"]
+    items = only.split(",") if isinstance(only, str) else list(only)
+    names = [i.strip() for i in items if i.strip()]
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise UsageError(f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}")
+    return names
+
+
+def _check_target(target: Path) -> None:
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.exists() and not target.is_file():
+        raise UsageError(f"restore target {target} is not a file")
+    if not parent.is_dir():
+        raise UsageError(f"restore target's directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"restore target {target} is not writable")
+
+
+def _snapshot_for(repo: Repository, source: str | os.PathLike) -> Snapshot:
+    """A snapshot ref, or a backup folder (verified and imported first)."""
+    if os.path.isdir(source):
+        from ..importer import import_folder
+
+        return import_folder(repo, source).snapshot
+    return resolve_snapshot(repo, str(source))
+
+
+def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLike, *,
+            only: str | Iterable[str] | None = None, memory_types: str | Iterable[str] | None = None,
+            files_dir: str | os.PathLike | None = None, dry_run: bool = False,
+            progress: Callable[[int], None] | None = None) -> RestoreResult:
+    started = time.perf_counter()
+    target = Path(target)
+    components = parse_components(only, memory_types)
+    snap = _snapshot_for(repo, source)
+    _check_target(target)
+    db_parts = [c for c in components if c in ("database", "memories", "conversations")]
+    result = RestoreResult(target, snap.id, components, dry_run=dry_run)
+    if db_parts and DB_PATH not in {f.path for f in snap.files}:
+        raise UsageError(f"snapshot {snap.short_id} has no SQLite database to restore")
+    if "database" in components and len(db_parts) > 1:
+        raise UsageError("'database' restores every table; do not combine it with memories or conversations")
+
+    if db_parts:
+        config_doc = _snapshot_config(repo, snap)
+        tables = _selected_tables(components, memory_types, config_doc)
+        with tempfile.TemporaryDirectory(prefix=".snapstore-restore-", dir=target.parent) as tmp:
+            snap_db = Path(tmp) / "snapshot.db"
+            materialize(repo, snap.file(DB_PATH), snap_db, progress)
+            check = integrity(snap_db)
+            if check != "ok":
+                raise IntegrityError(f"snapshot {snap.short_id} database fails integrity_check: {check}")
+            result.tables = _plan_tables(target, snap_db, tables)
+            if not dry_run:
+                if target.exists():
+                    result.safety_snapshot_id = _safety_snapshot(repo, target)
+                _apply(target, snap_db, tables)
+
+    file_parts = [c for c in components if c in ("config", "logs")]
+    if file_parts:
+        out_dir = Path(files_dir) if files_dir else target.parent / f"restored-{snap.short_id}"
+        result.files = _restore_files(repo, snap, out_dir, file_parts, dry_run)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _snapshot_config(repo: Repository, snap: Snapshot) -> dict:
+    import io
+
+    import yaml
+
+    try:
+        entry = snap.file("config/mirix.yaml")
+    except Exception:
+        return {}
+    buf = io.BytesIO()
+    write_file(repo, entry, buf)
+    doc = yaml.safe_load(buf.getvalue()) or {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _selected_tables(components: list[str], memory_types, config_doc: dict) -> list[str] | None:
+    """None means every table (whole-database restore)."""
+    if "database" in components:
+        return None
+    tables: list[str] = []
+    if "memories" in components:
+        mapping = memory_tables(config_doc)
+        tables += [mapping[t] for t in parse_memory_types(memory_types, mapping)]
+    if "conversations" in components:
+        tables.append(CONVERSATION_TABLE)
+    return tables
+
+
+def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None) -> dict[str, dict[str, int]]:
+    import sqlite3
+
+    if not target.exists():
+        if tables is not None:
+            raise UsageError(f"selective restore needs an existing database; {target} does not exist")
+        conn = sqlite3.connect(f"file:{snap_db}?immutable=1", uri=True)
+        try:
+            return {t: {"deleted": 0, "inserted": conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]}
+                    for t in table_names(conn)}
+        finally:
+            conn.close()
+    conn = attach_snapshot(target, snap_db)
+    try:
+        names = tables if tables is not None else sorted(set(table_names(conn)) | set(table_names(conn, "snap")))
+        return diff_tables(conn, names)
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _safety_snapshot(repo: Repository, target: Path) -> str:
+    """Snapshot the target as it is, under the agent name earlier snapshots of it used."""
+    source = load_agent_source(db_path=target)
+    earlier = [s for s in list_snapshots(repo) if s.source.get("database") == source.database_url]
+    if earlier:
+        source.name = earlier[-1].agent
+    return backup_agent(repo, source, tags=["pre-restore"]).snapshot.id
+
+
+def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
+    if tables is not None:
+        replace_tables(target, snap_db, tables)
+    elif target.exists():
+        copy_database(snap_db, target)
+    else:
+        staged = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+        os.link(snap_db, staged)  # the temp dir is beside the target: same filesystem
+        os.replace(staged, target)
+        fsync_dir(target.parent)
+    check = integrity(target)
+    if check != "ok":
+        raise IntegrityError(f"restored database {target} fails integrity_check: {check}")
+
+
+def _restore_files(repo: Repository, snap: Snapshot, out_dir: Path, parts: list[str], dry_run: bool) -> list[str]:
+    prefixes = tuple(f"{p}/" for p in parts)
+    written = []
+    for entry in snap.files:
+        if not entry.path.startswith(prefixes):
+            continue
+        dest = out_dir / entry.path
+        written.append(str(dest))
+        if dry_run:
+            continue
+        if dest.exists():
+            raise UsageError(f"{dest} already exists; choose another --files-dir")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        from ..atomic import AtomicFile
+
+        with AtomicFile(dest) as out:
+            write_file(repo, entry, out)
+    return written

@@ -1,0 +1,116 @@
+"""Writing a snapshot's database into an SQLite target: whole, or table by table.
+
+Whole restore into a new path materialises the file next to it and renames it
+into place.  Into an existing database it goes through SQLite's online-backup
+API, so connections the agent still holds see either the old or the new
+database, never a mix, and a stale ``-wal`` can never be replayed onto the new
+file.  Selective restore attaches the snapshot's database and, in one
+transaction, replaces the chosen tables' rows (rowids kept), so triggers keep
+FTS indexes in step and every other table is left alone.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..errors import SourceError
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def _connect(path: Path, **kw) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, **kw)
+    except sqlite3.Error as exc:
+        raise SourceError(f"cannot open restore target {path}: {exc}") from None
+
+
+def table_names(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
+    rows = conn.execute(f"SELECT name, sql FROM {schema}.sqlite_master WHERE type='table' "
+                        "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+    virtual = [n for n, s in rows if s and s.upper().startswith("CREATE VIRTUAL")]
+    return [n for n, s in rows if n not in virtual and not any(n.startswith(v + "_") for v in virtual)]
+
+
+def columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f'PRAGMA {schema}.table_info("{table}")')]
+
+
+def diff_tables(conn: sqlite3.Connection, tables: list[str]) -> dict[str, dict[str, int]]:
+    """Rows each table would lose and gain (the snapshot is attached as ``snap``)."""
+    out = {}
+    snap_tables = set(table_names(conn, "snap"))
+    main_tables = set(table_names(conn, "main"))
+    for t in tables:
+        if t not in snap_tables and t not in main_tables:
+            continue
+        if t not in snap_tables:
+            out[t] = {"deleted": conn.execute(f'SELECT count(*) FROM main."{t}"').fetchone()[0], "inserted": 0}
+            continue
+        if t not in main_tables:
+            out[t] = {"deleted": 0, "inserted": conn.execute(f'SELECT count(*) FROM snap."{t}"').fetchone()[0]}
+            continue
+        cols = ", ".join(f'"{c}"' for c in columns(conn, "main", t) if c in columns(conn, "snap", t))
+        gone = conn.execute(f'SELECT count(*) FROM (SELECT rowid, {cols} FROM main."{t}" '
+                            f'EXCEPT SELECT rowid, {cols} FROM snap."{t}")').fetchone()[0]
+        new = conn.execute(f'SELECT count(*) FROM (SELECT rowid, {cols} FROM snap."{t}" '
+                           f'EXCEPT SELECT rowid, {cols} FROM main."{t}")').fetchone()[0]
+        out[t] = {"deleted": gone, "inserted": new}
+    return out
+
+
+def attach_snapshot(target: Path, snapshot_db: Path) -> sqlite3.Connection:
+    conn = _connect(target)
+    conn.execute("ATTACH DATABASE ? AS snap", (f"file:{snapshot_db}?immutable=1",))
+    return conn
+
+
+def replace_tables(target: Path, snapshot_db: Path, tables: list[str]) -> dict[str, dict[str, int]]:
+    """Replace the rows of ``tables`` in ``target`` with the snapshot's, in one transaction."""
+    conn = attach_snapshot(target, snapshot_db)
+    try:
+        missing = [t for t in tables if t not in table_names(conn, "main")]
+        if missing:
+            raise SourceError(f"restore target {target} has no table {', '.join(missing)}")
+        conn.execute("BEGIN IMMEDIATE")
+        changes = {}
+        try:
+            for t in tables:
+                snap_cols = set(columns(conn, "snap", t)) if t in table_names(conn, "snap") else set()
+                cols = [c for c in columns(conn, "main", t) if c in snap_cols]
+                deleted = conn.execute(f'DELETE FROM main."{t}"').rowcount
+                inserted = 0
+                if cols:
+                    col_sql = ", ".join(f'"{c}"' for c in cols)
+                    inserted = conn.execute(f'INSERT INTO main."{t}" (rowid, {col_sql}) '
+                                            f'SELECT rowid, {col_sql} FROM snap."{t}"').rowcount
+                changes[t] = {"deleted": deleted, "inserted": inserted}
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changes
+    finally:
+        conn.close()
+
+
+def copy_database(source_db: Path, target: Path) -> None:
+    """Overwrite ``target`` with ``source_db`` through SQLite's online-backup API."""
+    src = sqlite3.connect(f"file:{source_db}?immutable=1", uri=True)
+    dst = _connect(target)
+    try:
+        src.backup(dst)
+    except sqlite3.Error as exc:
+        raise SourceError(f"cannot write restore target {target}: {exc}") from None
+    finally:
+        src.close()
+        dst.close()
+
+
+def integrity(path: Path) -> str:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        conn.close()
+    return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:5])

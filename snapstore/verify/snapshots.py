@@ -1,0 +1,67 @@
+"""Reading the manifests to verify, tolerantly.
+
+``manifest.list_snapshots`` and ``resolve_snapshot`` stop at the first corrupt
+manifest; verify must instead report it and go on with the others, so it loads
+each manifest itself.  Refs follow ``resolve_snapshot``: ``latest`` (the newest
+readable snapshot), a full id, or a unique prefix of at least 4 characters.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
+from ..manifest import Snapshot, load_snapshot
+from ..repository import Repository
+from .faults import VerifyIncomplete
+from .report import DamageLog, VerifyReport
+
+
+def _load(repo: Repository, sid: str, log: DamageLog, report: VerifyReport) -> Snapshot | None:
+    try:
+        return load_snapshot(repo, sid)
+    except (IntegrityError, UnsafePath) as exc:
+        log.cause("manifest-corrupt", detail=str(exc), key=(sid,)).hit(sid, None)
+    except UnsupportedFormat as exc:
+        report.unchecked.append(str(exc))
+    except SnapshotNotFound:
+        pass  # forgotten while we ran
+    except OSError as exc:
+        report.unchecked.append(f"snapshot {sid[:8]}: {exc.strerror or exc}")
+    return None
+
+
+def _match(ids: list[str], ref: str) -> str:
+    ref = ref.lower()
+    matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
+    if not matches:
+        raise SnapshotNotFound(f"no snapshot {ref!r} in the repository")
+    if len(matches) > 1:
+        raise SnapshotNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} matches); give more characters")
+    return matches[0]
+
+
+def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log: DamageLog,
+                   report: VerifyReport) -> list[Snapshot]:
+    """The snapshots to check, oldest first; unreadable manifests are logged as damage."""
+    try:
+        ids = repo.snapshot_ids()
+    except OSError as exc:
+        raise VerifyIncomplete(f"cannot list snapshots in {repo.snapshot_dir}: {exc.strerror or exc}") from None
+    if refs is not None:
+        refs = list(refs)
+        wanted: list[str] = []
+        for ref in refs:
+            if isinstance(ref, Snapshot):
+                wanted.append(ref.id)
+            elif ref != "latest":
+                wanted.append(_match(ids, ref))
+        if "latest" in refs:
+            everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
+            if not everything:
+                raise SnapshotNotFound(f"the repository at {repo.path} has no readable snapshots")
+            wanted.append(max(everything, key=lambda s: (s.time, s.id)).id)
+        ids = sorted(set(wanted))
+    snaps = [s for s in (_load(repo, sid, log, report) for sid in ids) if s is not None]
+    report.snapshots = len(ids)
+    snaps.sort(key=lambda s: (s.time, s.id))
+    return snaps
