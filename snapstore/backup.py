@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .chunklist import ListRef, store_list
-from .errors import SourceError
+from .errors import SnapshotNotFound, SourceError
 from .ingest import IngestResult, ingest_bytes, ingest_pages
 from .manifest import FileEntry, Snapshot, content_digest, list_snapshots, safe_relpath, save_snapshot
 from .repository import BlobReader, BlobWriter, Repository
@@ -80,8 +80,20 @@ def _log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
             yield "logs/" + path.relative_to(log_dir).as_posix(), path
 
 
+def _unchanged_database(parent: Snapshot | None, fingerprint: dict) -> FileEntry | None:
+    """The parent's database entry when the file provably has not changed since (restic's
+    and borg's files-cache idea, keyed on SQLite's own commit state as well as stat)."""
+    if parent is None or not fingerprint or parent.database.get("fingerprint") != fingerprint:
+        return None
+    try:
+        return parent.file(DB_PATH)
+    except SnapshotNotFound:
+        return None
+
+
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
-                 tags: Iterable[str] = (), progress: Callable[[int], None] | None = None) -> BackupResult:
+                 tags: Iterable[str] = (), progress: Callable[[int], None] | None = None,
+                 read_all: bool = False) -> BackupResult:
     started = time.perf_counter()
     if not source.is_sqlite:
         raise SourceError(f"agent {source.name} uses {redact_url(source.database_url)}: "
@@ -92,10 +104,16 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             builder = _SnapshotBuilder(writer, reader, parent)
             db_path = source.sqlite_path
             with SQLiteImageReader(db_path) as image:
-                pages = ingest_pages(image, writer, progress)
                 database = {"type": "sqlite", "page_size": image.page_size, "page_count": image.page_count,
-                            "journal_mode": image.journal_mode}
-            builder.add(DB_PATH, pages, f"fixed-{image.page_size}", mtime=db_path.stat().st_mtime)
+                            "journal_mode": image.journal_mode, "fingerprint": image.fingerprint}
+                unchanged = _unchanged_database(parent, image.fingerprint) if not read_all else None
+                if unchanged is not None:
+                    builder.files.append(unchanged)
+                    if progress:
+                        progress(image.size)
+                else:
+                    pages = ingest_pages(image, writer, progress)
+                    builder.add(DB_PATH, pages, f"fixed-{image.page_size}", mtime=db_path.stat().st_mtime)
             if source.config_path is not None:
                 builder.add_bytes(CONFIG_PATH, source.config_path.read_bytes(),
                                   mtime=source.config_path.stat().st_mtime)
@@ -123,6 +141,7 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             "added_chunks": writer.stats.blobs,
             "new_data_bytes": builder.new_data_bytes,
             "added_pack_bytes": writer.stats.file_bytes,
+            "database_unchanged": unchanged is not None,
         }
         save_snapshot(repo, snapshot)
     added = writer.stats.file_bytes + (repo.snapshot_dir / snapshot.id).stat().st_size

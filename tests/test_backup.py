@@ -95,3 +95,26 @@ def test_incremental_costs(tmp_path_factory):
     old = dump_db(repo, resolve_snapshot(repo, first.snapshot.id), work / "old.db")
     assert sqlite3.connect(old).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert table_digest(old) != table_digest(restored)
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_unchanged_database_is_not_reread_but_any_commit_is_seen(tmp_path, journal_mode):
+    info = create_sample_agent(tmp_path / "a", scale=1, seed=12)
+    db = Path(info.db_path)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"PRAGMA journal_mode={journal_mode}")
+    repo = Repository.init(tmp_path / "repo")
+    source = load_agent_source(info.config_path)
+    backup_agent(repo, source)
+    same = backup_agent(repo, source)
+    assert same.snapshot.summary["database_unchanged"] is True
+    forced = backup_agent(repo, source, read_all=True)
+    assert forced.snapshot.summary["database_unchanged"] is False
+    assert forced.snapshot.file(DB_PATH).digest == same.snapshot.file(DB_PATH).digest
+    # one small commit that keeps the file size: it must be captured, not skipped
+    conn.execute("UPDATE block SET value = value || '!' WHERE rowid = (SELECT min(rowid) FROM block)")
+    after = backup_agent(repo, source)
+    assert after.snapshot.summary["database_unchanged"] is False
+    restored = dump_db(repo, after.snapshot, tmp_path / "r.db")
+    assert table_digest(restored) == table_digest(db)
+    conn.close()

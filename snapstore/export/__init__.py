@@ -84,11 +84,10 @@ def compression_ratio(repo: Repository, snap: Snapshot) -> float:
         for entry in snap.files:
             ids = load_list(entry.chunks, reader)
             for off in range(0, len(ids), 32):
-                blob_id = ids[off:off + 32]
-                if blob_id not in seen:
-                    seen.add(blob_id)
-                    loc = repo.index.get(blob_id)
-                    stored += loc.stored_length if loc else 0
+                loc = repo.index.get(ids[off:off + 32])
+                if loc is not None and (loc.pack_id, loc.offset) not in seen:  # a payload may hold many chunks
+                    seen.add((loc.pack_id, loc.offset))
+                    stored += loc.stored_length
     total = sum(f.size for f in snap.files)
     return round(stored / total, 4) if total else 1.0
 

@@ -33,6 +33,7 @@ class Location(NamedTuple):
     offset: int
     stored_length: int
     plain_length: int
+    inner: int
 
 
 @dataclass
@@ -65,9 +66,9 @@ class Index:
     def add_pack(self, pack_id: bytes, size: int, records: bytes) -> None:
         self.pack_sizes[pack_id] = size
         blobs = self._blobs
-        for blob_id, btype, codec, offset, slen, plen in BLOB_RECORD.iter_unpack(records):
+        for blob_id, btype, codec, offset, slen, plen, inner in BLOB_RECORD.iter_unpack(records):
             if blob_id not in blobs:
-                blobs[blob_id] = Location(pack_id, btype, codec, offset, slen, plen)
+                blobs[blob_id] = Location(pack_id, btype, codec, offset, slen, plen, inner)
 
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}

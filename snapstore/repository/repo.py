@@ -139,6 +139,8 @@ class BlobReader:
         self.index = repo.index
         self._files: OrderedDict[bytes, object] = OrderedDict()
         self._dctx = zstandard.ZstdDecompressor()
+        self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
+        self._frame: bytes | memoryview = b""              # group are usually read one after another
 
     def _file(self, pack_id: bytes):
         f = self._files.get(pack_id)
@@ -175,11 +177,12 @@ class BlobReader:
             loc = self.index.get(blob_id)
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
-            if run and (loc.pack_id != run[-1][1].pack_id or loc.offset != end or len(run) >= 4096):
+            contiguous = run and loc.pack_id == run[-1][1].pack_id and loc.offset in (end, run[-1][1].offset)
+            if run and (not contiguous or len(run) >= 4096):
                 yield run
                 run = []
             run.append((blob_id, loc))
-            end = loc.offset + loc.stored_length
+            end = max(end, loc.offset + loc.stored_length) if contiguous else loc.offset + loc.stored_length
         if run:
             yield run
 
@@ -198,13 +201,18 @@ class BlobReader:
             yield self._check(blob_id, loc, view[start:start + loc.stored_length])
 
     def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
+        """The blob's plain bytes out of its payload, hash-checked."""
         where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
-        try:
-            plain = bytes(payload) if loc.codec == CODEC_RAW else self._dctx.decompress(
-                payload, max_output_size=loc.plain_length)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"{where} does not decompress: {exc}") from None
+        key = (loc.pack_id, loc.offset, loc.stored_length)
+        if key != self._frame_key:
+            try:
+                frame = payload if loc.codec == CODEC_RAW else self._dctx.decompress(payload)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(f"{where} does not decompress: {exc}") from None
+            self._frame_key, self._frame = key, frame
+        plain = bytes(self._frame[loc.inner:loc.inner + loc.plain_length])
         if blake3.blake3(plain).digest() != blob_id:
+            self._frame_key = None
             raise IntegrityError(f"{where} does not match its hash")
         return plain
 
@@ -251,64 +259,52 @@ class BlobWriter:
         if self.has(blob_id):
             return False
         codec, payload = self.compress(data)
-        return self.add_payload(blob_id, blob_type, codec, payload, len(data))
+        return self.add_payloads(blob_type, [(codec, payload, [(blob_id, len(data))])]) == 1
 
     def add_tree(self, data: bytes) -> bytes:
         blob_id = blake3.blake3(data).digest()
         self.add(blob_id, data, BLOB_TREE)
         return blob_id
 
-    def add_payload(self, blob_id: bytes, blob_type: int, codec: int, payload: bytes, plain_length: int) -> bool:
-        return self.add_batch(blob_type, [(blob_id, codec, len(payload), plain_length)], payload) == 1
+    def add_payloads(self, blob_type: int, payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]]) -> int:
+        """Store compressed payloads, each holding consecutive blobs (id, plain length).
 
-    def add_batch(self, blob_type: int, metas: list[tuple[bytes, int, int, int]], payloads: bytes) -> int:
-        """Store already-compressed blobs laid end to end in ``payloads``; returns how many were new.
-
-        ``metas`` holds (id, codec, stored length, plain length) in payload order.
-        Runs of new blobs are written with one call each: the page scan hands over
-        tens of thousands of 4 KiB pages at a time.
+        Blobs already stored are not indexed again; a payload all of whose blobs
+        are known is skipped.  Returns how many blobs were new.  The page scan hands
+        over thousands of payloads at a time; they go to disk in one write per pack.
         """
-        view = memoryview(payloads)
-        run: list[tuple[bytes, int, int, int]] = []
-        run_start = offset = added = 0
-        for meta in metas:
-            if self.has(meta[0]):
-                if run:
-                    self._write_run(blob_type, run, view[run_start:offset])
-                    added += len(run)
-                    run = []
-                offset += meta[2]
-                run_start = offset
-                continue
-            self._in_flight.add(meta[0])
-            run.append(meta)
-            offset += meta[2]
-        if run:
-            self._write_run(blob_type, run, view[run_start:offset])
-            added += len(run)
-        return added
-
-    def _write_run(self, blob_type: int, run: list[tuple[bytes, int, int, int]], view: memoryview) -> None:
+        fresh_payloads = []
+        added = 0
+        for codec, data, members in payloads:
+            fresh, inner = [], 0
+            for blob_id, plain in members:
+                if not self.has(blob_id):
+                    self._in_flight.add(blob_id)
+                    fresh.append((blob_id, plain, inner))
+                inner += plain
+            if fresh:
+                fresh_payloads.append((codec, data, fresh))
+                added += len(fresh)
+                self.stats.plain_bytes += sum(m[1] for m in fresh)
         limit = self.repo.config.pack_size
-        i = pos = 0
-        while i < len(run):
+        i = 0
+        while i < len(fresh_payloads):
             pack = self._open.get(blob_type)
             if pack is None:
                 pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
-            room = limit - pack.size
-            j, size = i + 1, run[i][2]
-            while j < len(run) and size + run[j][2] <= room:
-                size += run[j][2]
+            j, size = i + 1, len(fresh_payloads[i][1])
+            while j < len(fresh_payloads) and pack.size + size + len(fresh_payloads[j][1]) <= limit:
+                size += len(fresh_payloads[j][1])
                 j += 1
-            pack.add_run(blob_type, run[i:j], view[pos:pos + size])
-            self.stats.blobs += j - i
-            self.stats.plain_bytes += sum(m[3] for m in run[i:j])
+            pack.add_payloads(blob_type, fresh_payloads[i:j])
             self.stats.stored_bytes += size
-            pos, i = pos + size, j
-            if pack.size >= limit:
+            i = j
+            if pack.size >= limit or i < len(fresh_payloads):
                 self._finish_pack(blob_type)
                 if len(self._unindexed) >= INDEX_EVERY_PACKS:
                     self._write_index()
+        self.stats.blobs += added
+        return added
 
     def _finish_pack(self, blob_type: int) -> None:
         pack = self._open.pop(blob_type)

@@ -51,6 +51,7 @@ class PageImage:
     page_count: int
     wal_frames: dict[int, int] = field(default_factory=dict)  # page number (1-based) -> WAL offset
     journal_mode: str = "delete"
+    fingerprint: dict = field(default_factory=dict)  # equal fingerprints: same content
 
     @property
     def size(self) -> int:
@@ -138,24 +139,31 @@ class SQLiteImageReader:
         if mode != "wal":
             reader.execute("BEGIN")
             reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return self._image(reader, mode, {})
+            return self._image(reader, mode, {}, {})
         writer = self._connect()
         try:
             writer.execute("BEGIN IMMEDIATE")
             reader.execute("BEGIN")
             reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            frames = self._committed_wal_frames()
-            return self._image(reader, mode, frames)
+            frames, wal_state = self._committed_wal_frames()
+            return self._image(reader, mode, frames, wal_state)
         finally:
             writer.close()  # rolls back: releases the write lock
 
-    def _image(self, reader: sqlite3.Connection, mode: str, frames: dict[int, int]) -> PageImage:
+    def _image(self, reader: sqlite3.Connection, mode: str, frames: dict[int, int], wal_state: dict) -> PageImage:
         page_size = reader.execute("PRAGMA page_size").fetchone()[0]
         page_count = reader.execute("PRAGMA page_count").fetchone()[0]
-        return PageImage(str(self.db_path), f"{self.db_path}-wal", page_size, page_count, frames, mode)
+        st = os.stat(self.db_path)
+        # What changes whenever the content can have changed: any write to the file moves
+        # its mtime/ctime/size; any commit in WAL mode moves mxFrame or the frame checksum.
+        fingerprint = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+                       "inode": st.st_ino, "page_count": page_count, **wal_state}
+        return PageImage(str(self.db_path), f"{self.db_path}-wal", page_size, page_count, frames, mode,
+                         fingerprint)
 
-    def _committed_wal_frames(self) -> dict[int, int]:
-        """Map page -> WAL offset of its newest frame in the current snapshot (write lock held)."""
+    def _committed_wal_frames(self) -> tuple[dict[int, int], dict]:
+        """Page -> WAL offset of its newest frame in the current snapshot (write lock held),
+        and the wal-index state that identifies the snapshot."""
         shm_path = Path(f"{self.db_path}-shm")
         wal_path = Path(f"{self.db_path}-wal")
         shm = self._hold(shm_path)
@@ -167,8 +175,9 @@ class SQLiteImageReader:
         mx_frame = hdr[6]
         salt = raw[32:40]  # SQLite copies the WAL header's salt bytes verbatim
         (n_backfill,) = SHM_NBACKFILL.unpack_from(raw, 96)
+        state = {"wal_salt": salt, "wal_frames": mx_frame, "wal_checksum": raw[24:32], "wal_backfill": n_backfill}
         if mx_frame == 0 or n_backfill >= mx_frame:
-            return {}  # every committed frame is in the database file already
+            return {}, state  # every committed frame is in the database file already
         frames: dict[int, int] = {}
         frame_size = WAL_FRAME_HEADER.size + page_size
         wal = self._hold(wal_path).fileno()
@@ -180,7 +189,7 @@ class SQLiteImageReader:
             if frame_header[8:16] != salt:
                 raise SourceError(f"WAL frame {i + 1} of {self.db_path} has a stale salt; retry the backup")
             frames[int.from_bytes(frame_header[:4], "big")] = offset + WAL_FRAME_HEADER.size
-        return frames
+        return frames, state
 
     def _hold(self, path: Path):
         f = open(path, "rb")

@@ -3,7 +3,7 @@
 A whole-pack check reads the file with one large read, hashes it against its
 name, reads its trailer and compares it with what the index recorded, then
 decompresses every payload (zstd's batch API, one call for the whole pack) and
-re-hashes every blob.  The blob table used is the index's, since that is what
+re-hashes every blob from its slice of its payload.  The blob table used is the index's, since that is what
 restores read; a pack in no index file is checked against its own trailer.
 A partial check (``verify ID``, ``backup --verify``) reads only the span holding
 the blobs asked for and checks those.
@@ -24,7 +24,7 @@ import zstandard
 from ..errors import IntegrityError
 from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, read_trailer
 
-Record = tuple[bytes, int, int, int, int, int]  # id, type, codec, offset, stored length, plain length
+Record = tuple[bytes, int, int, int, int, int, int]  # id, type, codec, payload offset, stored len, plain len, inner
 
 
 @dataclass
@@ -64,46 +64,63 @@ def _read_span(path: str, start: int, end: int | None) -> bytearray:
 
 
 def check_blobs(buf: bytearray, base: int, records: list[Record], out: PackOutcome) -> None:
-    """Decompress and re-hash ``records`` whose payloads are in ``buf`` (which starts at pack offset ``base``)."""
+    """Decompress and re-hash ``records`` whose payloads are in ``buf`` (which starts at pack offset ``base``).
+
+    Several blobs may share one payload (a zstd frame of consecutive pages): each
+    payload is decompressed once and every member is hashed from its slice.
+    """
     end = base + len(buf)
-    mv = memoryview(buf)
-    zstd: list[Record] = []
+    payloads: dict[tuple[int, int, int], list[Record]] = {}
     for rec in records:
-        blob_id, btype, codec, offset, slen, _plen = rec
+        blob_id, btype, codec, offset, slen = rec[:5]
         if offset < base or offset + slen > end:
             out.bad.append((blob_id, btype, "chunk-truncated"))
-        elif codec == CODEC_ZSTD:
-            zstd.append(rec)
-        elif codec != CODEC_RAW or blake3.blake3(mv[offset - base:offset - base + slen]).digest() != blob_id:
+        elif codec not in (CODEC_RAW, CODEC_ZSTD):
             out.bad.append((blob_id, btype, "chunk-corrupt"))
+        else:
+            payloads.setdefault((offset, slen, codec), []).append(rec)
     out.blobs += len(records)
+    mv = memoryview(buf)
+    zstd = []
+    for key, members in payloads.items():
+        if key[2] == CODEC_RAW:
+            _hash_members(mv[key[0] - base:key[0] - base + key[1]], members, out)
+        else:
+            zstd.append((key, members))
     if zstd:
-        _check_zstd(buf, base, zstd, out)
+        for plain, (_key, members) in zip(_decompress(buf, base, [k for k, _ in zstd]), zstd):
+            if plain is None:
+                out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
+            else:
+                _hash_members(plain, members, out)
 
 
-def _check_zstd(buf: bytearray, base: int, records: list[Record], out: PackOutcome) -> None:
+def _hash_members(plain, members: list[Record], out: PackOutcome) -> None:
+    mv = memoryview(plain)
+    hash_ = blake3.blake3
+    for rec in members:
+        blob_id, plen, inner = rec[0], rec[5], rec[6]
+        if inner + plen > len(mv) or hash_(mv[inner:inner + plen]).digest() != blob_id:
+            out.bad.append((blob_id, rec[1], "chunk-corrupt"))
+
+
+def _decompress(buf: bytearray, base: int, frames: list[tuple[int, int, int]]) -> list:
+    """The plain bytes of each zstd frame (None where it does not decompress); one batch call if all are good."""
     dctx = zstandard.ZstdDecompressor()
     try:
-        segments = struct.pack(f"={2 * len(records)}Q", *[v for r in records for v in (r[3] - base, r[4])])
-        sizes = struct.pack(f"={len(records)}Q", *[r[5] for r in records])
-        plains = dctx.multi_decompress_to_buffer(zstandard.BufferWithSegments(buf, segments),
-                                                 decompressed_sizes=sizes, threads=1)
+        segments = struct.pack(f"={2 * len(frames)}Q", *[v for off, slen, _ in frames for v in (off - base, slen)])
+        plains = dctx.multi_decompress_to_buffer(zstandard.BufferWithSegments(buf, segments), threads=1)
+        return [plains[i] for i in range(len(frames))]
     except zstandard.ZstdError:
-        plains = None  # some frame is bad: find which, one by one
-    hash_ = blake3.blake3
-    if plains is not None:
-        for i, rec in enumerate(records):
-            if hash_(plains[i]).digest() != rec[0]:
-                out.bad.append((rec[0], rec[1], "chunk-corrupt"))
-        return
+        pass  # some frame is bad: find which, one by one
     mv = memoryview(buf)
-    for blob_id, btype, _codec, offset, slen, plen in records:
+    out = []
+    for off, slen, _ in frames:
         try:
-            plain = dctx.decompress(mv[offset - base:offset - base + slen], max_output_size=plen)
+            out.append(dctx.decompress(mv[off - base:off - base + slen]))
         except zstandard.ZstdError:
-            plain = None
-        if plain is None or len(plain) != plen or hash_(plain).digest() != blob_id:
-            out.bad.append((blob_id, btype, "chunk-corrupt"))
+            out.append(None)
+    return out
 
 
 def _check_whole(task: PackTask, out: PackOutcome) -> None:

@@ -5,7 +5,8 @@ of 4 KiB pages hold the GIL between calls), one pack per task, so each worker
 does large sequential reads.  Results come back as plain lists; the parent turns
 them into causes in the damage log and verdicts in ``RepoView.bad``, replacing
 the quick verdicts of the packs it read (a truncated pack is then reported blob
-by blob: the blobs before the cut are fine).
+by blob: the blobs before the cut are fine).  It runs before the structure walk
+so that the walk attributes what it found to snapshots and files.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def plan_tasks(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | N
         path = str(view.disk_packs[pack_id][0])
         records, size = view.pack_records.get(pack_id), view.pack_sizes.get(pack_id)
         tasks.append(PackTask(pack_id, path, records, size,
-                              sorted(picked[pack_id], key=lambda r: r[3]) if wanted is not None else None))
+                              sorted(picked[pack_id], key=lambda r: (r[3], r[6])) if wanted is not None else None))
     return tasks
 
 
@@ -87,7 +88,7 @@ def apply_outcome(view: RepoView, log: DamageLog, report: VerifyReport, task: Pa
                else [r[0] for r in BLOB_RECORD.iter_unpack(task.records or b"")])
     for blob_id in checked:
         cause = view.bad.get(blob_id)
-        if cause is not None and cause.pack == pid.hex() and cause.kind in ("pack-size", "chunk-outside"):
+        if cause is not None and cause.kind == "pack-size" and cause.pack == pid.hex():
             del view.bad[blob_id]  # the read says exactly which of them are bad
     for kind, detail in out.problems:
         log.cause(kind, pack=pid, detail=detail)

@@ -54,7 +54,7 @@ class TreeReader:
         loc = self.view.blobs.get(blob_id)
         if loc is None:
             raise BlobFault("chunk-missing", blob_id, None, f"blob {blob_id.hex()[:16]} is not in the index")
-        pack_id, _btype, codec, offset, slen, plen = loc
+        pack_id, _btype, codec, offset, slen, plen, inner = loc
         known = self.view.bad.get(blob_id)
         if known is not None and known.kind in ("pack-missing", "chunk-outside", "chunk-corrupt",
                                                 "chunk-truncated"):
@@ -66,9 +66,10 @@ class TreeReader:
         if len(payload) != slen:
             raise BlobFault("chunk-truncated", blob_id, pack_id, f"{where} is truncated")
         try:
-            plain = payload if codec == CODEC_RAW else self._dctx.decompress(payload, max_output_size=plen)
+            frame = payload if codec == CODEC_RAW else self._dctx.decompress(payload)
         except zstandard.ZstdError:
             raise BlobFault("chunk-corrupt", blob_id, pack_id, f"{where} does not decompress") from None
+        plain = frame[inner:inner + plen]
         if blake3.blake3(plain).digest() != blob_id:
             raise BlobFault("chunk-corrupt", blob_id, pack_id, f"{where} does not match its hash")
         self._remember(blob_id, plain)

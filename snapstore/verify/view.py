@@ -21,7 +21,7 @@ from ..repository.index import INDEX_VERSION, iter_index_files
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL
 from .report import Damage, DamageLog, VerifyReport
 
-BlobLoc = tuple  # (pack id, type, codec, offset, stored length, plain length)
+BlobLoc = tuple  # (pack id, type, codec, payload offset, stored length, plain length, inner offset)
 
 
 def blob_type_name(code: int) -> str:
@@ -76,8 +76,8 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
             view.pack_records.setdefault(pack_id, records)
             view.pack_sizes.setdefault(pack_id, size)
             setdefault = view.blobs.setdefault
-            for blob_id, btype, codec, offset, slen, plen in BLOB_RECORD.iter_unpack(records):
-                setdefault(blob_id, (pack_id, btype, codec, offset, slen, plen))
+            for blob_id, *loc in BLOB_RECORD.iter_unpack(records):
+                setdefault(blob_id, (pack_id, *loc))
 
 
 def _stat_packs(view: RepoView, report: VerifyReport) -> None:
@@ -107,7 +107,7 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
         elif on_disk[1] != recorded:
             pack_cause = log.cause("pack-size", pack=pack_id,
                                    detail=f"{on_disk[1]} bytes, the index says {recorded}")
-        for blob_id, btype, _codec, offset, slen, _plen in BLOB_RECORD.iter_unpack(view.pack_records[pack_id]):
+        for blob_id, btype, _codec, offset, slen, *_rest in BLOB_RECORD.iter_unpack(view.pack_records[pack_id]):
             if view.blobs[blob_id][0] != pack_id:
                 continue  # listed again elsewhere; the first listing is the one read
             if pack_cause is not None:
