@@ -190,6 +190,7 @@ def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
         os.link(snap_db, staged)  # the temp dir is beside the target: same filesystem
         os.replace(staged, target)
         fsync_dir(target.parent)
+        return  # the very file checked above
     check = integrity(target)
     if check != "ok":
         raise IntegrityError(f"restored database {target} fails integrity_check: {check}")

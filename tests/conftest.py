@@ -1,0 +1,370 @@
+"""Shared test fixtures.
+
+``postgres_server`` (session scope) starts a real, throwaway PostgreSQL server
+(15 preferred) for the tests that ask for it, and stops it at the end of the
+session.  It is started lazily: a test session in which no test requests the
+fixture never starts a server.
+
+The server
+
+* lives in a fresh temporary directory owned by the ``postgres`` user (the
+  server refuses to run as root, so when the tests run as root ``initdb`` and
+  ``pg_ctl`` are run through ``runuser -u postgres --``);
+* listens on a free TCP port on 127.0.0.1, with its unix socket in the
+  temporary directory (never the system's /var/run/postgresql);
+* trusts every local connection (user ``postgres``, no password);
+* runs with fsync off: it is thrown away at the end of the session.
+
+If PostgreSQL is not installed the fixture FAILS (it does not skip): the test
+command ``bash scripts/test.sh`` installs it.
+"""
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+from urllib.parse import quote
+
+import pytest
+
+PREFERRED_PG_MAJOR = 15
+PG_SUPERUSER = "postgres"
+_SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "pg_isready")
+_INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found via "
+    "`pg_config --bindir` or /usr/lib/postgresql/*/bin. Run the test suite with "
+    "`bash scripts/test.sh`, which installs them, or `apt-get install -y postgresql`."
+)
+
+
+def _fail(msg: str) -> None:
+    pytest.fail(msg, pytrace=False)
+
+
+def _has_server_tools(bindir: Path) -> bool:
+    return all(os.access(bindir / t, os.X_OK) for t in _SERVER_TOOLS)
+
+
+def _bindir_major(bindir: Path) -> int:
+    m = re.search(r"/postgresql/(\d+)/bin/?$", str(bindir))
+    if m:
+        return int(m.group(1))
+    try:
+        out = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+        m = re.search(r"(\d+)(?:\.\d+)?", out)
+        return int(m.group(1)) if m else 0
+    except (OSError, subprocess.SubprocessError):
+        return 0
+
+
+def find_pg_bindir() -> Optional[Path]:
+    """The directory holding initdb/pg_ctl/postgres/pg_dump/psql, or None.
+
+    ``SNAPSTORE_PG_BINDIR`` overrides; then PostgreSQL 15 under
+    /usr/lib/postgresql if present; then ``pg_config --bindir``; then the
+    newest /usr/lib/postgresql/*/bin.
+    """
+    override = os.environ.get("SNAPSTORE_PG_BINDIR")
+    if override:
+        p = Path(override)
+        return p if _has_server_tools(p) else None
+    candidates: list[Path] = []
+    preferred = Path(f"/usr/lib/postgresql/{PREFERRED_PG_MAJOR}/bin")
+    if _has_server_tools(preferred):
+        return preferred
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+            if out:
+                candidates.append(Path(out))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for p in candidates:
+        if _has_server_tools(p):
+            return p
+    found = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if _has_server_tools(Path(p))]
+    if found:
+        return max(found, key=_bindir_major)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class PostgresServer:
+    """A running throwaway PostgreSQL server (see module docstring)."""
+
+    host: str
+    port: int
+    user: str
+    bindir: Path
+    basedir: Path
+    datadir: Path
+    socket_dir: Path
+    logfile: Path
+    major: int
+    _run_as: list[str] = field(default_factory=list, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    # -- connection strings ---------------------------------------------------
+    def dsn(self, dbname: str = "postgres") -> str:
+        """A libpq keyword/value connection string (psycopg.connect(dsn))."""
+        return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
+
+    def url(self, dbname: str = "postgres") -> str:
+        """A ``postgresql://`` URL (psycopg, psql, pg_dump, SQLAlchemy default driver)."""
+        return f"postgresql://{quote(self.user)}@{self.host}:{self.port}/{quote(dbname)}"
+
+    def sqlalchemy_url(self, dbname: str = "postgres") -> str:
+        """A ``postgresql+psycopg://`` URL for SQLAlchemy with psycopg 3."""
+        return f"postgresql+psycopg://{quote(self.user)}@{self.host}:{self.port}/{quote(dbname)}"
+
+    def env(self) -> dict[str, str]:
+        """os.environ plus PGHOST/PGPORT/PGUSER pointing at this server."""
+        env = dict(os.environ)
+        env.update(PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user)
+        env.pop("PGPASSWORD", None)
+        env.pop("PGDATABASE", None)
+        return env
+
+    def bin(self, tool: str) -> str:
+        """Full path of a client tool of the server's own version (pg_dump, psql, ...)."""
+        return str(self.bindir / tool)
+
+    # -- databases ------------------------------------------------------------
+    def create_database(self, name: Optional[str] = None) -> str:
+        """Create a fresh, empty database (dropping one of that name) and return its name."""
+        import psycopg
+        from psycopg import sql
+
+        if name is None:
+            name = "test_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                    sql.Identifier(name)
+                )
+            )
+        return name
+
+    def drop_database(self, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    # -- life cycle -------------------------------------------------------------
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if (self.datadir / "postmaster.pid").exists():
+                r = subprocess.run(
+                    self._run_as
+                    + [self.bin("pg_ctl"), "-D", str(self.datadir), "stop", "-m", "fast", "-w", "-t", "60"],
+                    capture_output=True,
+                    text=True,
+                    cwd=str(self.basedir),
+                    timeout=120,
+                )
+                if r.returncode != 0:
+                    self._kill_postmaster()
+        except (OSError, subprocess.SubprocessError):
+            self._kill_postmaster()
+        finally:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+
+    def _kill_postmaster(self) -> None:
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 9)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
+def _run_as_prefix() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam(PG_SUPERUSER)
+    except KeyError:
+        _fail(
+            "running as root but there is no 'postgres' system user to run the PostgreSQL "
+            "server as (the Debian package postgresql creates it): " + _INSTALL_HINT
+        )
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    if not os.access(runuser, os.X_OK):
+        _fail("running as root but `runuser` (util-linux) is missing; cannot start PostgreSQL as 'postgres'")
+    return [runuser, "-u", PG_SUPERUSER, "--"]
+
+
+def start_postgres_server() -> PostgresServer:
+    bindir = find_pg_bindir()
+    if bindir is None:
+        _fail(_INSTALL_HINT)
+    for tool in ("pg_dump", "psql"):
+        if not os.access(bindir / tool, os.X_OK):
+            _fail(f"{bindir / tool} is missing: install the PostgreSQL client (postgresql-client)")
+    run_as = _run_as_prefix()
+
+    basedir = Path(tempfile.mkdtemp(prefix="snapstore-pg-"))
+    datadir = basedir / "data"
+    socket_dir = basedir / "socket"
+    logfile = basedir / "server.log"
+    socket_dir.mkdir()
+    logfile.touch()
+    if run_as:
+        pw = pwd.getpwnam(PG_SUPERUSER)
+        for p in (basedir, socket_dir, logfile):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    os.chmod(basedir, 0o700)
+
+    def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            run_as + cmd,
+            capture_output=True,
+            text=True,
+            cwd=str(basedir),  # the postgres user may not be allowed into the caller's cwd
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    r = run(
+        [
+            str(bindir / "initdb"),
+            "-D", str(datadir),
+            "-U", PG_SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+    )
+    if r.returncode != 0:
+        shutil.rmtree(basedir, ignore_errors=True)
+        _fail(f"initdb failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+
+    with open(datadir / "postgresql.conf", "a", encoding="utf-8") as f:
+        f.write("\ninclude 'snapstore_test.conf'\n")
+
+    server: Optional[PostgresServer] = None
+    last_err = ""
+    for _attempt in range(5):
+        port = _free_port()
+        settings = (
+            "# snapstore throwaway test server (tests/conftest.py)\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {port}\n"
+            f"unix_socket_directories = '{socket_dir}'\n"
+            "fsync = off\n"
+            "synchronous_commit = off\n"
+            "full_page_writes = off\n"
+            "max_connections = 50\n"
+        )
+        _write_like(datadir / "snapstore_test.conf", settings, like=datadir / "postgresql.conf")
+        r = run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D", str(datadir),
+                "-l", str(logfile),
+                "-w", "-t", "60",
+                "start",
+            ],
+            timeout=120,
+        )
+        server = PostgresServer(
+            host="127.0.0.1",
+            port=port,
+            user=PG_SUPERUSER,
+            bindir=bindir,
+            basedir=basedir,
+            datadir=datadir,
+            socket_dir=socket_dir,
+            logfile=logfile,
+            major=_bindir_major(bindir),
+            _run_as=run_as,
+        )
+        if r.returncode == 0 and _wait_ready(server, timeout=60):
+            return server
+        last_err = f"pg_ctl start exit {r.returncode}: {r.stdout}{r.stderr}\n{server.log_tail()}"
+        # stop whatever half-started, then retry on another port
+        subprocess.run(
+            run_as + [str(bindir / "pg_ctl"), "-D", str(datadir), "stop", "-m", "immediate", "-w"],
+            capture_output=True,
+            cwd=str(basedir),
+            timeout=120,
+        )
+        if "already in use" not in last_err and "could not bind" not in last_err:
+            break
+    if server is not None:
+        server._stopped = True
+    shutil.rmtree(basedir, ignore_errors=True)
+    _fail(f"could not start the throwaway PostgreSQL server in {datadir}:\n{last_err}")
+    raise AssertionError("unreachable")
+
+
+def _write_like(path: Path, text: str, like: Path) -> None:
+    """Write text to path with the owner and mode of the file ``like``."""
+    path.write_text(text, encoding="utf-8")
+    st = like.stat()
+    if os.geteuid() == 0:
+        os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, st.st_mode & 0o777)
+
+
+def _wait_ready(server: PostgresServer, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(
+            [server.bin("pg_isready"), "-h", server.host, "-p", str(server.port), "-U", server.user, "-t", "5"],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real throwaway PostgreSQL server for the whole test session."""
+    server = start_postgres_server()
+    atexit.register(server.stop)  # also if the session is torn down abnormally
+    try:
+        yield server
+    finally:
+        server.stop()
