@@ -12,6 +12,7 @@ import click
 
 from ..errors import SnapstoreError, UsageError
 from ..repository import Repository
+from ..repository.lock import lock_wait_from_env
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 
@@ -47,6 +48,7 @@ def repo_path(ctx: click.Context) -> str:
 
 
 def open_repo(ctx: click.Context) -> Repository:
+    lock_wait_from_env()  # a bad setting is reported by every command, not only those that lock
     return Repository.open(repo_path(ctx))
 
 

@@ -17,13 +17,28 @@ from pathlib import Path
 from typing import Iterator
 
 from ..atomic import FILE_MODE
-from ..errors import LockFailed
+from ..errors import LockFailed, UsageError
 
-DEFAULT_LOCK_WAIT = float(os.environ.get("SNAPSTORE_LOCK_WAIT", "600"))
+DEFAULT_LOCK_WAIT_S = 600.0
+
+
+def lock_wait_from_env() -> float:
+    """Seconds to wait for the lock: ``SNAPSTORE_LOCK_WAIT``, else 600."""
+    raw = os.environ.get("SNAPSTORE_LOCK_WAIT")
+    if raw is None:
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise UsageError(f"SNAPSTORE_LOCK_WAIT must be a number of seconds >= 0, not {raw!r}")
+    return value
 
 
 @contextmanager
-def repository_lock(lock_path: Path, *, exclusive: bool, wait: float = DEFAULT_LOCK_WAIT) -> Iterator[None]:
+def repository_lock(lock_path: Path, *, exclusive: bool, wait: float | None = None) -> Iterator[None]:
+    wait = lock_wait_from_env() if wait is None else wait
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH

@@ -27,7 +27,7 @@ from ..atomic import TMP_MARK, make_dirs, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
 from .index import Index, Location, PackInfo, load_index, write_index_file
-from .lock import DEFAULT_LOCK_WAIT, repository_lock
+from .lock import repository_lock
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
@@ -82,7 +82,7 @@ class Repository:
         return self.path / "snapshots"
 
     @contextmanager
-    def lock(self, *, exclusive: bool = False, wait: float = DEFAULT_LOCK_WAIT) -> Iterator["Repository"]:
+    def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
         with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
             yield self
 
