@@ -1,0 +1,192 @@
+"""Helpers shared by the process-level tests (crash safety, concurrency, consistency, CLI).
+
+Everything here is real: the ``snapstore`` console script runs as a subprocess,
+databases are real SQLite files.  Import with ``from helpers import ...``
+(``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives there and the
+``tests`` directory is not a package).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+
+from snapstore.chunklist import load_list
+from snapstore.manifest import list_snapshots
+from snapstore.repository import Repository
+
+DB_PATH = "database/sqlite.db"
+
+
+def snapstore_command() -> list[str]:
+    """The installed ``snapstore`` console script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("snapstore")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    found = shutil.which("snapstore")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from snapstore.cli.main import main; main()"]
+
+
+SNAPSTORE = snapstore_command()
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The test's environment without repository/lock settings leaking in, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSTORE_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | os.PathLike, repo: str | os.PathLike | None = None, env: dict | None = None,
+            timeout: float = 120, cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    cmd = list(SNAPSTORE)
+    if repo is not None:
+        cmd += ["--repo", str(repo)]
+    cmd += [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or cli_env(),
+                          cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def popen_cli(*args: str | os.PathLike, repo: str | os.PathLike | None = None, env: dict | None = None,
+              **kw) -> subprocess.Popen:
+    """Start a ``snapstore`` command in its own process group (so it can be killed as a whole)."""
+    cmd = list(SNAPSTORE)
+    if repo is not None:
+        cmd += ["--repo", str(repo)]
+    cmd += [str(a) for a in args]
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(cmd, env=env or cli_env(), stdin=subprocess.DEVNULL, text=True,
+                            start_new_session=True, **kw)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process started by ``popen_cli`` and its children (pool workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, (
+        f"{' '.join(result.args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+# -- repositories ---------------------------------------------------------------------
+
+def init_small_pack_repo(path: Path, pack_size: int) -> Repository:
+    """A new repository whose config asks for tiny packs, so a backup writes many packs and index files."""
+    Repository.init(path)
+    cfg = msgpack.unpackb((path / "config").read_bytes())
+    cfg["pack_size"] = pack_size
+    (path / "config").write_bytes(msgpack.packb(cfg))
+    repo = Repository.open(path)
+    assert repo.config.pack_size == pack_size
+    return repo
+
+
+def snapshot_ids(repo_path: Path) -> list[str]:
+    return Repository.open(repo_path).snapshot_ids()
+
+
+
+
+def referenced_blobs(repo: Repository) -> set[bytes]:
+    """Every blob (data chunks and chunk-list trees) that some snapshot needs."""
+    needed: set[bytes] = set()
+    with repo.reader() as reader:
+        for snap in list_snapshots(repo):
+            for entry in snap.files:
+                ids = load_list(entry.chunks, reader)
+                needed.update(ids[i:i + 32] for i in range(0, len(ids), 32))
+                needed.update(entry.chunks.tree_ids(reader))
+    return needed
+
+
+
+
+# -- SQLite -----------------------------------------------------------------------------
+
+def connect_copy(db_path: Path) -> sqlite3.Connection:
+    """Open a database (a dumped copy or a quiet source) for checking."""
+    return sqlite3.connect(str(db_path), isolation_level=None, timeout=60)
+
+
+def integrity_check(db_path: Path) -> str:
+    conn = connect_copy(db_path)
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        conn.close()
+    return "\n".join(str(r[0]) for r in rows)
+
+
+def fts_tables(conn: sqlite3.Connection) -> list[str]:
+    return [name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'")]
+
+
+def fts_integrity_check(db_path: Path) -> None:
+    """FTS5's own check: every external-content index matches its table (raises if not)."""
+    conn = connect_copy(db_path)
+    try:
+        for fts in fts_tables(conn):
+            conn.execute(f"INSERT INTO {fts}({fts}) VALUES ('integrity-check')")
+    finally:
+        conn.close()
+
+
+def table_checksums(db_path: Path) -> dict[str, str]:
+    """Content digest per ordinary table (row order independent), read in one transaction."""
+    conn = connect_copy(db_path)
+    try:
+        conn.execute("BEGIN")
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name")]
+        sums = {}
+        for table in tables:
+            digests = sorted(hashlib.sha256(repr(row).encode()).digest()
+                             for row in conn.execute(f'SELECT * FROM "{table}"'))
+            sums[table] = hashlib.sha256(b"".join(digests)).hexdigest()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return sums
+
+
+def write_counts(db_path: Path) -> tuple[int, int, dict[str, int]]:
+    """(messages, episodic_memory, agent_stats) read in one transaction."""
+    conn = connect_copy(db_path)
+    try:
+        conn.execute("BEGIN")
+        messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        episodes = conn.execute("SELECT count(*) FROM episodic_memory").fetchone()[0]
+        stats = dict(conn.execute("SELECT name, value FROM agent_stats"))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return messages, episodes, stats
+
+
+def wait_for(predicate, *, timeout: float = 60, what: str = "condition", interval: float = 0.01) -> None:
+    """Poll until ``predicate()`` is true; the timeout only guards against hangs."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
