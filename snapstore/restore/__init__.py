@@ -19,11 +19,11 @@ from typing import Callable, Iterable
 from ..atomic import fsync_dir
 from ..backup import DB_PATH, backup_agent
 from ..errors import IntegrityError, SourceError, UsageError
-from ..extract import materialize, write_file
-from ..manifest import Snapshot, list_snapshots, resolve_snapshot
+from ..manifest import list_snapshots
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
 from ..sources.agent import load_agent_source
+from .sources import open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
 
 COMPONENTS = ("database", "memories", "conversations", "config", "logs")
@@ -73,40 +73,31 @@ def _check_target(target: Path) -> None:
         raise UsageError(f"restore target {target} is not writable")
 
 
-def _snapshot_for(repo: Repository, source: str | os.PathLike) -> Snapshot:
-    """A snapshot ref, or a backup folder (verified and imported first)."""
-    if os.path.isdir(source):
-        from ..importer import import_folder
-
-        return import_folder(repo, source).snapshot
-    return resolve_snapshot(repo, str(source))
-
-
 def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLike, *,
             only: str | Iterable[str] | None = None, memory_types: str | Iterable[str] | None = None,
             files_dir: str | os.PathLike | None = None, dry_run: bool = False,
             progress: Callable[[int], None] | None = None) -> RestoreResult:
+    """Restore ``source`` (snapshot ref or backup folder) into the SQLite database ``target``."""
     started = time.perf_counter()
     target = Path(target)
     components = parse_components(only, memory_types)
-    snap = _snapshot_for(repo, source)
     _check_target(target)
+    origin = open_source(repo, source)
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
-    result = RestoreResult(target, snap.id, components, dry_run=dry_run)
-    if db_parts and DB_PATH not in {f.path for f in snap.files}:
-        raise UsageError(f"snapshot {snap.short_id} has no SQLite database to restore")
+    result = RestoreResult(target, origin.id, components, dry_run=dry_run)
+    if db_parts and DB_PATH not in origin.paths():
+        raise UsageError(f"{origin.label} has no SQLite database to restore")
     if "database" in components and len(db_parts) > 1:
         raise UsageError("'database' restores every table; do not combine it with memories or conversations")
 
     if db_parts:
-        config_doc = _snapshot_config(repo, snap)
-        tables = _selected_tables(components, memory_types, config_doc)
+        tables = _selected_tables(components, memory_types, source_config(origin))
         with tempfile.TemporaryDirectory(prefix=".snapstore-restore-", dir=target.parent) as tmp:
             snap_db = Path(tmp) / "snapshot.db"
-            materialize(repo, snap.file(DB_PATH), snap_db, progress)
+            origin.database(snap_db, progress)
             check = integrity(snap_db)
             if check != "ok":
-                raise IntegrityError(f"snapshot {snap.short_id} database fails integrity_check: {check}")
+                raise IntegrityError(f"the database of {origin.label} fails integrity_check: {check}")
             result.tables = _plan_tables(target, snap_db, tables)
             if not dry_run:
                 if target.exists():
@@ -115,25 +106,10 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
 
     file_parts = [c for c in components if c in ("config", "logs")]
     if file_parts:
-        out_dir = Path(files_dir) if files_dir else target.parent / f"restored-{snap.short_id}"
-        result.files = _restore_files(repo, snap, out_dir, file_parts, dry_run)
+        out_dir = Path(files_dir) if files_dir else target.parent / f"restored-{origin.label}"
+        result.files = _restore_files(origin, out_dir, file_parts, dry_run)
     result.duration_s = time.perf_counter() - started
     return result
-
-
-def _snapshot_config(repo: Repository, snap: Snapshot) -> dict:
-    import io
-
-    import yaml
-
-    try:
-        entry = snap.file("config/mirix.yaml")
-    except Exception:
-        return {}
-    buf = io.BytesIO()
-    write_file(repo, entry, buf)
-    doc = yaml.safe_load(buf.getvalue()) or {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def _selected_tables(components: list[str], memory_types, config_doc: dict) -> list[str] | None:
@@ -161,7 +137,10 @@ def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None) -> dict[
                     for t in table_names(conn)}
         finally:
             conn.close()
-    conn = attach_snapshot(target, snap_db)
+    try:
+        conn = attach_snapshot(target, snap_db)
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
     try:
         names = tables if tables is not None else sorted(set(table_names(conn)) | set(table_names(conn, "snap")))
         return diff_tables(conn, names)
@@ -196,13 +175,13 @@ def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
         raise IntegrityError(f"restored database {target} fails integrity_check: {check}")
 
 
-def _restore_files(repo: Repository, snap: Snapshot, out_dir: Path, parts: list[str], dry_run: bool) -> list[str]:
+def _restore_files(origin, out_dir: Path, parts: list[str], dry_run: bool) -> list[str]:
     prefixes = tuple(f"{p}/" for p in parts)
     written = []
-    for entry in snap.files:
-        if not entry.path.startswith(prefixes):
+    for path in origin.paths():
+        if not path.startswith(prefixes):
             continue
-        dest = out_dir / entry.path
+        dest = out_dir / path
         written.append(str(dest))
         if dry_run:
             continue
@@ -212,5 +191,5 @@ def _restore_files(repo: Repository, snap: Snapshot, out_dir: Path, parts: list[
         from ..atomic import AtomicFile
 
         with AtomicFile(dest) as out:
-            write_file(repo, entry, out)
+            origin.write(path, out)
     return written

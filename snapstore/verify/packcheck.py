@@ -1,12 +1,14 @@
-"""Checking one pack file: the unit of work of ``verify --full``.
+"""Checking a pack file, or a range of its blobs: the units of work of ``verify --full``.
 
-A whole-pack check reads the file with one large read, hashes it against its
-name, reads its trailer and compares it with what the index recorded, then
-decompresses every payload (zstd's batch API, one call for the whole pack) and
-re-hashes every blob from its slice of its payload.  The blob table used is the index's, since that is what
-restores read; a pack in no index file is checked against its own trailer.
-A partial check (``verify ID``, ``backup --verify``) reads only the span holding
-the blobs asked for and checks those.
+A pack-level check reads the file with one large read, hashes it against its
+name, reads its trailer and compares it with what the index recorded.  A blob
+check reads the span holding some blobs (one large read), decompresses their
+payloads (zstd's batch API, one call for the span) and re-hashes every blob from
+its slice of its payload.  A small pack is one task doing both; a 32 MiB pack
+(about 150 MB of pages) is split into a pack-level task and several blob
+ranges so that all cores share it.  The blob table used is the index's, since
+that is what restores read; a pack in no index file is checked against its own
+trailer.
 
 Runs in a worker process: it takes and returns plain data (``PackTask`` /
 ``PackOutcome``) and never raises for damage, only reports it.
@@ -16,13 +18,13 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import blake3
+import msgpack
 import zstandard
 
 from ..errors import IntegrityError
-from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, read_trailer
+from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, END_MAGIC, PACK_MAGIC, TAIL
 
 Record = tuple[bytes, int, int, int, int, int, int]  # id, type, codec, payload offset, stored len, plain len, inner
 
@@ -33,7 +35,8 @@ class PackTask:
     path: str
     records: bytes | None  # index records of this pack; None: not indexed, use the trailer
     size: int | None  # size the index records
-    wanted: list[Record] | None = None  # partial check: only these blobs
+    wanted: list[Record] | None = None  # check only these blobs (sorted by offset), no pack-level check
+    blobs: bool = True  # with wanted None: also check every blob of the pack
 
 
 @dataclass
@@ -71,22 +74,26 @@ def check_blobs(buf: bytearray, base: int, records: list[Record], out: PackOutco
     """
     end = base + len(buf)
     payloads: dict[tuple[int, int, int], list[Record]] = {}
-    for rec in records:
-        blob_id, btype, codec, offset, slen = rec[:5]
-        if offset < base or offset + slen > end:
-            out.bad.append((blob_id, btype, "chunk-truncated"))
-        elif codec not in (CODEC_RAW, CODEC_ZSTD):
-            out.bad.append((blob_id, btype, "chunk-corrupt"))
-        else:
-            payloads.setdefault((offset, slen, codec), []).append(rec)
+    key: tuple[int, int, int] | None = None
+    members: list[Record] = []
+    for rec in records:  # records of one payload are consecutive: group without a lookup per blob
+        if key is None or rec[3] != key[0] or rec[4] != key[1] or rec[2] != key[2]:
+            key = (rec[3], rec[4], rec[2])
+            members = payloads.setdefault(key, [])
+        members.append(rec)
     out.blobs += len(records)
     mv = memoryview(buf)
     zstd = []
     for key, members in payloads.items():
-        if key[2] == CODEC_RAW:
-            _hash_members(mv[key[0] - base:key[0] - base + key[1]], members, out)
-        else:
+        offset, slen, codec = key
+        if offset < base or offset + slen > end:
+            out.bad.extend((rec[0], rec[1], "chunk-truncated") for rec in members)
+        elif codec == CODEC_RAW:
+            _hash_members(mv[offset - base:offset - base + slen], members, out)
+        elif codec == CODEC_ZSTD:
             zstd.append((key, members))
+        else:
+            out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
     if zstd:
         for plain, (_key, members) in zip(_decompress(buf, base, [k for k, _ in zstd]), zstd):
             if plain is None:
@@ -123,6 +130,23 @@ def _decompress(buf: bytearray, base: int, frames: list[tuple[int, int, int]]) -
     return out
 
 
+def _trailer_records(buf: bytearray) -> bytes:
+    """The blob records of a pack's own trailer, read from the buffer (same rules as ``read_trailer``)."""
+    size = len(buf)
+    if size < len(PACK_MAGIC) + TAIL.size or bytes(buf[:len(PACK_MAGIC)]) != PACK_MAGIC:
+        raise IntegrityError(f"is truncated or has no pack header ({size} bytes)")
+    trailer_len, magic = TAIL.unpack_from(buf, size - TAIL.size)
+    if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
+        raise IntegrityError("has no valid trailer (truncated or overwritten)")
+    try:
+        records = msgpack.unpackb(bytes(buf[size - TAIL.size - trailer_len:size - TAIL.size]))["blobs"]
+        if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
+            raise ValueError("blob records have the wrong length")
+    except Exception as exc:  # msgpack raises several types on garbage
+        raise IntegrityError(f"has a corrupt trailer: {exc}") from None
+    return records
+
+
 def _check_whole(task: PackTask, out: PackOutcome) -> None:
     buf = _read_span(task.path, 0, None)
     out.bytes_read = len(buf)
@@ -132,14 +156,14 @@ def _check_whole(task: PackTask, out: PackOutcome) -> None:
         out.problems.append(("pack-size", f"{len(buf)} bytes, the index says {task.size}"))
     trailer: bytes | None = None
     try:
-        trailer = b"".join(e.record() for e in read_trailer(Path(task.path)))
+        trailer = _trailer_records(buf)
     except IntegrityError as exc:
-        out.problems.append(("pack-trailer", str(exc).replace(f"pack {Path(task.path).name} ", "")))
+        out.problems.append(("pack-trailer", str(exc)))
     records = task.records if task.records is not None else trailer
     if trailer is not None and task.records is not None and trailer != task.records:
         out.problems.append(("pack-trailer", f"trailer lists {len(trailer) // BLOB_RECORD.size} blobs that "
                              f"disagree with the index's {len(task.records) // BLOB_RECORD.size}"))
-    if records:
+    if records and task.blobs:
         check_blobs(buf, 0, list(BLOB_RECORD.iter_unpack(records)), out)
 
 
@@ -149,7 +173,7 @@ def check_pack(task: PackTask) -> PackOutcome:
         if task.wanted is None:
             _check_whole(task, out)
         else:
-            start = min(r[3] for r in task.wanted)
+            start = task.wanted[0][3]
             buf = _read_span(task.path, start, max(r[3] + r[4] for r in task.wanted))
             out.bytes_read = len(buf)
             check_blobs(buf, start, task.wanted, out)

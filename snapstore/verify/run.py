@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from ..manifest import Snapshot
 from ..repository import Repository
-from .packpass import apply_outcome, plan_tasks, run_tasks
+from .packpass import apply_outcome, plan_tasks, run_tasks, task_bytes
 from .reader import TreeReader
 from .report import DamageLog, VerifyReport
 from .snapshots import load_manifests
@@ -34,10 +34,13 @@ def _pack_pass(view: RepoView, log: DamageLog, report: VerifyReport, subset: Rea
     tasks = plan_tasks(view, subset, wanted)
     sizes = {pid: size for pid, (_path, size) in view.disk_packs.items()}
     if progress is not None and hasattr(progress, "total"):
-        progress.total = sum(sizes[t.pack_id] for t in tasks)  # lets a meter show a percentage
-    by_id = {t.pack_id: t for t in tasks}
-    for out in run_tasks(tasks, workers=workers, sizes=sizes, progress=progress):
-        apply_outcome(view, log, report, by_id[out.pack_id], out)
+        progress.total = sum(task_bytes(t, sizes) for t in tasks)  # lets a meter show a percentage
+    read: set[bytes] = set()
+    for task, out in run_tasks(tasks, workers=workers, sizes=sizes, progress=progress):
+        apply_outcome(view, log, report, task, out)
+        if out.error is None:
+            read.add(out.pack_id)
+    report.packs_read = len(read)
 
 
 def verify_repository(repo: Repository, *, full: bool = False, read_subset: str | ReadSubset | None = None,

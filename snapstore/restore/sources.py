@@ -1,0 +1,73 @@
+"""Where a restore reads from: a snapshot in the repository, or a verified backup folder.
+
+A folder is read in place (after its checksums pass) rather than imported first,
+so a dry run, or a restore refused for its target, never writes to the repository.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import yaml
+import zstandard
+
+from ..backup import CONFIG_PATH, DB_PATH
+from ..extract import materialize, write_file
+from ..importer import FolderPlan, plan_folder
+from ..manifest import Snapshot, resolve_snapshot
+from ..repository import Repository
+
+
+class SnapshotSource:
+    def __init__(self, repo: Repository, snap: Snapshot):
+        self.repo, self.snap = repo, snap
+        self.id, self.label = snap.id, snap.short_id
+
+    def paths(self) -> list[str]:
+        return [f.path for f in self.snap.files]
+
+    def write(self, path: str, out: BinaryIO) -> None:
+        write_file(self.repo, self.snap.file(path), out)
+
+    def database(self, dest: Path, progress: Callable[[int], None] | None) -> None:
+        materialize(self.repo, self.snap.file(DB_PATH), dest, progress)
+
+
+class FolderSource:
+    def __init__(self, folder: Path, plan: FolderPlan):
+        self.folder, self.plan = folder, plan
+        self.id = plan.metadata.get("backup_info", {}).get("snapshot_id") or str(folder)
+        self.label = folder.name
+
+    def paths(self) -> list[str]:
+        return sorted(self.plan.files)
+
+    def write(self, path: str, out: BinaryIO) -> None:
+        src, compressed = self.plan.files[path]
+        with open(src, "rb") as f:
+            if compressed:
+                zstandard.ZstdDecompressor().copy_stream(f, out)
+            else:
+                shutil.copyfileobj(f, out, 8 << 20)
+
+    def database(self, dest: Path, progress: Callable[[int], None] | None) -> None:
+        with open(dest, "wb") as out:
+            self.write(DB_PATH, out)
+
+
+def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | FolderSource:
+    if os.path.isdir(ref):
+        return FolderSource(Path(ref), plan_folder(ref))
+    return SnapshotSource(repo, resolve_snapshot(repo, str(ref)))
+
+
+def source_config(source: SnapshotSource | FolderSource) -> dict:
+    if CONFIG_PATH not in source.paths():
+        return {}
+    buf = io.BytesIO()
+    source.write(CONFIG_PATH, buf)
+    doc = yaml.safe_load(buf.getvalue()) or {}
+    return doc if isinstance(doc, dict) else {}

@@ -1,0 +1,123 @@
+"""Restore refuses bad requests with one line, exit != 0, and changes neither repository nor target."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import ok, run_cli
+from snapstore.sample_agent import create_sample_agent
+
+
+def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    for dirpath, _, filenames in os.walk(repo_path):
+        for name in filenames:
+            full = Path(dirpath) / name
+            st = full.stat()
+            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(root.rglob("*"))}
+
+
+def assert_one_line_error(result, *mentions: str) -> str:
+    assert result.returncode != 0, f"expected a failure:\n{result.stdout}"
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip("\n").splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    assert lines[0].startswith("snapstore: "), lines[0]
+    assert result.stdout == "", result.stdout
+    for word in mentions:
+        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("restore-errors")
+    agent = create_sample_agent(root / "agent", scale=1, seed=71)
+    repo_path = root / "repo"
+    ok(run_cli("init", repo=repo_path))
+    ok(run_cli("backup", "--config", agent.config_path, "--include-logs", repo=repo_path))
+    folder = root / "folder"
+    ok(run_cli("export", "latest", folder, repo=repo_path))
+    return {"root": root, "agent": agent, "repo_path": repo_path, "folder": folder}
+
+
+@pytest.fixture
+def target(world, tmp_path):
+    """An existing database (a copy of the agent's) to restore into."""
+    path = tmp_path / "target.db"
+    shutil.copyfile(world["agent"].db_path, path)
+    return path
+
+
+def test_unknown_snapshot_id(world, tmp_path, target):
+    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    assert_one_line_error(run_cli("restore", "deadbeef00", "--to", target, repo=world["repo_path"]), "deadbeef00")
+    assert tree(tmp_path) == before_tree
+    assert repo_listing(world["repo_path"]) == before_repo
+
+
+def test_unknown_snapshot_id_for_a_new_target(world, tmp_path):
+    assert_one_line_error(run_cli("restore", "deadbeef00", "--to", tmp_path / "new.db", repo=world["repo_path"]),
+                          "deadbeef00")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["latest", "folder"])
+def test_target_inside_a_path_that_is_a_file(world, tmp_path, source):
+    """Unwritable target (the tests run as root, so no permission bits): its directory is a file."""
+    (tmp_path / "plain-file").write_text("not a directory\n")
+    bad_target = tmp_path / "plain-file" / "agent.db"
+    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    src = world["folder"] if source == "folder" else "latest"
+    assert_one_line_error(run_cli("restore", src, "--to", bad_target, repo=world["repo_path"]), "plain-file")
+    assert tree(tmp_path) == before_tree
+    assert repo_listing(world["repo_path"]) == before_repo
+
+
+def test_target_is_an_existing_directory(world, tmp_path):
+    bad_target = tmp_path / "a-directory"
+    bad_target.mkdir()
+    (bad_target / "inside.txt").write_text("keep me\n")
+    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    assert_one_line_error(run_cli("restore", "latest", "--to", bad_target, repo=world["repo_path"]), "a-directory")
+    assert tree(tmp_path) == before_tree
+    assert repo_listing(world["repo_path"]) == before_repo
+
+
+def test_target_is_not_a_database(world, tmp_path):
+    bad_target = tmp_path / "notes.db"
+    bad_target.write_bytes(b"these are notes, not an SQLite database\n" * 200)
+    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    assert_one_line_error(run_cli("restore", "latest", "--to", bad_target, repo=world["repo_path"]), "notes.db")
+    assert tree(tmp_path) == before_tree
+    assert repo_listing(world["repo_path"]) == before_repo
+
+
+@pytest.mark.parametrize("args, mention", [
+    (("--only", "memories,secrets"), "secrets"),
+    (("--memory-type", "dreams"), "dreams"),
+    (("--only", "database,memories"), "database"),
+])
+def test_bad_components(world, tmp_path, target, args, mention):
+    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    assert_one_line_error(run_cli("restore", "latest", "--to", target, *args, repo=world["repo_path"]), mention)
+    assert tree(tmp_path) == before_tree
+    assert repo_listing(world["repo_path"]) == before_repo
+
+
+def test_selective_restore_into_a_missing_database(world, tmp_path):
+    missing = tmp_path / "missing.db"
+    before_repo = repo_listing(world["repo_path"])
+    assert_one_line_error(run_cli("restore", "latest", "--to", missing, "--memory-type", "episodic",
+                                  repo=world["repo_path"]), "missing.db")
+    assert list(tmp_path.iterdir()) == []
+    assert repo_listing(world["repo_path"]) == before_repo
