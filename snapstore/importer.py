@@ -24,8 +24,8 @@ import zstandard
 
 from .backup import CONFIG_PATH, DB_PATH, BackupResult, _SnapshotBuilder
 from .errors import IntegrityError, UsageError
-from .folder.layout import (CHECKSUMS, DUMP, METADATA, SQLITE_DB, ZST, folder_files, parse_md5_file,
-                            read_metadata)
+from .folder.checksums import checksum_problems
+from .folder.layout import DUMP, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
 from .ingest import ingest_pages, ingest_stream
 from .manifest import Snapshot, list_snapshots, save_snapshot
 from .repository import Repository
@@ -51,31 +51,12 @@ class FolderPlan:
     database_type: str
 
 
-def _md5(path: Path) -> str:
-    md5 = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            md5.update(block)
-    return md5.hexdigest()
-
-
 def check_snapstore_folder(folder: Path) -> FolderPlan:
     """Verify checksums; returns the plan or raises naming every file at fault."""
     meta = read_metadata(folder)
-    present = set(folder_files(folder))
-    try:
-        listed = parse_md5_file((folder / CHECKSUMS).read_text())
-    except FileNotFoundError:
-        raise IntegrityError(f"{folder}: {CHECKSUMS} is missing") from None
-    recorded = meta.get("checksums") or {}
-    disagree = [p for p, d in recorded.items() if listed.get(p) != d]
-    if disagree:
-        raise IntegrityError(f"{folder}: {METADATA} and {CHECKSUMS} disagree about {', '.join(sorted(disagree))}")
-    missing = sorted(p for p in listed if p not in present)
-    bad = sorted(p for p in listed if p in present and _md5(folder / p) != listed[p])
-    if missing or bad:
-        parts = ([f"missing: {', '.join(missing)}"] if missing else []) + ([f"checksum mismatch: {', '.join(bad)}"] if bad else [])
-        raise IntegrityError(f"{folder} failed verification ({'; '.join(parts)})")
+    listed, problems = checksum_problems(folder, meta)
+    if problems:
+        raise IntegrityError(f"{folder} failed verification ({'; '.join(problems)})")
     files: dict[str, tuple[Path, bool]] = {}
     for rel in sorted(listed):
         plain = rel[:-len(ZST)] if rel.endswith(ZST) else rel

@@ -7,7 +7,7 @@ import click
 
 from .. import __version__
 from . import (backup_cmd, dump_cmd, export_cmd, import_cmd, init_cmd, ls_cmd, repair_cmd, restore_cmd,
-               sample_agent_cmd, show_cmd, snapshots_cmd, verify_cmd)
+               sample_agent_cmd, show_cmd, snapshots_cmd, verify_cmd, verify_folder_cmd)
 from .common import SnapstoreGroup, fail
 
 
@@ -20,7 +20,7 @@ def cli(repo: str | None) -> None:
 
 
 for module in (init_cmd, backup_cmd, snapshots_cmd, show_cmd, ls_cmd, dump_cmd, export_cmd, import_cmd,
-               restore_cmd, repair_cmd, sample_agent_cmd, verify_cmd):
+               restore_cmd, repair_cmd, sample_agent_cmd, verify_cmd, verify_folder_cmd):
     cli.add_command(module.command)
 
 

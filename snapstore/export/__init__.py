@@ -24,6 +24,7 @@ from .. import __version__
 from ..backup import CONFIG_PATH, DB_PATH
 from ..errors import UsageError
 from ..extract import materialize, write_file
+from ..folder.checksums import file_md5
 from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, SCHEMA_INFO, ZST, md5_line,
                              write_json)
 from ..manifest import Snapshot, resolve_snapshot
@@ -52,14 +53,6 @@ class ExportResult:
                 "size_bytes": self.size_bytes, "size_mb": round(self.size_bytes / (1 << 20), 2),
                 "verification": self.verification, "sanitized": self.sanitized,
                 "duration_s": round(self.duration_s, 3)}
-
-
-def file_md5(path: Path) -> str:
-    md5 = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            md5.update(block)
-    return md5.hexdigest()
 
 
 def _prepare_destination(dest: Path) -> Path:

@@ -10,6 +10,7 @@ In memory the union is a dict keyed by blob id; the tuple values keep it near
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -109,7 +110,7 @@ def load_index(index_dir: Path) -> Index:
                 raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
             for pack in doc["packs"]:
                 index.add_pack(pack["id"], pack["size"], pack["blobs"])
-        except (ValueError, KeyError, TypeError, msgpack.ExtraData) as exc:
+        except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
             raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
         index.files.append(path.name)
     return index
