@@ -135,7 +135,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     verification = {"integrity_check": "not run", "completeness_check": "not run"}
     if DB_PATH in paths:
         db_file = root / DB_PATH
-        materialize(repo, snap.file(DB_PATH), db_file, progress)
+        materialize(repo, snap.file(DB_PATH), db_file, progress, durable=False)
         tables = memory_tables(config_doc)
         with ThreadPoolExecutor(2) as pool:
             db_md5 = pool.submit(file_md5, db_file)

@@ -108,11 +108,19 @@ def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
 def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO) -> tuple[int, str]:
     """``{"memory_type", "table", "row_count", "rows": [...]}``, streamed; returns (rows, md5)."""
     md5 = hashlib.md5()
+    pending: list[str] = []
+    pending_len = 0
 
-    def emit(text: str) -> None:
-        data = text.encode()
-        md5.update(data)
-        out.write(data)
+    def emit(text: str, flush: bool = False) -> None:
+        nonlocal pending_len
+        pending.append(text)
+        pending_len += len(text)
+        if flush or pending_len >= 4 << 20:  # hash and write in large blocks: far fewer calls
+            data = "".join(pending).encode()
+            md5.update(data)
+            out.write(data)
+            pending.clear()
+            pending_len = 0
 
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
     count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] if exists else 0
@@ -123,7 +131,7 @@ def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, ou
         for row in iter_rows(conn, table):
             emit(("\n    " if n == 0 else ",\n    ") + json.dumps(row, ensure_ascii=False, sort_keys=True))
             n += 1
-    emit(("\n  ]" if n else "]") + "\n}\n")
+    emit(("\n  ]" if n else "]") + "\n}\n", flush=True)
     return n, md5.hexdigest()
 
 
