@@ -158,6 +158,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
         complete = all(memory_counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
         verification = {"integrity_check": "passed" if check == "ok" else f"failed: {check}",
+                        "integrity_check_method": "sqlite PRAGMA quick_check of database/sqlite.db",
                         "completeness_check": "passed" if complete else "failed"}
 
     compressed_files = {}
