@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ok, run_cli
+from dbcompare import ro
+from helpers import assert_one_line_error, ok, repo_listing, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
 from snapstore.folder.layout import FOLDER_VERSION
@@ -28,10 +28,6 @@ from snapstore.sources.agent import load_agent_source
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-def ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
 
 def table_state(path: Path) -> dict[str, list[tuple]]:
     """Every ordinary table and FTS table (not the shadow tables), rows with rowids in order."""
@@ -57,28 +53,6 @@ def fts_ok(path: Path) -> None:
             conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
     finally:
         conn.close()
-
-
-def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, filenames in os.walk(repo_path):
-        for name in filenames:
-            full = Path(dirpath) / name
-            st = full.stat()
-            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def assert_one_line_error(result, *mentions: str) -> str:
-    assert result.returncode != 0, f"expected a failure:\n{result.stdout}"
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    lines = result.stderr.strip("\n").splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
-    assert lines[0].startswith("snapstore: "), lines[0]
-    assert result.stdout == "", result.stdout
-    for word in mentions:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def rewrite_checksums(folder: Path, changed: list[str]) -> None:

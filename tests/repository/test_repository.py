@@ -7,6 +7,7 @@ import random
 import blake3
 import msgpack
 import pytest
+from helpers import init_small_pack_repo
 
 from snapstore.errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound, UnsupportedFormat
 from snapstore.repair import rebuild_index
@@ -16,11 +17,7 @@ from snapstore.repository.pack import read_trailer
 
 
 def small_pack_repo(path, pack_size=64 * 1024) -> Repository:
-    repo = Repository.init(path)
-    cfg = msgpack.unpackb((path / "config").read_bytes())
-    cfg["pack_size"] = pack_size
-    (path / "config").write_bytes(msgpack.packb(cfg))
-    return Repository.open(path)
+    return init_small_pack_repo(path, pack_size)
 
 
 def random_blobs(n: int, seed: int = 1) -> list[bytes]:

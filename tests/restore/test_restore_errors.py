@@ -1,41 +1,12 @@
 """Restore refuses bad requests with one line, exit != 0, and changes neither repository nor target."""
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-from helpers import ok, run_cli
+from helpers import assert_one_line_error, ok, repo_listing, run_cli, tree
 from snapstore.sample_agent import create_sample_agent
-
-
-def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, filenames in os.walk(repo_path):
-        for name in filenames:
-            full = Path(dirpath) / name
-            st = full.stat()
-            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else b"<dir>")
-            for p in sorted(root.rglob("*"))}
-
-
-def assert_one_line_error(result, *mentions: str) -> str:
-    assert result.returncode != 0, f"expected a failure:\n{result.stdout}"
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    lines = result.stderr.strip("\n").splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
-    assert lines[0].startswith("snapstore: "), lines[0]
-    assert result.stdout == "", result.stdout
-    for word in mentions:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

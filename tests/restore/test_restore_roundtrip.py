@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dbcompare import fts_search, ro, schema
 from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.importer import import_folder
@@ -24,10 +25,6 @@ from snapstore.sources.agent import load_agent_source
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-def ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
 
 def all_tables(conn: sqlite3.Connection) -> list[str]:
     return [n for (n,) in conn.execute(
@@ -43,10 +40,6 @@ def table_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
 
 
-def schema(conn: sqlite3.Connection) -> list[tuple]:
-    return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
-
-
 def fts_words(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
     values = [v for (v,) in conn.execute(f'SELECT "{column}" FROM "{table}" ORDER BY rowid') if v]
     words = []
@@ -55,11 +48,6 @@ def fts_words(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
         if candidates:
             words.append(candidates[0])
     return words
-
-
-def fts_search(conn: sqlite3.Connection, fts: str, word: str) -> list[int]:
-    return [r for (r,) in conn.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? ORDER BY rowid",
-                                       (f'"{word}"',))]
 
 
 def assert_same_database(expected_db: Path, actual_db: Path) -> None:

@@ -10,7 +10,6 @@ that undoes it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sqlite3
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ok, run_cli
+from dbcompare import ro
+from helpers import ok, repo_listing, run_cli
 from snapstore.backup import backup_agent
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
@@ -29,10 +29,6 @@ MARK_WORD = "zanzibarquokka"  # a word that exists only in rows changed after th
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-def ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
 
 def content_tables(conn: sqlite3.Connection) -> list[str]:
     """Ordinary tables and FTS virtual tables; FTS shadow tables are left out."""
@@ -107,16 +103,6 @@ def db_files(db: Path) -> dict[str, bytes]:
     wal = db.with_name(db.name + "-wal")
     return {"db": db.read_bytes(), "wal": wal.read_bytes() if wal.exists() else b"",
             "journal": db.with_name(db.name + "-journal").exists()}
-
-
-def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, filenames in os.walk(repo_path):
-        for name in filenames:
-            full = Path(dirpath) / name
-            st = full.stat()
-            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 def change_live_agent(agent) -> None:
