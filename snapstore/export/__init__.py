@@ -8,6 +8,7 @@ included), so exporting one snapshot twice gives byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import secrets
@@ -86,13 +87,16 @@ def compression_ratio(repo: Repository, snap: Snapshot) -> float:
 
 
 def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
-                    sanitize: bool = True, progress: Callable[[int], None] | None = None) -> ExportResult:
+                    sanitize: bool = True, progress: Callable[[int], None] | None = None,
+                    include_config: bool = True) -> ExportResult:
+    """Write snapshot ``ref`` to ``dest``; ``include_config=False`` leaves out the ``config/`` files."""
     started = time.perf_counter()
     snap = resolve_snapshot(repo, ref)
     dest = Path(dest)
     staging = _prepare_destination(dest)
     try:
-        result = _export_into(repo, snap, staging, compress=compress, sanitize=sanitize, progress=progress)
+        result = _export_into(repo, snap, staging, compress=compress, sanitize=sanitize, progress=progress,
+                              include_config=include_config)
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)
@@ -105,17 +109,24 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
 
 
 def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool, sanitize: bool,
-                 progress: Callable[[int], None] | None) -> ExportResult:
+                 progress: Callable[[int], None] | None, include_config: bool = True) -> ExportResult:
     checksums: dict[str, str] = {}
-    sanitized = list(snap.sanitized)
+    sanitized = [s for s in snap.sanitized if include_config or not s.startswith("config/")]
     paths = {f.path for f in snap.files}
     for sub in ("database", "config", "memories", "verification"):
-        (root / sub).mkdir(mode=0o700)
+        if sub != "config" or include_config:
+            (root / sub).mkdir(mode=0o700)
 
     # Files stored as they were (config, settings, logs), sanitising the config on the way out.
     config_doc: dict = {}
     for entry in snap.files:
         if entry.path == DB_PATH:
+            continue
+        if not include_config and entry.path.startswith("config/"):
+            if entry.path == CONFIG_PATH:  # still read: it names the memory tables and the Mirix version
+                buf = io.BytesIO()
+                write_file(repo, entry, buf)
+                config_doc = yaml.safe_load(buf.getvalue()) or {}
             continue
         target = root / entry.path
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,136 @@
+"""Managing a directory of backup folders: ``cleanup_old_backups`` and ``monitor_backup_sizes``.
+
+Only folders that are backups are ever counted or removed:
+
+* a snapstore folder — ``metadata.json`` is JSON with a ``backup_info`` object;
+* an encrypted snapstore folder — ``encryption.json`` of snapstore's format;
+* a folder the real Mirix ``save_agent`` wrote — ``agent_config.json`` beside
+  ``sqlite.db`` or ``mirix_database.sql``/``.dump``.
+
+Anything else (plain files, symlinks, hidden entries such as an export still being
+assembled or a ``.snapstore`` repository, other directories) is left alone.
+Age is the folder's modification time, as in the reference.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import UsageError
+from ..folder.layout import METADATA
+from .folder_crypto import FORMAT as ENCRYPTED_FORMAT
+from .folder_crypto import HEADER as ENCRYPTION_HEADER
+
+log = logging.getLogger("snapstore.backups")
+
+MIRIX_CONFIG = "agent_config.json"
+MIRIX_DATABASES = ("sqlite.db", "mirix_database.sql", "mirix_database.dump")
+DAY_S = 24 * 60 * 60
+MIB = 1024 * 1024
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def backup_kind(path: str | os.PathLike) -> str | None:
+    """``"snapstore"``, ``"encrypted"``, ``"mirix"`` or None when ``path`` is not a backup folder."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return None
+    meta = _json(path / METADATA)
+    if meta is not None and isinstance(meta.get("backup_info"), dict):
+        return "snapstore"
+    header = _json(path / ENCRYPTION_HEADER)
+    if header is not None and header.get("format") == ENCRYPTED_FORMAT:
+        return "encrypted"
+    if (path / MIRIX_CONFIG).is_file() and any((path / n).is_file() for n in MIRIX_DATABASES):
+        return "mirix"
+    return None
+
+
+def is_backup_folder(path: str | os.PathLike) -> bool:
+    return backup_kind(path) is not None
+
+
+def iter_backups(backup_dir: str | os.PathLike) -> Iterator[tuple[Path, str]]:
+    root = Path(backup_dir)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    for child in sorted(root.iterdir()):
+        if child.name.startswith("."):
+            continue
+        kind = backup_kind(child)
+        if kind is not None:
+            yield child, kind
+
+
+def cleanup_old_backups(backup_dir: str | os.PathLike, days_to_keep: float = 30) -> int:
+    """Remove backup folders in ``backup_dir`` last modified more than ``days_to_keep`` days ago.
+
+    Returns how many were removed; a missing ``backup_dir`` has none.
+    """
+    if isinstance(days_to_keep, bool) or not isinstance(days_to_keep, (int, float)) or days_to_keep < 0:
+        raise UsageError(f"days_to_keep must be a number of days >= 0, got {days_to_keep!r}")
+    cutoff = time.time() - days_to_keep * DAY_S
+    removed = 0
+    for folder, _ in iter_backups(backup_dir):
+        if folder.lstat().st_mtime >= cutoff:
+            continue
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            log.warning("could not remove old backup %s: %s", folder, exc)
+            continue
+        removed += 1
+        log.info("Removed old backup: %s", folder.name)
+    log.info("Cleaned up %d old backups", removed)
+    return removed
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if not os.path.islink(os.path.join(dirpath, name)):
+                total += st.st_size
+    return total
+
+
+def _created(folder: Path, kind: str) -> float:
+    """The backup's own timestamp when it records one, else the folder's modification time
+    (the reference reads ``st_ctime``, which on Linux is the last inode change, not creation)."""
+    if kind == "snapstore":
+        stamp = (_json(folder / METADATA) or {}).get("backup_info", {}).get("timestamp")
+        try:
+            return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return folder.stat().st_mtime
+
+
+def monitor_backup_sizes(backup_dir: str | os.PathLike) -> list[dict]:
+    """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first."""
+    info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _created(folder, kind),
+             "path": str(folder), "kind": kind}
+            for folder, kind in iter_backups(backup_dir)]
+    info.sort(key=lambda x: (x["created"], x["name"]))
+    if len(info) > 1:
+        avg_growth = (info[-1]["size_mb"] - info[0]["size_mb"]) / len(info)
+        log.info("Average backup size growth: %.2f MB per backup", avg_growth)
+    return info

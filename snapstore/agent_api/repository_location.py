@@ -1,0 +1,42 @@
+"""Where an agent's snapshots go, and opening (or creating) that repository.
+
+Order: ``snapstore.repository`` in the agent's ``mirix.yaml`` (a relative path is
+relative to the config's directory), else ``SNAPSTORE_REPO``, else
+``<config dir>/.snapstore``.  An absent or empty directory is initialised on
+first use, so ``AgentWrapper(...).save_agent(...)`` works on a fresh agent.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import RepositoryExists, UsageError
+from ..repository import Repository
+
+DEFAULT_REPOSITORY = ".snapstore"
+
+
+def repository_location(config: Mapping[str, Any], config_dir: Path,
+                        environ: Mapping[str, str] = os.environ) -> Path:
+    section = config.get("snapstore") or {}
+    if not isinstance(section, Mapping):
+        raise UsageError("the 'snapstore' section of the agent config must be a mapping")
+    configured = section.get("repository")
+    if configured:
+        path = Path(str(configured)).expanduser()
+        return path if path.is_absolute() else (config_dir / path)
+    if environ.get("SNAPSTORE_REPO"):
+        return Path(environ["SNAPSTORE_REPO"]).expanduser().absolute()
+    return config_dir / DEFAULT_REPOSITORY
+
+
+def open_repository(path: Path) -> Repository:
+    """The repository at ``path``, initialised first when the directory is absent or empty."""
+    path = Path(path)
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        try:
+            return Repository.init(path)
+        except RepositoryExists:  # another process created it first
+            pass
+    return Repository.open(path)

@@ -1,0 +1,36 @@
+"""Fixtures of the Mirix-compatible API tests.
+
+``home``: a fresh temporary directory, made the working directory, holding a sample
+agent at ``./configs/`` (``./configs/mirix.yaml`` is the reference's config path),
+with no ``SNAPSTORE_REPO`` / ``MIRIX_*`` settings leaking in: the agent's repository
+is its default, ``./configs/.snapstore``.  The agent is generated once per session
+(scale 1) and copied.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from snapstore.sample_agent import create_sample_agent
+
+SEED = 5
+
+
+@pytest.fixture(scope="session")
+def pristine_agent(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("pristine-agent") / "configs"
+    create_sample_agent(directory, scale=1, seed=SEED)
+    return directory
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, pristine_agent) -> Path:
+    shutil.copytree(pristine_agent, tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("SNAPSTORE_", "MIRIX_")):
+            monkeypatch.delenv(key)
+    return tmp_path
