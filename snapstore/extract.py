@@ -36,24 +36,41 @@ def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
 
 
 RESTORE_TASK_CHUNKS = 8192
-_job: tuple | None = None  # (repo, ids, offsets, path) inherited by forked workers
+_job: tuple | None = None  # (repo, ids, path) inherited by forked workers
 
 
-def _restore_range(bounds: tuple[int, int]) -> int:
-    """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them in place."""
-    repo, ids, offsets, path = _job
-    lo, hi = bounds
+def _restore_range(task: tuple[int, int, int, int]) -> int:
+    """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them at their offset."""
+    repo, ids, path = _job
+    lo, hi, start, end = task
     fd = os.open(path, os.O_WRONLY)
     try:
+        out = bytearray()
         with repo.reader() as reader:
-            out = bytearray()
-            for run in reader.runs(ids[lo * 32:hi * 32]):
-                for data in reader.read_run(run):
-                    out += data
-        os.pwrite(fd, out, offsets[lo])
+            reader.extend(out, ids[lo * 32:hi * 32])
+        if len(out) != end - start:
+            raise IntegrityError(f"chunks {lo}..{hi} hold {len(out)} bytes, expected {end - start}")
+        os.pwrite(fd, out, start)
         return len(out)
     finally:
         os.close(fd)
+
+
+def _chunk_offsets(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[int]) -> list[int]:
+    """File offsets of the chunks at ``bounds``: arithmetic for page chunks, from the index otherwise."""
+    if entry.chunker.startswith("fixed-"):
+        size = int(entry.chunker.split("-", 1)[1])
+        return [min(b * size, entry.size) for b in bounds]
+    offsets, pos, at = [], 0, 0
+    for b in bounds:
+        while at < b:
+            loc = repo.index.get(ids[at * 32:(at + 1) * 32])
+            if loc is None:
+                raise MissingChunk(f"{entry.path}: chunk {ids[at * 32:(at + 1) * 32].hex()[:16]} is not in the index")
+            pos += loc.plain_length
+            at += 1
+        offsets.append(pos)
+    return offsets
 
 
 def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callable[[int], None] | None = None,
@@ -69,20 +86,15 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     if content_digest(ids) != entry.digest:
         raise IntegrityError(f"chunk list of {entry.path} does not match the manifest's digest")
     count = len(ids) // 32
-    offsets = [0] * (count + 1)
-    index = repo.index
-    for i in range(count):
-        loc = index.get(ids[i * 32:(i + 1) * 32])
-        if loc is None:
-            raise MissingChunk(f"{entry.path}: chunk {ids[i * 32:(i + 1) * 32].hex()[:16]} is not in the index")
-        offsets[i + 1] = offsets[i] + loc.plain_length
+    bounds = list(range(0, count, RESTORE_TASK_CHUNKS)) + [count]
+    offsets = _chunk_offsets(repo, entry, ids, bounds)
     if offsets[-1] != entry.size:
         raise IntegrityError(f"{entry.path}: chunks add up to {offsets[-1]} bytes, manifest says {entry.size}")
     with open(path, "wb") as f:
         f.truncate(entry.size)
-    tasks = [(lo, min(lo + RESTORE_TASK_CHUNKS, count)) for lo in range(0, count, RESTORE_TASK_CHUNKS)]
+    tasks = [(bounds[i], bounds[i + 1], offsets[i], offsets[i + 1]) for i in range(len(bounds) - 1)]
     workers = workers or min(len(tasks), os.cpu_count() or 1, 4)
-    _job = (repo, ids, offsets, str(path))
+    _job = (repo, ids, str(path))
     try:
         if workers <= 1:
             results = map(_restore_range, tasks)

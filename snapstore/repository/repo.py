@@ -84,6 +84,7 @@ class Repository:
     @contextmanager
     def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
         with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
+            self._index = None  # other processes may have added packs since it was loaded
             yield self
 
     # -- index ---------------------------------------------------------------
@@ -140,7 +141,7 @@ class BlobReader:
         self._files: OrderedDict[bytes, object] = OrderedDict()
         self._dctx = zstandard.ZstdDecompressor()
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
-        self._frame: bytes | memoryview = b""              # group are usually read one after another
+        self._frame: memoryview = memoryview(b"")          # group are usually read one after another
 
     def _file(self, pack_id: bytes):
         f = self._files.get(pack_id)
@@ -186,22 +187,23 @@ class BlobReader:
         if run:
             yield run
 
-    def read_run(self, run: list[tuple[bytes, Location]]) -> Iterator[bytes]:
-        """The blobs of one run, with a single read of the pack; each is checked."""
-        first = run[0][1]
-        f = self._file(first.pack_id)
-        f.seek(first.offset)
-        size = run[-1][1].offset + run[-1][1].stored_length - first.offset
-        region = f.read(size)
-        if len(region) != size:
-            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-        view = memoryview(region)
-        for blob_id, loc in run:
-            start = loc.offset - first.offset
-            yield self._check(blob_id, loc, view[start:start + loc.stored_length])
+    def extend(self, out: bytearray, ids: bytes) -> None:
+        """Append the blobs ``ids`` names to ``out``, reading each run of a pack once (restore path)."""
+        for run in self.runs(ids):
+            first = run[0][1]
+            f = self._file(first.pack_id)
+            f.seek(first.offset)
+            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+            region = f.read(size)
+            if len(region) != size:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+            view = memoryview(region)
+            for blob_id, loc in run:
+                start = loc.offset - first.offset
+                out += self._view(blob_id, loc, view[start:start + loc.stored_length])
 
-    def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
-        """The blob's plain bytes out of its payload, hash-checked."""
+    def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
+        """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
         where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
@@ -209,12 +211,15 @@ class BlobReader:
                 frame = payload if loc.codec == CODEC_RAW else self._dctx.decompress(payload)
             except zstandard.ZstdError as exc:
                 raise IntegrityError(f"{where} does not decompress: {exc}") from None
-            self._frame_key, self._frame = key, frame
-        plain = bytes(self._frame[loc.inner:loc.inner + loc.plain_length])
-        if blake3.blake3(plain).digest() != blob_id:
+            self._frame_key, self._frame = key, memoryview(frame)
+        plain = self._frame[loc.inner:loc.inner + loc.plain_length]
+        if len(plain) != loc.plain_length or blake3.blake3(plain).digest() != blob_id:
             self._frame_key = None
             raise IntegrityError(f"{where} does not match its hash")
         return plain
+
+    def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
+        return bytes(self._view(blob_id, loc, payload))
 
     def close(self) -> None:
         for f in self._files.values():

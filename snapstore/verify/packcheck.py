@@ -35,7 +35,7 @@ class PackTask:
     path: str
     records: bytes | None  # index records of this pack; None: not indexed, use the trailer
     size: int | None  # size the index records
-    wanted: list[Record] | None = None  # check only these blobs (sorted by offset), no pack-level check
+    wanted: bytes | None = None  # check only these blobs (records), no pack-level check
     blobs: bool = True  # with wanted None: also check every blob of the pack
 
 
@@ -49,24 +49,24 @@ class PackOutcome:
     error: str | None = None  # the pack could not be read at all
 
 
-def _read_span(path: str, start: int, end: int | None) -> bytearray:
+def _read_span(path: str, start: int, end: int | None) -> bytes:
+    """Bytes [start, end) of a pack (to its end if None) in one read; shorter if the file is."""
     with open(path, "rb", buffering=0) as f:
         if end is None:
             end = os.fstat(f.fileno()).st_size
-        buf = bytearray(max(0, end - start))
         f.seek(start)
-        view, got = memoryview(buf), 0
-        while got < len(buf):
-            n = f.readinto(view[got:])
-            if not n:
+        parts = []
+        want = max(0, end - start)
+        while want > 0:
+            data = f.read(want)
+            if not data:
                 break
-            got += n
-        del view
-        del buf[got:]
-        return buf
+            parts.append(data)
+            want -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def check_blobs(buf: bytearray, base: int, records: list[Record], out: PackOutcome) -> None:
+def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) -> None:
     """Decompress and re-hash ``records`` whose payloads are in ``buf`` (which starts at pack offset ``base``).
 
     Several blobs may share one payload (a zstd frame of consecutive pages): each
@@ -111,7 +111,7 @@ def _hash_members(plain, members: list[Record], out: PackOutcome) -> None:
             out.bad.append((blob_id, rec[1], "chunk-corrupt"))
 
 
-def _decompress(buf: bytearray, base: int, frames: list[tuple[int, int, int]]) -> list:
+def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> list:
     """The plain bytes of each zstd frame (None where it does not decompress); one batch call if all are good."""
     dctx = zstandard.ZstdDecompressor()
     try:
@@ -123,23 +123,23 @@ def _decompress(buf: bytearray, base: int, frames: list[tuple[int, int, int]]) -
     mv = memoryview(buf)
     out = []
     for off, slen, _ in frames:
-        try:
-            out.append(dctx.decompress(mv[off - base:off - base + slen]))
+        try:  # a decompressobj also reads frames that do not record their size
+            out.append(dctx.decompressobj().decompress(mv[off - base:off - base + slen]))
         except zstandard.ZstdError:
             out.append(None)
     return out
 
 
-def _trailer_records(buf: bytearray) -> bytes:
+def _trailer_records(buf: bytes) -> bytes:
     """The blob records of a pack's own trailer, read from the buffer (same rules as ``read_trailer``)."""
     size = len(buf)
-    if size < len(PACK_MAGIC) + TAIL.size or bytes(buf[:len(PACK_MAGIC)]) != PACK_MAGIC:
+    if size < len(PACK_MAGIC) + TAIL.size or buf[:len(PACK_MAGIC)] != PACK_MAGIC:
         raise IntegrityError(f"is truncated or has no pack header ({size} bytes)")
     trailer_len, magic = TAIL.unpack_from(buf, size - TAIL.size)
     if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
         raise IntegrityError("has no valid trailer (truncated or overwritten)")
     try:
-        records = msgpack.unpackb(bytes(buf[size - TAIL.size - trailer_len:size - TAIL.size]))["blobs"]
+        records = msgpack.unpackb(buf[size - TAIL.size - trailer_len:size - TAIL.size])["blobs"]
         if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
             raise ValueError("blob records have the wrong length")
     except Exception as exc:  # msgpack raises several types on garbage
@@ -173,10 +173,11 @@ def check_pack(task: PackTask) -> PackOutcome:
         if task.wanted is None:
             _check_whole(task, out)
         else:
-            start = task.wanted[0][3]
-            buf = _read_span(task.path, start, max(r[3] + r[4] for r in task.wanted))
+            records = list(BLOB_RECORD.iter_unpack(task.wanted))
+            start = min(r[3] for r in records)
+            buf = _read_span(task.path, start, max(r[3] + r[4] for r in records))
             out.bytes_read = len(buf)
-            check_blobs(buf, start, task.wanted, out)
+            check_blobs(buf, start, records, out)
     except FileNotFoundError:
         out.problems.append(("pack-missing", ""))
     except OSError as exc:

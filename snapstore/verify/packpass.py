@@ -1,12 +1,13 @@
 """The pack pass of ``verify --full``: every selected pack read once, in parallel.
 
 Packs are checked in forked worker processes (decompression and per-blob BLAKE3
-of 4 KiB pages hold the GIL between calls), one pack per task, so each worker
-does large sequential reads.  Results come back as plain lists; the parent turns
-them into causes in the damage log and verdicts in ``RepoView.bad``, replacing
-the quick verdicts of the packs it read (a truncated pack is then reported blob
-by blob: the blobs before the cut are fine).  It runs before the structure walk
-so that the walk attributes what it found to snapshots and files.
+of 4 KiB pages hold the GIL between calls).  A big pack is cut into a pack-level
+task and blob ranges of about ``SPLIT_BYTES``, so that both cores share it and
+every task is one large sequential read.  The workers start as soon as the pass
+is created, so the caller walks the snapshots meanwhile.  Results come back as
+plain lists; the parent turns them into causes in the damage log and verdicts
+in ``RepoView.bad``, replacing the quick verdicts of the packs it read (a
+truncated pack is then reported blob by blob: the blobs before the cut are fine).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..repository.pack import BLOB_RECORD
-from .packcheck import PackOutcome, PackTask, Record, check_pack
+from .packcheck import PackOutcome, PackTask, check_pack
 from .report import DamageLog, VerifyReport
 from .subset import ReadSubset
 from .view import RepoView, blob_type_name
@@ -26,31 +27,40 @@ INLINE_BYTES = 4 * 1024 * 1024  # below this, forking workers costs more than it
 SPLIT_BYTES = 8 * 1024 * 1024  # blob ranges of about this much payload (~40 MB of pages) per task
 
 
-def _ranges(records: list[Record]) -> list[list[Record]]:
-    """Split records (sorted by offset) into runs of about SPLIT_BYTES of payload, at payload boundaries."""
-    runs: list[list[Record]] = []
-    run: list[Record] = []
-    for rec in records:
-        if run and rec[3] != run[-1][3] and rec[3] + rec[4] - run[0][3] > SPLIT_BYTES:
-            runs.append(run)
-            run = []
-        run.append(rec)
-    if run:
-        runs.append(run)
-    return runs
+def _offset(records: bytes, i: int) -> int:
+    return BLOB_RECORD.unpack_from(records, i * BLOB_RECORD.size)[3]
+
+
+def split_records(records: bytes) -> list[bytes]:
+    """Cut records in payload order into slices of about SPLIT_BYTES of payload, at payload boundaries."""
+    n = len(records) // BLOB_RECORD.size
+    if n == 0:
+        return []
+    cuts = [0]
+    while True:
+        lo, hi = cuts[-1] + 1, n
+        target = _offset(records, cuts[-1]) + SPLIT_BYTES
+        while lo < hi:  # first record at or past the target: it starts a new payload
+            mid = (lo + hi) // 2
+            if _offset(records, mid) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= n:
+            break
+        cuts.append(lo)
+    cuts.append(n)
+    return [records[a * BLOB_RECORD.size:b * BLOB_RECORD.size] for a, b in zip(cuts, cuts[1:])]
 
 
 def plan_tasks(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | None) -> list[PackTask]:
-    """The tasks reading the packs to check: all packs on disk, or only the ``wanted`` blobs; then the subset.
-
-    Big packs become one pack-level task plus blob ranges, so that both cores work on one pack.
-    """
-    picked: dict[bytes, list[Record]] = {}
+    """Tasks reading the packs to check: every pack on disk, or only the ``wanted`` blobs; then the subset."""
+    picked: dict[bytes, list[tuple]] = {}
     if wanted is None:
         pack_ids: Iterable[bytes] = view.disk_packs
     else:
         for blob_id in wanted:
-            loc = view.blobs.get(blob_id)
+            loc = view.location(blob_id)
             if loc is not None and loc[0] in view.disk_packs:
                 picked.setdefault(loc[0], []).append((blob_id, *loc[1:]))
         pack_ids = picked
@@ -59,53 +69,76 @@ def plan_tasks(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | N
     tasks = []
     for pack_id in sorted(pack_ids):
         path, disk_size = view.disk_packs[pack_id]
+        path = str(path)
         records, size = view.pack_records.get(pack_id), view.pack_sizes.get(pack_id)
         if wanted is not None:
-            blobs = sorted(picked[pack_id], key=lambda r: (r[3], r[6]))
-            tasks.extend(PackTask(pack_id, str(path), records, size, wanted=run) for run in _ranges(blobs))
+            needed = b"".join(BLOB_RECORD.pack(*r) for r in sorted(picked[pack_id], key=lambda r: (r[3], r[6])))
+            tasks.extend(PackTask(pack_id, path, records, size, wanted=part) for part in split_records(needed))
         elif records is None or disk_size <= SPLIT_BYTES:
-            tasks.append(PackTask(pack_id, str(path), records, size))
-        else:
-            tasks.append(PackTask(pack_id, str(path), records, size, blobs=False))
-            blobs = sorted(BLOB_RECORD.iter_unpack(records), key=lambda r: (r[3], r[6]))
-            tasks.extend(PackTask(pack_id, str(path), records, size, wanted=run) for run in _ranges(blobs))
+            tasks.append(PackTask(pack_id, path, records, size))
+        else:  # records are in payload order (docs/design.md)
+            tasks.append(PackTask(pack_id, path, records, size, blobs=False))
+            tasks.extend(PackTask(pack_id, path, records, size, wanted=part) for part in split_records(records))
     return tasks
 
 
-def task_bytes(task: PackTask, sizes: dict[bytes, int] | None) -> int:
+def task_bytes(task: PackTask, sizes: dict[bytes, int]) -> int:
+    """About how many bytes a task reads (for the progress meter and the inline threshold)."""
     if task.wanted is not None:
-        return task.wanted[-1][3] + task.wanted[-1][4] - task.wanted[0][3]
-    return (sizes or {}).get(task.pack_id, 0)
+        last = len(task.wanted) // BLOB_RECORD.size - 1
+        rec = BLOB_RECORD.unpack_from(task.wanted, last * BLOB_RECORD.size)
+        return max(0, rec[3] + rec[4] - _offset(task.wanted, 0))
+    return sizes.get(task.pack_id, 0) if task.blobs else 0
 
 
-def run_tasks(tasks: list[PackTask], *, workers: int | None = None, sizes: dict[bytes, int] | None = None,
-              progress: Callable[[int], None] | None = None) -> Iterable[tuple[PackTask, PackOutcome]]:
-    total = sum(task_bytes(t, sizes) for t in tasks)
-    workers = min(workers or os.cpu_count() or 1, len(tasks))
-    if workers <= 1 or total < INLINE_BYTES:
-        for task in tasks:
-            out = check_pack(task)
-            if progress:
-                progress(task_bytes(task, sizes))
-            yield task, out
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        # in pack order: a pack's pack-level task and its blob ranges run side by side, so
-        # whichever reads a region second finds it in the page cache
-        futures = {pool.submit(check_pack, task): task for task in tasks}
-        for future in as_completed(futures):
+class PackPass:
+    """Runs the tasks, in forked workers started right away (or inline when the work is small)."""
+
+    def __init__(self, tasks: list[PackTask], *, sizes: dict[bytes, int], workers: int | None = None,
+                 progress: Callable[[int], None] | None = None):
+        self.tasks, self.sizes, self.progress = tasks, sizes, progress
+        self.total = sum(task_bytes(t, sizes) for t in tasks)
+        workers = min(workers or os.cpu_count() or 1, len(tasks))
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict = {}
+        if workers > 1 and self.total >= INLINE_BYTES:
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            # in pack order: a pack's pack-level task and its blob ranges run side by side, so
+            # whichever reads a region second finds it in the page cache
+            self._futures = {self._pool.submit(check_pack, task): task for task in tasks}
+
+    def results(self) -> Iterator[tuple[PackTask, PackOutcome]]:
+        if self._pool is None:
+            for task in self.tasks:
+                yield task, self._done(task, check_pack(task))
+            return
+        for future in as_completed(self._futures):
+            task = self._futures[future]
             try:
                 out = future.result()
             except BrokenProcessPool:
-                out = PackOutcome(futures[future].pack_id, error="the checking process died")
-            if progress:
-                progress(task_bytes(futures[future], sizes))
-            yield futures[future], out
+                out = PackOutcome(task.pack_id, error="the checking process died")
+            yield task, self._done(task, out)
+
+    def _done(self, task: PackTask, out: PackOutcome) -> PackOutcome:
+        if self.progress:
+            self.progress(task_bytes(task, self.sizes))
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "PackPass":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def apply_outcome(view: RepoView, log: DamageLog, report: VerifyReport, task: PackTask, out: PackOutcome) -> int:
-    """Record one task's findings; returns how many blobs it found bad."""
+    """Record one task's findings; returns how many verdicts it changed (blobs found bad or cleared)."""
     pid = out.pack_id
     if out.error is not None:
         problem = f"pack {pid.hex()[:16]}: {out.error}"
@@ -118,18 +151,19 @@ def apply_outcome(view: RepoView, log: DamageLog, report: VerifyReport, task: Pa
     if ("pack-missing", "") in out.problems:  # vanished since the stat: keep the quick verdicts
         log.cause("pack-missing", pack=pid)
         return 0
-    checked = ([r[0] for r in task.wanted] if task.wanted is not None
-               else [r[0] for r in BLOB_RECORD.iter_unpack(task.records or b"")])
-    for blob_id in checked:
-        cause = view.bad.get(blob_id)
-        if cause is not None and cause.kind == "pack-size" and cause.pack == pid.hex():
-            del view.bad[blob_id]  # the read says exactly which of them are bad
+    changed = 0
+    if pid in view.resized:  # the read says exactly which of its blobs are bad
+        for rec in BLOB_RECORD.iter_unpack(task.wanted if task.wanted is not None else task.records or b""):
+            cause = view.bad.get(rec[0])
+            if cause is not None and cause.kind == "pack-size" and cause.pack == pid.hex():
+                del view.bad[rec[0]]
+                changed += 1
     for kind, detail in out.problems:
         log.cause(kind, pack=pid, detail=detail)
     for blob_id, btype, kind in out.bad:
         cause = log.cause(kind, pack=pid, blob_type=blob_type_name(btype))
         cause.blobs.add(blob_id.hex())
-        loc = view.blobs.get(blob_id)
-        if loc is not None and loc[0] == pid:
+        if view.blobs.get(blob_id) == pid:
             view.bad[blob_id] = cause
-    return len(out.bad)
+            changed += 1
+    return changed

@@ -51,7 +51,7 @@ class TreeReader:
         if cached is not None:
             self._cache.move_to_end(blob_id)
             return cached
-        loc = self.view.blobs.get(blob_id)
+        loc = self.view.location(blob_id)
         if loc is None:
             raise BlobFault("chunk-missing", blob_id, None, f"blob {blob_id.hex()[:16]} is not in the index")
         pack_id, _btype, codec, offset, slen, plen, inner = loc

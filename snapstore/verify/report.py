@@ -79,8 +79,10 @@ class DamageLog:
         return damage
 
     def entries(self) -> list[Damage]:
-        return sorted(self._by_key.values(), key=lambda d: (d.kind, d.pack or "", d.index_file or "",
-                                                            sorted(d.snapshots)))
+        """Every cause found; a blob-level cause left without blobs (superseded by a later walk) is dropped."""
+        found = [d for d in self._by_key.values()
+                 if d.blobs or d.snapshots or not (d.kind.startswith("chunk-") or d.kind == "tree-malformed")]
+        return sorted(found, key=lambda d: (d.kind, d.pack or "", d.index_file or "", sorted(d.snapshots)))
 
     def __len__(self) -> int:
         return len(self._by_key)

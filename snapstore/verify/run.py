@@ -2,11 +2,13 @@
 
 1. Load the index files and stat every pack (``view``): quick verdicts.
 2. Read the manifests to check (``snapshots``).
-3. Full mode: read the packs (``packpass``) — all of them, a ``--read-subset``
-   of them, or, for named snapshots, only the blobs those snapshots need (found
-   by a first, collecting walk).
-4. Walk every file's chunk list (``walk``), attributing every bad chunk to the
-   snapshots and files it damages; in full mode also re-derive each digest.
+3. Walk every file's chunk list (``walk``), judging each chunk by the verdicts.
+4. Full mode: read the packs (``packpass``) — all of them, a ``--read-subset``
+   of them, or, for named snapshots, only the blobs the walk found they need.
+   A whole-repository pass runs in worker processes *while* the parent walks
+   (and re-derives digests); if the pass changes any verdict, the walk is done
+   again so that every bad chunk is attributed to the snapshots and files it
+   damages.
 
 The repository lock is held shared throughout, so a prune cannot delete packs
 under the check and make it report damage that is not there.
@@ -18,7 +20,7 @@ from typing import Callable, Iterable
 
 from ..manifest import Snapshot
 from ..repository import Repository
-from .packpass import apply_outcome, plan_tasks, run_tasks, task_bytes
+from .packpass import PackPass, apply_outcome, plan_tasks
 from .reader import TreeReader
 from .report import DamageLog, VerifyReport
 from .snapshots import load_manifests
@@ -29,18 +31,26 @@ from .walk import StructureWalk
 Progress = Callable[[int], None]
 
 
-def _pack_pass(view: RepoView, log: DamageLog, report: VerifyReport, subset: ReadSubset | None,
-               wanted: set[bytes] | None, progress: Progress | None, workers: int | None) -> None:
-    tasks = plan_tasks(view, subset, wanted)
+def _start_pass(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | None,
+                progress: Progress | None, workers: int | None) -> PackPass:
     sizes = {pid: size for pid, (_path, size) in view.disk_packs.items()}
+    packs = PackPass(plan_tasks(view, subset, wanted), sizes=sizes, workers=workers, progress=progress)
     if progress is not None and hasattr(progress, "total"):
-        progress.total = sum(task_bytes(t, sizes) for t in tasks)  # lets a meter show a percentage
+        progress.total = packs.total  # lets a meter show a percentage
+    return packs
+
+
+def _finish_pass(packs: PackPass, view: RepoView, log: DamageLog, report: VerifyReport) -> int:
+    """Apply every task's findings; returns how many verdicts changed."""
+    changed = 0
     read: set[bytes] = set()
-    for task, out in run_tasks(tasks, workers=workers, sizes=sizes, progress=progress):
-        apply_outcome(view, log, report, task, out)
-        if out.error is None:
-            read.add(out.pack_id)
+    with packs:
+        for task, out in packs.results():
+            changed += apply_outcome(view, log, report, task, out)
+            if out.error is None:
+                read.add(out.pack_id)
     report.packs_read = len(read)
+    return changed
 
 
 def verify_repository(repo: Repository, *, full: bool = False, read_subset: str | ReadSubset | None = None,
@@ -50,7 +60,7 @@ def verify_repository(repo: Repository, *, full: bool = False, read_subset: str 
 
     ``full`` reads and re-hashes every blob; ``read_subset`` ("K/N" or "P%")
     implies it and reads only that share of the packs.  ``progress`` is called
-    with the bytes of every pack read.
+    with the bytes of every pack range read.
     """
     started = time.perf_counter()
     subset = parse_read_subset(read_subset) if read_subset is not None else None
@@ -61,14 +71,22 @@ def verify_repository(repo: Repository, *, full: bool = False, read_subset: str 
         view = load_view(repo, log, report)
         snaps = load_manifests(repo, snapshot_ids, log, report)
         with TreeReader(view) as reader:
-            if full:
-                wanted = None
-                if snapshot_ids is not None:
-                    wanted = set()
-                    StructureWalk(view, reader, DamageLog(), collect=wanted).run(snaps)
-                _pack_pass(view, log, report, subset, wanted, progress, workers)
-            walk = StructureWalk(view, reader, log, derive_digests=full)
-            walk.run(snaps)
+            wanted = set() if full and snapshot_ids is not None else None
+            packs = _start_pass(view, subset, None, progress, workers) if full and wanted is None else None
+            try:
+                walk = StructureWalk(view, reader, log, derive_digests=full, collect=wanted)
+                walk.run(snaps)
+                if wanted is not None:
+                    packs = _start_pass(view, subset, wanted, progress, workers)
+                changed = _finish_pass(packs, view, log, report) if packs is not None else 0
+            finally:
+                if packs is not None:
+                    packs.close()
+            if changed:
+                walk.commit(chunks=False)  # its digest checks stand; its chunk verdicts are stale
+                walk = StructureWalk(view, reader, log)
+                walk.run(snaps)
+            walk.commit()
     report.files, report.chunks = walk.files, walk.chunks
     report.damage = log.entries()
     report.duration_s = time.perf_counter() - started

@@ -10,18 +10,24 @@ dict lookups.
 """
 from __future__ import annotations
 
+import os
+import struct
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 import blake3
 import msgpack
 
+from ..atomic import TMP_MARK
 from ..repository import Repository
 from ..repository.index import INDEX_VERSION, iter_index_files
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL
 from .report import Damage, DamageLog, VerifyReport
 
 BlobLoc = tuple  # (pack id, type, codec, payload offset, stored length, plain length, inner offset)
+_ID_ONLY = struct.Struct(f"32s{BLOB_RECORD.size - 32}x")  # the blob id of a record, skipping the rest
 
 
 def blob_type_name(code: int) -> str:
@@ -31,11 +37,24 @@ def blob_type_name(code: int) -> str:
 @dataclass
 class RepoView:
     repo: Repository
-    blobs: dict[bytes, BlobLoc] = field(default_factory=dict)  # first listing wins, as in Index
+    blobs: dict[bytes, bytes] = field(default_factory=dict)  # blob id -> pack id; first listing wins, as in Index
     pack_records: dict[bytes, bytes] = field(default_factory=dict)  # first listing of each pack
     pack_sizes: dict[bytes, int] = field(default_factory=dict)  # size the index records
     disk_packs: dict[bytes, tuple[Path, int]] = field(default_factory=dict)  # pack files found, with size
+    resized: set[bytes] = field(default_factory=set)  # packs whose size differs from the index's
     bad: dict[bytes, Damage] = field(default_factory=dict)  # blob id -> why it cannot be read
+    _records_of: dict[bytes, dict[bytes, tuple]] = field(default_factory=dict)
+
+    def location(self, blob_id: bytes) -> BlobLoc | None:
+        """Where the index puts a blob; the records of a pack are unpacked the first time one is asked for."""
+        pack_id = self.blobs.get(blob_id)
+        if pack_id is None:
+            return None
+        table = self._records_of.get(pack_id)
+        if table is None:
+            table = self._records_of[pack_id] = {
+                rec[0]: rec for rec in BLOB_RECORD.iter_unpack(self.pack_records[pack_id])}
+        return (pack_id, *table[blob_id][1:])
 
     def pack_path(self, pack_id: bytes) -> Path:
         found = self.disk_packs.get(pack_id)
@@ -44,13 +63,9 @@ class RepoView:
         name = pack_id.hex()
         return self.repo.data_dir / name[:2] / name
 
-    def blobs_in(self, pack_id: bytes) -> list[tuple[bytes, int]]:
-        """(blob id, type) of the blobs the index resolves to this pack."""
-        return [(bid, btype) for bid, btype, *_ in BLOB_RECORD.iter_unpack(self.pack_records.get(pack_id, b""))
-                if self.blobs[bid][0] == pack_id]
-
 
 def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> None:
+    listed: list[tuple[bytes, int, bytes]] = []
     for path in iter_index_files(view.repo.index_dir):
         try:
             data = path.read_bytes()
@@ -72,29 +87,46 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
         except Exception as exc:  # msgpack raises several types on garbage
             log.cause("index-corrupt", index_file=path.name, detail=f"unreadable ({exc})")
             continue
-        for pack_id, size, records in packs:
-            view.pack_records.setdefault(pack_id, records)
-            view.pack_sizes.setdefault(pack_id, size)
-            setdefault = view.blobs.setdefault
-            for blob_id, *loc in BLOB_RECORD.iter_unpack(records):
-                setdefault(blob_id, (pack_id, *loc))
+        listed.extend(packs)
+    # the first listing of a blob wins: add the listings last to first, each overriding the later ones
+    for pack_id, size, records in reversed(listed):
+        view.pack_records[pack_id] = records
+        view.pack_sizes[pack_id] = size
+        view.blobs.update(zip(map(itemgetter(0), _ID_ONLY.iter_unpack(records)), repeat(pack_id)))
 
 
 def _stat_packs(view: RepoView, report: VerifyReport) -> None:
-    for path in view.repo.pack_files():
-        try:
-            pack_id = bytes.fromhex(path.name)
-            if len(pack_id) != 32:
-                raise ValueError
-        except ValueError:
-            report.notes.append(f"stray file in data/: {path.relative_to(view.repo.path)}")
-            continue
-        try:
-            view.disk_packs[pack_id] = (path, path.stat().st_size)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            report.unchecked.append(f"pack {path.name[:16]}: {exc.strerror or exc}")
+    """Find and stat every pack file once (os.scandir: a repository may hold thousands)."""
+    try:
+        subdirs = [e.path for e in os.scandir(view.repo.data_dir) if e.is_dir()]
+    except FileNotFoundError:
+        return
+    for subdir in subdirs:
+        for entry in os.scandir(subdir):
+            if TMP_MARK in entry.name:
+                continue
+            try:
+                pack_id = bytes.fromhex(entry.name)
+                if len(pack_id) != 32:
+                    raise ValueError
+            except ValueError:
+                report.notes.append(f"stray file in data/: {os.path.relpath(entry.path, view.repo.path)}")
+                continue
+            try:
+                view.disk_packs[pack_id] = (Path(entry.path), entry.stat().st_size)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                report.unchecked.append(f"pack {entry.name[:16]}: {exc.strerror or exc}")
+
+
+def _inside(records: bytes, size: int) -> bool:
+    """Whether the first and last payloads lie inside a pack of ``size`` (records are in payload order)."""
+    if not records:
+        return True
+    first = BLOB_RECORD.unpack_from(records, 0)
+    last = BLOB_RECORD.unpack_from(records, len(records) - BLOB_RECORD.size)
+    return first[3] >= len(PACK_MAGIC) and last[3] + last[4] <= size - TAIL.size
 
 
 def _judge_packs(view: RepoView, log: DamageLog) -> None:
@@ -105,10 +137,14 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
         if on_disk is None:
             pack_cause = log.cause("pack-missing", pack=pack_id)
         elif on_disk[1] != recorded:
+            view.resized.add(pack_id)
             pack_cause = log.cause("pack-size", pack=pack_id,
                                    detail=f"{on_disk[1]} bytes, the index says {recorded}")
-        for blob_id, btype, _codec, offset, slen, *_rest in BLOB_RECORD.iter_unpack(view.pack_records[pack_id]):
-            if view.blobs[blob_id][0] != pack_id:
+        records = view.pack_records[pack_id]
+        if pack_cause is None and _inside(records, recorded):
+            continue
+        for blob_id, btype, _codec, offset, slen, *_rest in BLOB_RECORD.iter_unpack(records):
+            if view.blobs[blob_id] != pack_id:
                 continue  # listed again elsewhere; the first listing is the one read
             if pack_cause is not None:
                 cause = pack_cause

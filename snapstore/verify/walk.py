@@ -11,6 +11,9 @@ the pack stat (quick) or the pack pass (full).  Every bad chunk and unreadable
 tree blob is recorded against the snapshots and paths of the files it damages.
 With ``derive_digests`` (full mode) each distinct list is also re-assembled and
 hashed against the manifest's ``digest``.
+
+Findings are held until ``commit()``: the full check walks while its workers
+read the packs, and walks again only if the pack pass changed a verdict.
 """
 from __future__ import annotations
 
@@ -53,11 +56,22 @@ class StructureWalk:
         self._patches: dict[bytes, _Parts] = {}
         self._inline: dict[bytes, list[Bad]] = {}
         self._digests: dict[tuple, bytes | None] = {}
+        self._hits: list[tuple[Damage, bytes, str, str]] = []  # cause, blob, snapshot, path
+        self._digest_hits: list[tuple[str, str]] = []
 
     def run(self, snapshots: Iterable[Snapshot]) -> None:
         for snap in snapshots:
             for entry in snap.files:
                 self._file(snap.id, entry)
+
+    def commit(self, *, chunks: bool = True) -> None:
+        """Record the findings in the damage log; ``chunks=False`` keeps only the digest checks."""
+        if chunks:
+            for cause, blob_id, snapshot_id, path in self._hits:
+                cause.blobs.add(blob_id.hex())
+                cause.hit(snapshot_id, path)
+        for snapshot_id, path in self._digest_hits:
+            self.log.cause("digest-mismatch").hit(snapshot_id, path)
 
     # -- causes ----------------------------------------------------------------
     def _tree_cause(self, exc: Exception, blob_id: bytes) -> Damage:
@@ -66,7 +80,6 @@ class StructureWalk:
         else:
             assert isinstance(exc, BlobFault)
             cause = self.view.bad.get(blob_id) or self.log.cause(exc.kind, pack=exc.pack_id, blob_type="tree")
-        cause.blobs.add(blob_id.hex())
         return cause
 
     def _malformed(self, blob_id: bytes, detail: str) -> Damage:
@@ -186,11 +199,11 @@ class StructureWalk:
                     covered = patch.covered
                     hits = [b for b in hits if b[0] not in covered]
                     hits.extend(b for b in patch.bad if b[0] < ref.count)
+        record = self._hits.append
         for blob_id, cause in faults:
-            cause.hit(snapshot_id, entry.path)
+            record((cause, blob_id, snapshot_id, entry.path))
         for _pos, blob_id, cause in hits:
-            cause.blobs.add(blob_id.hex())
-            cause.hit(snapshot_id, entry.path)
+            record((cause, blob_id, snapshot_id, entry.path))
         if self.derive_digests and not faults:
             self._check_digest(snapshot_id, entry)
 
@@ -219,4 +232,4 @@ class StructureWalk:
                 digest = None  # the structure check has reported why
             self._digests[key] = digest
         if digest is not None and digest != entry.digest:
-            self.log.cause("digest-mismatch").hit(snapshot_id, entry.path)
+            self._digest_hits.append((snapshot_id, entry.path))
