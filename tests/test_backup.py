@@ -118,3 +118,17 @@ def test_unchanged_database_is_not_reread_but_any_commit_is_seen(tmp_path, journ
     restored = dump_db(repo, after.snapshot, tmp_path / "r.db")
     assert table_digest(restored) == table_digest(db)
     conn.close()
+
+
+def test_repository_object_sees_packs_written_by_others(tmp_path):
+    """A long-lived Repository (an agent process) must not back up against a stale index."""
+    info = create_sample_agent(tmp_path / "a", scale=1, seed=14)
+    repo_a = Repository.init(tmp_path / "repo")
+    source = load_agent_source(info.config_path)
+    backup_agent(repo_a, source)
+    mutate_agent(tmp_path / "a", fraction=0.05, seed=1)
+    backup_agent(Repository.open(tmp_path / "repo"), source)  # another writer
+    mutate_agent(tmp_path / "a", fraction=0.05, seed=2)
+    result = backup_agent(repo_a, source)
+    restored = dump_db(repo_a, result.snapshot, tmp_path / "r.db")
+    assert table_digest(restored) == table_digest(info.db_path)
