@@ -84,3 +84,9 @@ class UnsafePath(SnapstoreError):
     """A path tries to escape its folder."""
 
     exit_code = 2
+
+
+class VerifyIncomplete(SnapstoreError):
+    """Part of the repository could not be checked."""
+
+    exit_code = 5

@@ -127,9 +127,17 @@ def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
     return Snapshot.from_bytes(data, snapshot_id)
 
 
-def list_snapshots(repo: Repository) -> list[Snapshot]:
-    """All snapshots, oldest first."""
-    snaps = [load_snapshot(repo, sid) for sid in repo.snapshot_ids()]
+def list_snapshots(repo: Repository, problems: list[str] | None = None) -> list[Snapshot]:
+    """All snapshots, oldest first.  With ``problems``, an unreadable manifest is noted
+    there and skipped (so one damaged snapshot does not hide the others); else it raises."""
+    snaps = []
+    for sid in repo.snapshot_ids():
+        try:
+            snaps.append(load_snapshot(repo, sid))
+        except (IntegrityError, UnsupportedFormat) as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
     snaps.sort(key=lambda s: (s.time, s.id))
     return snaps
 

@@ -25,12 +25,6 @@ from .opened import opened_backup
 from .results import error_text
 
 CHECKS = folder_verify.CHECKS
-CONFIG_MISSING = "config/mirix.yaml is missing"
-
-
-def _config_left_out(metadata: dict) -> bool:
-    listed = metadata.get("checksums") or {}
-    return bool(listed) and not any(p.startswith("config/") for p in listed)
 
 
 def _failed(folder: Path, message: str, encrypted: bool) -> dict:
@@ -49,17 +43,6 @@ def verify_backup(backup_path: str | os.PathLike, *, encryption_key: str | bytes
     try:
         with opened_backup(folder, encryption_key) as plain:
             result = folder_verify.verify_backup(plain, pg_url=pg_url)
-            metadata = {"backup_info": result.get("backup_info", {})}
-            if result["errors"].get("config_validity") == [CONFIG_MISSING]:
-                try:
-                    metadata = read_metadata(plain)
-                except SnapstoreError:
-                    pass
-                if _config_left_out(metadata):
-                    del result["errors"]["config_validity"]
-                    result["results"]["config_validity"] = True
-                    result["notes"] = ["config/ was left out of this backup (include_config=False)"]
-                    result["valid"] = all(result["results"].values())
     except (SnapstoreError, OSError) as exc:
         return _failed(folder, error_text(exc), encrypted)
     result["backup_path"] = str(folder)
@@ -109,8 +92,6 @@ def verify_config_files(backup_path: str | os.PathLike, *, encryption_key: str |
     """``config/mirix.yaml`` parses and names agent and model; ``environment.env`` is KEY=value lines
     (True when the backup was saved with ``include_config=False``)."""
     def run(folder: Path, errors: list[str]) -> None:
-        metadata = read_metadata(folder)
-        if _config_left_out(metadata):
-            return
-        folder_verify._check_config(folder, errors)
+        if read_metadata(folder)["backup_info"].get("include_config", True):
+            folder_verify._check_config(folder, errors)
     return _check(backup_path, encryption_key, run)

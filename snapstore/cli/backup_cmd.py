@@ -1,9 +1,12 @@
 """snapstore backup: one consistent snapshot of an agent."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..backup import backup_agent
+from ..verify import format_report, verify_snapshot
 from ..sources.agent import load_agent_source
 from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
 
@@ -13,11 +16,12 @@ from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="The agent's SQLite database (instead of, or overriding, the config's).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@click.option("--verify", "verify_after", is_flag=True, help="Re-read and re-hash everything the snapshot needs afterwards.")
 @click.option("--read-all", is_flag=True, help="Read the database even if it is unchanged since the last snapshot.")
 @JSON_OPTION
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, db_path: str | None, include_logs: bool,
-            tags: tuple[str, ...], read_all: bool, as_json: bool) -> None:
+            tags: tuple[str, ...], verify_after: bool, read_all: bool, as_json: bool) -> None:
     """Snapshot the agent while it may be running; only new chunks are stored."""
     repo = open_repo(ctx)
     source = load_agent_source(config_path, db_path)
@@ -28,9 +32,20 @@ def command(ctx: click.Context, config_path: str | None, db_path: str | None, in
                               read_all=read_all)
     finally:
         progress.close()
+    report = verify_snapshot(repo, result.snapshot) if verify_after else None
     if as_json:
-        emit_json(result.as_dict())
-        return
+        emit_json(result.as_dict() | ({"verification": report.as_dict()} if report else {}))
+    else:
+        _print_result(result)
+        if report:
+            click.echo(f"verification: {report.status}")
+            if not report.clean:
+                click.echo("\n".join(format_report(report)), err=True)
+    if report and not report.clean:
+        sys.exit(report.exit_code)
+
+
+def _print_result(result) -> None:
     snap = result.snapshot
     click.echo(f"snapshot {snap.short_id} of agent {snap.agent} saved "
                f"({len(snap.files)} files, {human_bytes(snap.summary['total_size'])})")

@@ -24,9 +24,12 @@ def snapshot_row(repo, snap) -> dict:
 def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: bool) -> None:
     """List snapshots, oldest first."""
     repo = open_repo(ctx)
-    snaps = [s for s in list_snapshots(repo)
+    problems: list[str] = []
+    snaps = [s for s in list_snapshots(repo, problems)
              if (agent is None or s.agent == agent) and (tag is None or tag in s.tags)]
     rows = [snapshot_row(repo, s) for s in snaps]
+    for problem in problems:
+        click.echo(f"snapstore: warning: {problem} (run 'snapstore verify')", err=True)
     if as_json:
         emit_json(rows)
         return

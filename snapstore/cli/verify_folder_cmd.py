@@ -6,17 +6,18 @@ import sys
 import click
 
 from ..errors import IntegrityError
-from ..folder.verify import verify_backup
+from ..agent_api.verification import verify_backup
 from .common import JSON_OPTION, emit_json
 
 
 @click.command("verify-folder")
 @click.argument("path", type=click.Path())
 @click.option("--pg-url", help="A PostgreSQL server to load a PostgreSQL dump into (a scratch database).")
+@click.option("--key", "key", envvar="SNAPSTORE_BACKUP_KEY", help="Passphrase of an encrypted folder (or SNAPSTORE_BACKUP_KEY).")
 @JSON_OPTION
-def command(path: str, pg_url: str | None, as_json: bool) -> None:
-    """Verify the backup folder PATH; exit 0 when valid, 4 when not."""
-    report = verify_backup(path, pg_url=pg_url)
+def command(path: str, pg_url: str | None, key: str | None, as_json: bool) -> None:
+    """Verify the backup folder PATH (encrypted ones with --key); exit 0 when valid, 4 when not."""
+    report = verify_backup(path, pg_url=pg_url, encryption_key=key)
     if as_json:
         emit_json(report)
     else:

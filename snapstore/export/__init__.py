@@ -201,6 +201,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
             "compressed": compress,
             "compressed_files": compressed_files,
             "sanitized": sanitize,
+            "include_config": include_config,
         },
         "checksums": {},
         "verification": verification,

@@ -129,7 +129,7 @@ def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, ou
     n = 0
     if exists:
         for row in iter_rows(conn, table):
-            emit(("\n    " if n == 0 else ",\n    ") + json.dumps(row, ensure_ascii=False, sort_keys=True))
+            emit(("\n    " if n == 0 else ",\n    ") + json.dumps(dict(sorted(row.items())), ensure_ascii=False))
             n += 1
     emit(("\n  ]" if n else "]") + "\n}\n", flush=True)
     return n, md5.hexdigest()

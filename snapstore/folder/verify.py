@@ -197,7 +197,10 @@ def verify_backup(backup_path: str | Path, *, pg_url: str | None = None) -> dict
     except SnapstoreError as exc:
         errors["file_integrity"].append(exc.message)
         return _result(folder, errors, {}, skipped=CHECKS[1:])
-    config = _check_config(folder, errors["config_validity"])
+    if metadata["backup_info"].get("include_config", True):
+        config = _check_config(folder, errors["config_validity"])
+    else:
+        config = {}  # saved with include_config=False: there is no config to check
     db_type = metadata["backup_info"].get("database_type")
     if db_type == "postgresql":
         _check_postgres(folder, errors["database_integrity"], pg_url)

@@ -11,13 +11,7 @@ the damage report needs (kind, blob, pack).
 """
 from __future__ import annotations
 
-from ..errors import IntegrityError, SnapstoreError
-
-
-class VerifyIncomplete(SnapstoreError):
-    """Part of the repository could not be checked."""
-
-    exit_code = 5
+from ..errors import IntegrityError, VerifyIncomplete  # noqa: F401  (VerifyIncomplete is re-exported)
 
 
 class BlobFault(IntegrityError):
