@@ -6,7 +6,6 @@ import sys
 import click
 
 from ..errors import IntegrityError
-from ..agent_api.verification import verify_backup
 from .common import JSON_OPTION, emit_json
 
 
@@ -17,6 +16,8 @@ from .common import JSON_OPTION, emit_json
 @JSON_OPTION
 def command(path: str, pg_url: str | None, key: str | None, as_json: bool) -> None:
     """Verify the backup folder PATH (encrypted ones with --key); exit 0 when valid, 4 when not."""
+    from ..agent_api.verification import verify_backup  # the Mirix-compatible layer loads only here
+
     report = verify_backup(path, pg_url=pg_url, encryption_key=key)
     if as_json:
         emit_json(report)
