@@ -5,8 +5,8 @@ each listing some packs with their blob records (the same records a pack keeps
 in its trailer).  Files are only ever added; a backup writes one every few packs
 so that an interrupted backup's packs are found and reused by the next run.
 ``repair index`` replaces the whole set with one file rebuilt from the packs.
-In memory the union is a dict keyed by blob id; the tuple values keep it near
-150 bytes an entry (a 1 GB SQLite agent has ~250k page chunks: ~40 MB).
+In memory the union is a dict from blob id to record number, next to the raw
+record tables: ~130 bytes an entry (a 1 GB SQLite agent has ~250k page chunks).
 """
 from __future__ import annotations
 
