@@ -11,13 +11,10 @@ and the Mirix-compatible API (the reference's ``AgentWrapper`` and helpers)::
 """
 __version__ = "0.1.0"
 
-from .backup import backup_agent  # noqa: E402
-from .export import export_snapshot  # noqa: E402
-from .importer import import_folder  # noqa: E402
-from .repository import Repository  # noqa: E402
-from .restore import restore  # noqa: E402  (the function; the package stays importable as snapstore.restore)
-from .sources.agent import load_agent_source  # noqa: E402
+from .restore import restore  # noqa: E402  eager: the name is also the subpackage's
 
+_CORE = {"backup_agent": "backup", "export_snapshot": "export", "import_folder": "importer",
+         "Repository": "repository", "load_agent_source": "sources.agent"}
 _AGENT_API = ("AgentLoadError", "AgentWrapper", "InvalidMigrationPackage", "RecoveryError", "check_file_checksums",
               "cleanup_old_backups", "create_secure_backup", "encrypt_backup_files", "export_for_migration",
               "get_database_type", "get_mirix_version", "get_system_info", "import_from_migration",
@@ -27,14 +24,16 @@ _AGENT_API = ("AgentLoadError", "AgentWrapper", "InvalidMigrationPackage", "Reco
 
 
 def __getattr__(name: str):
-    """The Mirix-compatible API loads on first use, keeping the CLI's start-up short.
+    """The API loads on first use, so a CLI command imports only what it runs.
 
     ``verify_backup`` is ``snapstore.folder.verify.verify_backup`` plus encrypted folders.
     """
-    if name in _AGENT_API:
-        from . import agent_api
+    import importlib
 
-        return getattr(agent_api, name)
+    if name in _CORE:
+        return getattr(importlib.import_module(f".{_CORE[name]}", __name__), name)
+    if name in _AGENT_API:
+        return getattr(importlib.import_module(".agent_api", __name__), name)
     raise AttributeError(f"module 'snapstore' has no attribute {name!r}")
 
 

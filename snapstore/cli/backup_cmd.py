@@ -6,7 +6,6 @@ import sys
 import click
 
 from ..backup import backup_agent
-from ..verify import format_report, verify_snapshot
 from ..sources.agent import load_agent_source
 from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
 
@@ -32,7 +31,11 @@ def command(ctx: click.Context, config_path: str | None, db_path: str | None, in
                               read_all=read_all)
     finally:
         progress.close()
-    report = verify_snapshot(repo, result.snapshot) if verify_after else None
+    report = None
+    if verify_after:
+        from ..verify import verify_snapshot
+
+        report = verify_snapshot(repo, result.snapshot)
     if as_json:
         emit_json(result.as_dict() | ({"verification": report.as_dict()} if report else {}))
     else:
@@ -40,6 +43,8 @@ def command(ctx: click.Context, config_path: str | None, db_path: str | None, in
         if report:
             click.echo(f"verification: {report.status}")
             if not report.clean:
+                from ..verify import format_report
+
                 click.echo("\n".join(format_report(report)), err=True)
     if report and not report.clean:
         sys.exit(report.exit_code)

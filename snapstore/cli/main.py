@@ -1,27 +1,39 @@
 """The ``snapstore`` command: a thin layer over the library, one module per subcommand."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from .. import __version__
-from . import (backup_cmd, dump_cmd, export_cmd, import_cmd, init_cmd, ls_cmd, repair_cmd, restore_cmd,
-               sample_agent_cmd, show_cmd, snapshots_cmd, verify_cmd, verify_folder_cmd)
 from .common import SnapstoreGroup, fail
 
+COMMANDS = {  # command name -> module; a module is imported only when its command runs
+    "init": "init_cmd", "backup": "backup_cmd", "snapshots": "snapshots_cmd", "show": "show_cmd",
+    "ls": "ls_cmd", "dump": "dump_cmd", "export": "export_cmd", "import": "import_cmd",
+    "restore": "restore_cmd", "repair": "repair_cmd", "sample-agent": "sample_agent_cmd",
+    "verify": "verify_cmd", "verify-folder": "verify_folder_cmd",
+}
 
-@click.group(cls=SnapstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(SnapstoreGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(f".{COMMANDS[name]}", __package__).command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--repo", "-r", metavar="PATH", envvar="SNAPSTORE_REPO",
               help="Repository directory (or set SNAPSTORE_REPO).")
 @click.version_option(__version__, prog_name="snapstore")
 def cli(repo: str | None) -> None:
     """Content-addressed, deduplicated snapshots of AI-agent memory."""
 
-
-for module in (init_cmd, backup_cmd, snapshots_cmd, show_cmd, ls_cmd, dump_cmd, export_cmd, import_cmd,
-               restore_cmd, repair_cmd, sample_agent_cmd, verify_cmd, verify_folder_cmd):
-    cli.add_command(module.command)
 
 
 def main() -> None:

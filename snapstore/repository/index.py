@@ -79,17 +79,29 @@ class Index:
         return Location(pack_id, btype, codec, offset, slen, plen, inner)
 
     def add_pack(self, pack_id: bytes, size: int, records: bytes) -> None:
-        if len(records) % BLOB_RECORD.size:
-            raise ValueError(f"pack {pack_id.hex()[:16]} has a truncated blob table")
-        self.pack_sizes[pack_id] = size
-        base = len(self._packs) << self._SHIFT
-        self._packs.append((pack_id, records))
-        blobs = self._blobs
+        self.add_packs([(pack_id, size, records)])
+
+    def add_packs(self, packs: list[tuple[bytes, int, bytes]]) -> None:
+        """Index packs given as (id, size, records); a blob already indexed keeps its place."""
         step = BLOB_RECORD.size
-        for i, start in enumerate(range(0, len(records), step)):
-            blob_id = records[start:start + 32]
-            if blob_id not in blobs:
-                blobs[blob_id] = base + i
+        entries = []
+        for pack_id, size, records in packs:
+            if len(records) % step:
+                raise ValueError(f"pack {pack_id.hex()[:16]} has a truncated blob table")
+            self.pack_sizes[pack_id] = size
+            base = len(self._packs) << self._SHIFT
+            self._packs.append((pack_id, records))
+            ids = [records[i:i + 32] for i in range(0, len(records), step)]
+            entries.append(dict(zip(ids, range(base, base + len(ids)))))
+        if not self._blobs:
+            # Loading: built in C, later packs first, so a blob stored twice keeps its earliest listing.
+            for part in reversed(entries):
+                self._blobs.update(part)
+            return
+        blobs = self._blobs
+        for part in entries:  # a backup adding its few new packs
+            for blob_id, ref in part.items():
+                blobs.setdefault(blob_id, ref)
 
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}
@@ -121,6 +133,7 @@ def iter_index_files(index_dir: Path) -> Iterator[Path]:
 
 def load_index(index_dir: Path) -> Index:
     index = Index()
+    packs: list[tuple[bytes, int, bytes]] = []
     for path in iter_index_files(index_dir):
         data = path.read_bytes()
         if blake3.blake3(data).hexdigest() != path.name:
@@ -129,9 +142,12 @@ def load_index(index_dir: Path) -> Index:
             doc = msgpack.unpackb(data)
             if doc.get("v") != INDEX_VERSION:
                 raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
-            for pack in doc["packs"]:
-                index.add_pack(pack["id"], pack["size"], pack["blobs"])
+            packs.extend((pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"])
         except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
             raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
         index.files.append(path.name)
+    try:
+        index.add_packs(packs)
+    except ValueError as exc:
+        raise IntegrityError(f"index is unreadable: {exc}; run 'snapstore repair index'") from None
     return index

@@ -49,7 +49,7 @@ def test_user_guide_uses_real_commands_and_valid_python():
     guide = (ROOT / "docs" / "user-guide.md").read_text()
     for block in re.findall(r"```python\n(.*?)```", guide, re.S):
         compile(block, "<user-guide>", "exec")
-    commands = set(cli.commands)
+    commands = set(cli.list_commands(None))
     code = re.findall(r"```(?:bash|cron)\n(.*?)```", guide, re.S) + re.findall(r"`([^`\n]+)`", guide)
     used = {m for text in code for m in re.findall(r"\bsnapstore(?: --repo \S+)? ([a-z][a-z-]+)", text)}
     assert used and used <= commands, used - commands
