@@ -20,11 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-import zstandard
-
 from .backup import CONFIG_PATH, DB_PATH, BackupResult, _SnapshotBuilder
 from .errors import IntegrityError, UsageError
 from .folder.checksums import checksum_problems
+from .folder.zst import decompress_to
 from .folder.layout import DUMP, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
 from .ingest import ingest_pages, ingest_stream
 from .manifest import Snapshot, list_snapshots, save_snapshot
@@ -113,13 +112,7 @@ def static_image(path: Path) -> PageImage:
 
 
 def _decompressed(path: Path, workdir: Path) -> Path:
-    out = workdir / (path.name[:-len(ZST)])
-    with open(path, "rb") as fin, open(out, "wb") as fout:
-        try:
-            zstandard.ZstdDecompressor().copy_stream(fin, fout)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"{path} does not decompress: {exc}") from None
-    return out
+    return decompress_to(path, workdir / (path.name[:-len(ZST)]))
 
 
 def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] = ("imported",)) -> BackupResult:

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import zstandard
 
 from ..atomic import fsync_dir
 from ..errors import IntegrityError, UsageError
 from ..export.sqlite_content import sqlite3_binary
 from ..folder.checksums import checksum_problems
+from ..folder.zst import decompress_to
 from ..folder.layout import DUMP, METADATA, ZST, read_metadata
 from ..restore.sqlite_target import copy_database, integrity, table_names
 from ..sources.agent import redact_url
@@ -108,13 +108,7 @@ def dump_type(folder: Path, dump: Path) -> str:
 def _plain_dump(dump: Path, compressed: bool, workdir: Path) -> Path:
     if not compressed:
         return dump
-    out = workdir / "dump.sql"
-    with open(dump, "rb") as fin, open(out, "wb") as fout:
-        try:
-            zstandard.ZstdDecompressor().copy_stream(fin, fout)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"{dump} does not decompress: {exc}") from None
-    return out
+    return decompress_to(dump, workdir / "dump.sql")
 
 
 def _table_counts(db: Path) -> dict[str, int]:

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Iterator
 
 import yaml
-import zstandard
 
 from ..errors import SnapstoreError
 from ..memory_types import memory_file_name, memory_tables
 from .checksums import checksum_problems
+from .zst import decompress_to
 from .layout import DUMP, SCHEMA_INFO, SQLITE_DB, ZST, read_metadata
 
 CHECKS = ("file_integrity", "database_integrity", "memory_completeness", "config_validity")
@@ -46,9 +46,7 @@ def _plain_file(folder: Path, rel: str) -> Iterator[Path | None]:
         return
     with tempfile.TemporaryDirectory(prefix="snapstore-verify-") as tmp:
         out = Path(tmp) / Path(rel).name
-        with open(folder / (rel + ZST), "rb") as fin, open(out, "wb") as fout:
-            zstandard.ZstdDecompressor().copy_stream(fin, fout)
-        yield out
+        yield decompress_to(folder / (rel + ZST), out)
 
 
 def _schema_counts(folder: Path) -> dict[str, int]:

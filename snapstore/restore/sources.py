@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 import yaml
-import zstandard
 
 from ..backup import CONFIG_PATH, DB_PATH
 from ..extract import materialize, write_file
+from ..folder.zst import decompress_stream
 from ..importer import FolderPlan, plan_folder
 from ..manifest import Snapshot, resolve_snapshot
 from ..repository import Repository
@@ -47,11 +47,11 @@ class FolderSource:
 
     def write(self, path: str, out: BinaryIO) -> None:
         src, compressed = self.plan.files[path]
+        if compressed:
+            decompress_stream(src, out)
+            return
         with open(src, "rb") as f:
-            if compressed:
-                zstandard.ZstdDecompressor().copy_stream(f, out)
-            else:
-                shutil.copyfileobj(f, out, 8 << 20)
+            shutil.copyfileobj(f, out, 8 << 20)
 
     def database(self, dest: Path, progress: Callable[[int], None] | None) -> None:
         with open(dest, "wb") as out:
