@@ -99,10 +99,14 @@ def from_json_value(value: Any) -> Any:
 
 
 def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
+    """Rows as JSON-ready dicts with their keys sorted (stable files), in rowid order."""
     cur = conn.execute(f'SELECT rowid AS "$rowid", * FROM "{table}" ORDER BY rowid')
     names = [d[0] for d in cur.description]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    sorted_names = [names[i] for i in order]
     for row in cur:
-        yield {n: to_json_value(n, v) for n, v in zip(names, row)}
+        yield {n: (to_json_value(n, v) if isinstance(v, bytes) or (n in JSON_COLUMNS and isinstance(v, str)) else v)
+               for n, v in zip(sorted_names, (row[i] for i in order))}
 
 
 def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO) -> tuple[int, str]:
@@ -128,8 +132,9 @@ def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, ou
          f'  "row_count": {count},\n  "rows": [')
     n = 0
     if exists:
+        encode = json.JSONEncoder(ensure_ascii=False).encode
         for row in iter_rows(conn, table):
-            emit(("\n    " if n == 0 else ",\n    ") + json.dumps(dict(sorted(row.items())), ensure_ascii=False))
+            emit(("\n    " if n == 0 else ",\n    ") + encode(row))
             n += 1
     emit(("\n  ]" if n else "]") + "\n}\n", flush=True)
     return n, md5.hexdigest()
