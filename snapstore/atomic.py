@@ -45,9 +45,6 @@ class AtomicFile:
         self.size += len(data)
         return len(data)
 
-    def tell(self) -> int:
-        return self.size
-
     def commit(self, final_path: Path | None = None) -> Path:
         """Make the file visible; ``final_path`` names it when the name is its hash."""
         if final_path is not None:

@@ -62,10 +62,6 @@ class ListRef:
         return ids
 
 
-def split_ids(ids: bytes) -> list[bytes]:
-    return [ids[i:i + ID_SIZE] for i in range(0, len(ids), ID_SIZE)]
-
-
 def _write_base(ids: bytes, writer: BlobWriter) -> bytes:
     leaf_bytes = LEAF_IDS * ID_SIZE
     leaves = [writer.add_tree(ids[i:i + leaf_bytes]) for i in range(0, len(ids), leaf_bytes)]

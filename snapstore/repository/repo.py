@@ -126,9 +126,6 @@ class Repository:
     def pack_files(self) -> list[Path]:
         return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
 
-    def total_size(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-
 
 class BlobReader:
     """Reads and checks blobs, keeping a few pack files open for sequential restores."""

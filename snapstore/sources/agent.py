@@ -9,7 +9,7 @@ be moved as a whole.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +27,6 @@ class AgentSource:
     database_url: str
     env_file: Path | None = None
     log_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
