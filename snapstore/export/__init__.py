@@ -148,8 +148,11 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         db_file = root / DB_PATH
         materialize(repo, snap.file(DB_PATH), db_file, progress, durable=False)
         tables = memory_tables(config_doc)
-        with ThreadPoolExecutor(2) as pool:
+        with ThreadPoolExecutor(3) as pool:
+            # Alongside the memory JSON (this thread): the dump (sqlite3), the database's MD5 and
+            # its structural check, all of which release the GIL.
             db_md5 = pool.submit(file_md5, db_file)
+            check_done = pool.submit(_quick_check, db_file)
             with open(root / DUMP, "wb") as dump_out:
                 dump_md5 = pool.submit(write_sql_dump, db_file, dump_out)
                 conn = open_readonly(db_file)
@@ -160,11 +163,11 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
                         with open(root / name, "wb") as out:
                             memory_counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
                     conversation_count = info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
-                    check = integrity_check(conn)
                 finally:
                     conn.close()
                 checksums[DUMP] = dump_md5.result()
             checksums[DB_PATH] = db_md5.result()
+            check = check_done.result()
         write_json(root / SCHEMA_INFO, info)
         checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
         complete = all(memory_counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
@@ -218,6 +221,14 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     (root / CHECKSUMS).write_text("".join(md5_line(p, d) for p, d in sorted(all_sums.items())))
     size = sum(sizes.values()) + (root / METADATA).stat().st_size + (root / CHECKSUMS).stat().st_size
     return ExportResult(root, snap.id, len(all_sums) + 1, size, all_sums, verification, 0.0, sanitized)
+
+
+def _quick_check(db_file: Path) -> str:
+    conn = open_readonly(db_file)
+    try:
+        return integrity_check(conn)
+    finally:
+        conn.close()
 
 
 def _compress_file(src: Path, dst: Path) -> None:
