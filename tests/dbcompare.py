@@ -58,12 +58,15 @@ def assert_same_database(expected_db: Path, actual_db: Path) -> None:
         assert all_tables(b) == tables
         for table in tables:
             assert table_rows(b, table) == table_rows(a, table), f"table {table} differs"
+        searched = 0
         for table, cols in FTS_COLUMNS.items():
             fts = f"{table}_fts"
             for word in fts_words(a, table, cols[0]):
                 expected = fts_search(a, fts, word)
                 assert expected, f"{word!r} must be found in {fts} of the source"
                 assert fts_search(b, fts, word) == expected, f"{fts} MATCH {word!r}"
+                searched += 1
+        assert searched >= len(FTS_COLUMNS)
         assert b.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         a.close()
@@ -75,3 +78,26 @@ def assert_same_database(expected_db: Path, actual_db: Path) -> None:
             rw.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
     finally:
         rw.close()
+
+
+def check_database(path: Path) -> None:
+    """PRAGMA integrity_check and FTS5's integrity check (rank form) of every FTS table."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        for table in FTS_COLUMNS:
+            fts = f"{table}_fts"
+            conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
+    finally:
+        conn.close()
+
+
+def copy_db(src_path: str | Path, out: Path) -> Path:
+    """A consistent copy through SQLite's backup API (the reference to compare with)."""
+    src, dst = ro(Path(src_path)), sqlite3.connect(out)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return out

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dbcompare import ro
+from dbcompare import check_database, ro
 from helpers import assert_one_line_error, ok, repo_listing, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
@@ -23,7 +23,7 @@ from snapstore.folder.layout import FOLDER_VERSION
 from snapstore.importer import import_folder
 from snapstore.manifest import load_snapshot
 from snapstore.repository import Repository
-from snapstore.sample_agent import FTS_COLUMNS, create_sample_agent
+from snapstore.sample_agent import create_sample_agent
 from snapstore.sources.agent import load_agent_source
 
 
@@ -40,17 +40,6 @@ def table_state(path: Path) -> dict[str, list[tuple]]:
         state = {n: conn.execute(f'SELECT rowid, * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
         state["<schema>"] = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
         return state
-    finally:
-        conn.close()
-
-
-def fts_ok(path: Path) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        for table in FTS_COLUMNS:
-            fts = f"{table}_fts"
-            conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
     finally:
         conn.close()
 
@@ -138,7 +127,7 @@ def test_import_of_a_mirix_save_agent_folder(world, tmp_path):
     target = tmp_path / "restored.db"
     ok(run_cli("restore", snap.id, "--to", target, repo=repo_path))
     assert table_state(target) == table_state(folder / "sqlite.db") == table_state(Path(world["agent"].db_path))
-    fts_ok(target)
+    check_database(target)
 
     # and the imported snapshot exports as a complete, checkable folder
     out = tmp_path / "export"

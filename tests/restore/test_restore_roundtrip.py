@@ -8,88 +8,21 @@ searches, ``PRAGMA integrity_check`` ok and FTS5's own integrity check (with the
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 
-from dbcompare import fts_search, ro, schema
+from dbcompare import assert_same_database, copy_db, ro, table_rows
 from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.importer import import_folder
 from snapstore.repository import Repository
 from snapstore.restore import restore
-from snapstore.sample_agent import FTS_COLUMNS, create_sample_agent, mutate_agent
+from snapstore.sample_agent import create_sample_agent, mutate_agent
 from snapstore.sources.agent import load_agent_source
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-def all_tables(conn: sqlite3.Connection) -> list[str]:
-    return [n for (n,) in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-
-
-def table_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
-    try:
-        return conn.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid').fetchall()
-    except sqlite3.OperationalError:  # WITHOUT ROWID (FTS5 shadow tables)
-        ncols = len(conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description)
-        order = ", ".join(str(i) for i in range(1, ncols + 1))
-        return conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
-
-
-def fts_words(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
-    values = [v for (v,) in conn.execute(f'SELECT "{column}" FROM "{table}" ORDER BY rowid') if v]
-    words = []
-    for value in (values[0], values[len(values) // 2], values[-1]):
-        candidates = sorted(set(re.findall(r"[A-Za-z]{5,}", value)), key=lambda w: (-len(w), w))
-        if candidates:
-            words.append(candidates[0])
-    return words
-
-
-def assert_same_database(expected_db: Path, actual_db: Path) -> None:
-    a, b = ro(expected_db), ro(actual_db)
-    try:
-        assert schema(b) == schema(a)
-        tables = all_tables(a)
-        assert all_tables(b) == tables
-        for table in tables:
-            assert table_rows(b, table) == table_rows(a, table), f"table {table} differs"
-        searched = 0
-        for table, cols in FTS_COLUMNS.items():
-            fts = f"{table}_fts"
-            for word in fts_words(a, table, cols[0]):
-                expected = fts_search(a, fts, word)
-                assert expected, f"{word!r} must be found in {fts} of the source"
-                assert fts_search(b, fts, word) == expected, f"{fts} MATCH {word!r}"
-                searched += 1
-        assert searched >= len(FTS_COLUMNS)
-        assert b.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        a.close()
-        b.close()
-    rw = sqlite3.connect(actual_db, isolation_level=None)
-    try:
-        for table in FTS_COLUMNS:
-            fts = f"{table}_fts"
-            rw.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
-    finally:
-        rw.close()
-
-
-def copy_db(src_path: str | Path, out: Path) -> Path:
-    """A consistent copy through SQLite's backup API (the reference to compare with)."""
-    src, dst = ro(Path(src_path)), sqlite3.connect(out)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return out
-
 
 # -- fixtures ------------------------------------------------------------------------------
 

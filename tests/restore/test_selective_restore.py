@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dbcompare import ro
+from dbcompare import check_database, copy_db, ro
 from helpers import ok, repo_listing, run_cli
 from snapstore.backup import backup_agent
 from snapstore.manifest import list_snapshots
@@ -70,28 +70,6 @@ def fts_search(path: Path, fts: str, word: str) -> list[int]:
                                            (f'"{word}"',))]
     finally:
         conn.close()
-
-
-def check_database(path: Path) -> None:
-    """PRAGMA integrity_check and FTS5's integrity check (rank form) of every FTS table."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        for table in FTS_COLUMNS:
-            fts = f"{table}_fts"
-            conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES('integrity-check', 1)")
-    finally:
-        conn.close()
-
-
-def copy_db(src_path: Path, out: Path) -> Path:
-    src, dst = ro(src_path), sqlite3.connect(out)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return out
 
 
 def db_files(db: Path) -> dict[str, bytes]:
