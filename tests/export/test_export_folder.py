@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 import zstandard
 
 import snapstore
-from dbcompare import assert_same_database, ro
+from dbcompare import assert_same_database, copy_db, ro
 from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
@@ -52,17 +51,6 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def snapshot_db_copy(agent_db: str, out: Path) -> Path:
-    """The agent database as the snapshot saw it (nothing writes to it in these tests)."""
-    src, dst = ro(Path(agent_db)), sqlite3.connect(out)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return out
-
-
 def secret_values(agent) -> list[str]:
     env_text = (Path(agent.directory) / ".env").read_text()
     values = [v for k, v in parse_env(env_text) if is_secret(k, v)]
@@ -85,7 +73,7 @@ def world(tmp_path_factory):
     agent = create_sample_agent(root / "agent", scale=1, seed=31)
     repo = Repository.init(root / "repo")
     snap = backup_agent(repo, load_agent_source(agent.config_path), include_logs=True).snapshot
-    source_db = snapshot_db_copy(agent.db_path, root / "source.db")
+    source_db = copy_db(agent.db_path, root / "source.db")  # nothing writes to the agent in these tests
     folder = root / "exported"
     export_snapshot(repo, snap.id, folder)
     return {"root": root, "agent": agent, "repo": repo, "repo_path": root / "repo", "snap": snap,
