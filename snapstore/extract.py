@@ -37,23 +37,28 @@ def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
 
 RESTORE_TASK_CHUNKS = 8192
 _job: tuple | None = None  # (repo, ids, path) inherited by forked workers
+_scratch = bytearray()  # one worker's output buffer, reused from task to task
 
 
-def _restore_range(task: tuple[int, int, int, int]) -> int:
+def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, dict]:
     """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them at their offset."""
+    global _scratch
     repo, ids, path = _job
     lo, hi, start, end = task
+    if len(_scratch) < end - start:
+        _scratch = bytearray(end - start)
+    out = memoryview(_scratch)[:end - start]
+    payloads: dict = {}
+    with repo.reader() as reader:
+        got = reader.read_into(out, ids[lo * 32:hi * 32], payloads)
+    if got != end - start:
+        raise IntegrityError(f"chunks {lo}..{hi} hold {got} bytes, expected {end - start}")
     fd = os.open(path, os.O_WRONLY)
     try:
-        out = bytearray()
-        with repo.reader() as reader:
-            reader.extend(out, ids[lo * 32:hi * 32])
-        if len(out) != end - start:
-            raise IntegrityError(f"chunks {lo}..{hi} hold {len(out)} bytes, expected {end - start}")
         os.pwrite(fd, out, start)
-        return len(out)
     finally:
         os.close(fd)
+    return got, payloads
 
 
 def _chunk_offsets(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[int]) -> list[int]:
@@ -74,11 +79,12 @@ def _chunk_offsets(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[
 
 
 def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callable[[int], None] | None = None,
-                workers: int | None = None, durable: bool = True) -> None:
+                workers: int | None = None, durable: bool = True) -> dict[tuple[bytes, int], int]:
     """Write a snapshot file to ``path`` (a new file), in parallel; every chunk is hash-checked.
 
     ``durable`` fsyncs the result (restores); an export's folder is checked by its
-    checksums instead, and syncing gigabytes there would double its time.
+    checksums instead, and syncing gigabytes there would double its time.  Returns
+    the repository payloads read, (pack, offset) -> stored bytes.
     """
     global _job
     with repo.reader() as reader:
@@ -95,19 +101,25 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     tasks = [(bounds[i], bounds[i + 1], offsets[i], offsets[i + 1]) for i in range(len(bounds) - 1)]
     workers = workers or min(len(tasks), os.cpu_count() or 1, 4)
     _job = (repo, ids, str(path))
+    payloads: dict[tuple[bytes, int], int] = {}
     try:
         if workers <= 1:
-            results = map(_restore_range, tasks)
-            for n in results:
+            results: Iterator = map(_restore_range, tasks)
+            pool = None
+        else:
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            results = pool.imap_unordered(_restore_range, tasks)
+        try:
+            for n, read in results:
+                payloads.update(read)
                 if progress:
                     progress(n)
-        else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for n in pool.imap_unordered(_restore_range, tasks):
-                    if progress:
-                        progress(n)
+        finally:
+            if pool is not None:
+                pool.terminate()
     finally:
         _job = None
     if durable:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())
+    return payloads

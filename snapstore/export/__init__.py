@@ -69,21 +69,26 @@ def _prepare_destination(dest: Path) -> Path:
     return staging
 
 
-def compression_ratio(repo: Repository, snap: Snapshot) -> float:
-    """Bytes the snapshot's distinct chunks occupy in the repository / bytes of its files."""
+def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[bytes, int], int]) -> float:
+    """Bytes the snapshot's distinct payloads occupy in the repository / bytes of its files.
+
+    ``payloads`` holds what materialising the database already read; the other
+    (small) files are looked up here.
+    """
     from ..chunklist import load_list
 
-    stored, seen = 0, set()
+    payloads = dict(payloads)
     with repo.reader() as reader:
         for entry in snap.files:
+            if entry.path == DB_PATH and payloads:
+                continue
             ids = load_list(entry.chunks, reader)
             for off in range(0, len(ids), 32):
                 loc = repo.index.get(ids[off:off + 32])
-                if loc is not None and (loc.pack_id, loc.offset) not in seen:  # a payload may hold many chunks
-                    seen.add((loc.pack_id, loc.offset))
-                    stored += loc.stored_length
+                if loc is not None:  # a payload may hold many chunks
+                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
     total = sum(f.size for f in snap.files)
-    return round(stored / total, 4) if total else 1.0
+    return round(sum(payloads.values()) / total, 4) if total else 1.0
 
 
 def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
@@ -144,28 +149,28 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     memory_counts: dict[str, int] = {}
     conversation_count = 0
     verification = {"integrity_check": "not run", "completeness_check": "not run"}
+    db_payloads: dict[tuple[bytes, int], int] = {}
     if DB_PATH in paths:
         db_file = root / DB_PATH
-        materialize(repo, snap.file(DB_PATH), db_file, progress, durable=False)
+        db_payloads = materialize(repo, snap.file(DB_PATH), db_file, progress, durable=False)
         tables = memory_tables(config_doc)
         with ThreadPoolExecutor(3) as pool:
-            # Alongside the memory JSON (this thread): the dump (sqlite3), the database's MD5 and
-            # its structural check, all of which release the GIL.
+            # Alongside the memory JSON (this thread): the dump (sqlite3) and its MD5, the
+            # database's MD5 and its structural check, all of which release the GIL.
+            dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP)
             db_md5 = pool.submit(file_md5, db_file)
             check_done = pool.submit(_quick_check, db_file)
-            with open(root / DUMP, "wb") as dump_out:
-                dump_md5 = pool.submit(write_sql_dump, db_file, dump_out)
-                conn = open_readonly(db_file)
-                try:
-                    info = schema_info(conn)
-                    for kind, table in tables.items():
-                        name = f"memories/{memory_file_name(kind)}"
-                        with open(root / name, "wb") as out:
-                            memory_counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
-                    conversation_count = info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
-                finally:
-                    conn.close()
-                checksums[DUMP] = dump_md5.result()
+            conn = open_readonly(db_file)
+            try:
+                info = schema_info(conn)
+                for kind, table in tables.items():
+                    name = f"memories/{memory_file_name(kind)}"
+                    with open(root / name, "wb") as out:
+                        memory_counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
+                conversation_count = info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
+            finally:
+                conn.close()
+            checksums[DUMP] = dump_md5.result()
             checksums[DB_PATH] = db_md5.result()
             check = check_done.result()
         write_json(root / SCHEMA_INFO, info)
@@ -186,7 +191,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
                 checksums[rel + ZST] = file_md5(path.with_name(path.name + ZST))
 
     sizes = {rel: (root / rel).stat().st_size for rel in checksums}
-    verification["compression_ratio"] = compression_ratio(repo, snap)
+    verification["compression_ratio"] = compression_ratio(repo, snap, db_payloads)
     verification["memory_counts"] = memory_counts
     verification["conversation_count"] = conversation_count
     meta = {

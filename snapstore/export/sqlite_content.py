@@ -11,11 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import shutil
 import sqlite3
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
+
+import orjson
 
 from ..errors import SourceError
 
@@ -23,8 +28,13 @@ JSON_COLUMNS = {"tree_path", "metadata_", "last_modify", "embedding_config", "ll
                 "content", "tool_calls", "filter_tags"}
 
 
+MMAP_BYTES = 1 << 40  # SQLite caps it at its own limit; mapping the file saves a pread per page
+
+
 def open_readonly(db_path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+    conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}").fetchall()
+    return conn
 
 
 def sqlite3_binary() -> str:
@@ -34,18 +44,42 @@ def sqlite3_binary() -> str:
     return path
 
 
-def write_sql_dump(db_path: Path, out: BinaryIO) -> str:
-    """Stream ``sqlite3 .dump --preserve-rowids`` into ``out``; returns its MD5."""
+FOLLOW_POLL_S = 0.02
+
+
+def write_sql_dump(db_path: Path, dest: Path) -> str:
+    """``sqlite3 .dump --preserve-rowids`` straight into the file ``dest``; returns its MD5.
+
+    The MD5 is taken by reading the file behind the writer as it grows (from the
+    page cache), so hashing overlaps the dump instead of following it, and no
+    byte is copied through a pipe.  The shell exits 0 even when it met errors; it
+    then ends the dump with ``ROLLBACK`` instead of ``COMMIT``, which is checked.
+    """
     md5 = hashlib.md5()
-    proc = subprocess.Popen([sqlite3_binary(), f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    while block := proc.stdout.read(1 << 20):
-        md5.update(block)
-        out.write(block)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
-        raise SourceError(f"sqlite3 .dump failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
+    tail = b""
+    with open(dest, "wb") as out, open(dest, "rb") as follow, tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null", "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}",
+                                 "-cmd", ".output", f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
+                                stdout=out, stderr=errors)
+        try:
+            while True:
+                done = proc.poll() is not None
+                while block := follow.read(8 << 20):
+                    md5.update(block)
+                    tail = (tail + block[-64:])[-64:]
+                if done:
+                    break
+                time.sleep(FOLLOW_POLL_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        errors.seek(0)
+        err = errors.read().decode(errors="replace").strip()
+    if proc.returncode != 0 or not tail.endswith(b"COMMIT;\n"):
+        reason = err.splitlines()[-1] if err else (f"exit status {proc.returncode}" if proc.returncode
+                                                     else "the database is damaged (the dump ends in ROLLBACK)")
+        raise SourceError(f"sqlite3 .dump failed: {reason}")
     return md5.hexdigest()
 
 
@@ -75,13 +109,23 @@ def schema_info(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def to_json_value(column: str, value: Any) -> Any:
+    """A column value as JSON, wrapped so that ``from_json_value`` gives back the very same value.
+
+    A JSON column's text becomes ``{"$json": ...}`` only when re-serialising the
+    parsed document reproduces the text exactly (which also rules out numbers a
+    double cannot hold); anything else stays a string.
+    """
     if isinstance(value, bytes):
         return {"$base64": base64.b64encode(value).decode()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}
     if column in JSON_COLUMNS and isinstance(value, str) and value[:1] in "[{":
         try:
-            return {"$json": json.loads(value)}
-        except ValueError:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
             return value
+        if json.dumps(doc) == value:
+            return {"$json": doc}
     return value
 
 
@@ -91,7 +135,9 @@ def from_json_value(value: Any) -> Any:
         if "$base64" in value:
             return base64.b64decode(value["$base64"])
         if "$json" in value:
-            return json.dumps(value["$json"], ensure_ascii=False)
+            return json.dumps(value["$json"])
+        if "$float" in value:
+            return float(value["$float"])
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return json.dumps(value, ensure_ascii=False)
@@ -105,38 +151,42 @@ def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
     order = sorted(range(len(names)), key=names.__getitem__)
     sorted_names = [names[i] for i in order]
     for row in cur:
-        yield {n: (to_json_value(n, v) if isinstance(v, bytes) or (n in JSON_COLUMNS and isinstance(v, str)) else v)
+        yield {n: (to_json_value(n, v) if type(v) in WRAPPED_TYPES or (n in JSON_COLUMNS and type(v) is str) else v)
                for n, v in zip(sorted_names, (row[i] for i in order))}
 
 
-def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO) -> tuple[int, str]:
-    """``{"memory_type", "table", "row_count", "rows": [...]}``, streamed; returns (rows, md5)."""
-    md5 = hashlib.md5()
-    pending: list[str] = []
-    pending_len = 0
+WRAPPED_TYPES = (bytes, float)
 
-    def emit(text: str, flush: bool = False) -> None:
-        nonlocal pending_len
-        pending.append(text)
-        pending_len += len(text)
-        if flush or pending_len >= 4 << 20:  # hash and write in large blocks: far fewer calls
-            data = "".join(pending).encode()
-            md5.update(data)
-            out.write(data)
-            pending.clear()
-            pending_len = 0
+
+def _encode_row(row: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(row)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard encoder takes any size
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO) -> tuple[int, str]:
+    """``{"memory_type", "table", "row_count", "rows": [...]}``, streamed; returns (rows, md5).
+
+    Rows hold embeddings and run to hundreds of megabytes: orjson writes each row
+    as UTF-8 in one pass, straight to the MD5 and the file.
+    """
+    md5 = hashlib.md5()
+
+    def emit(data: bytes) -> None:
+        md5.update(data)
+        out.write(data)
 
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
     count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] if exists else 0
-    emit("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table)},\n'
-         f'  "row_count": {count},\n  "rows": [')
+    emit(("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table)},\n'
+          f'  "row_count": {count},\n  "rows": [').encode())
     n = 0
     if exists:
-        encode = json.JSONEncoder(ensure_ascii=False).encode
         for row in iter_rows(conn, table):
-            emit(("\n    " if n == 0 else ",\n    ") + encode(row))
+            emit((b",\n    " if n else b"\n    ") + _encode_row(row))
             n += 1
-    emit(("\n  ]" if n else "]") + "\n}\n", flush=True)
+    emit((b"\n  ]" if n else b"]") + b"\n}\n")
     return n, md5.hexdigest()
 
 

@@ -139,6 +139,7 @@ class BlobReader:
         self._dctx = zstandard.ZstdDecompressor()
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
+        self._region = bytearray()  # read_into's reusable buffer for one run of a pack
 
     def _file(self, pack_id: bytes):
         f = self._files.get(pack_id)
@@ -184,20 +185,37 @@ class BlobReader:
         if run:
             yield run
 
-    def extend(self, out: bytearray, ids: bytes) -> None:
-        """Append the blobs ``ids`` names to ``out``, reading each run of a pack once (restore path)."""
+    def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
+        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
+
+        The restore path: each run of a pack is read once, into a buffer this reader
+        reuses, so restoring a large file does not allocate (and fault in) fresh
+        memory for every run.  ``payloads`` collects (pack, offset) -> stored bytes
+        of what was read: the file's share of the repository.
+        """
+        pos = 0
         for run in self.runs(ids):
             first = run[0][1]
+            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+            if len(self._region) < size:
+                self._region = bytearray(size)
+            region = memoryview(self._region)[:size]
+            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
             f = self._file(first.pack_id)
             f.seek(first.offset)
-            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-            region = f.read(size)
-            if len(region) != size:
+            if f.readinto(region) != size:
                 raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-            view = memoryview(region)
             for blob_id, loc in run:
                 start = loc.offset - first.offset
-                out += self._view(blob_id, loc, view[start:start + loc.stored_length])
+                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+                if payloads is not None:
+                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
+                end = pos + len(plain)
+                if end > len(out):
+                    raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
+                out[pos:end] = plain
+                pos = end
+        return pos
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
