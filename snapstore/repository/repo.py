@@ -127,6 +127,10 @@ class Repository:
         return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
 
 
+def _where(blob_id: bytes, loc: Location) -> str:
+    return f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
+
+
 class BlobReader:
     """Reads and checks blobs, keeping a few pack files open for sequential restores."""
 
@@ -219,18 +223,17 @@ class BlobReader:
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
-        where = f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
             try:
                 frame = payload if loc.codec == CODEC_RAW else self._dctx.decompress(payload)
             except zstandard.ZstdError as exc:
-                raise IntegrityError(f"{where} does not decompress: {exc}") from None
+                raise IntegrityError(f"{_where(blob_id, loc)} does not decompress: {exc}") from None
             self._frame_key, self._frame = key, memoryview(frame)
         plain = self._frame[loc.inner:loc.inner + loc.plain_length]
         if len(plain) != loc.plain_length or blake3.blake3(plain).digest() != blob_id:
             self._frame_key = None
-            raise IntegrityError(f"{where} does not match its hash")
+            raise IntegrityError(f"{_where(blob_id, loc)} does not match its hash")
         return plain
 
     def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
