@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """snapstore vs restic: whole restore of the database and a full export (issue 3's benchmark).
 
-    python benchmarks/bench_restore.py [--scale N] [--workdir DIR] [--out docs/benchmarks.md] [--keep]
+    python benchmarks/bench_restore.py [--scale N] [--repeat R] [--workdir DIR] [--out docs/benchmarks.md] [--keep]
 
 One run on one sample agent (`snapstore sample-agent DIR --scale N --seed 1`, backed up once by
-each tool), with warm caches:
+each tool), with warm caches, in R interleaved rounds (default 3; each step's output is deleted
+before the next round) whose medians are reported -- on a shared VM a single write of gigabytes
+varies by 2x with how recently the guest touched the memory it lands in:
 
     restic restore      `restic restore latest --target T` (the database file)
-    snapstore restore   `snapstore restore latest --to T/new.db` (chunks hash-checked,
-                        then PRAGMA quick_check)
+    snapstore restore   `snapstore restore latest --to T/new.db` (chunks hash-checked, fsynced)
     sqlite3 .dump       `sqlite3 DB .dump` of the database to a file
     snapstore export    `snapstore export latest DIR` (the whole documented folder: database,
                         SQL dump, schema info, memories JSON, checksums)
+    md5sum -c           `md5sum -c verification/checksums.md5` inside the exported folder: the
+                        MD5s any tool writing that folder must compute (reported, not a target)
 
 Targets: snapstore restore <= restic restore; snapstore export <= restic restore + sqlite3 .dump.
 Shares helpers with bench_backup.py.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,9 +37,10 @@ import bench_backup as common  # noqa: E402
 SECTION = ("<!-- bench_restore:start -->", "<!-- bench_restore:end -->")
 
 
-def timed(cmd: list[str], env=None, stdout=None) -> float:
+def timed(cmd: list[str], env=None, stdout=None, cwd=None) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE, text=False)
+    proc = subprocess.run(cmd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE, text=False,
+                          cwd=cwd)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise common.BenchError(f"{' '.join(cmd[:3])} failed: {proc.stderr.decode(errors='replace')[-1000:]}")
@@ -48,32 +53,49 @@ def run(args) -> dict:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="snapstore-bench-restore-"))
     work.mkdir(parents=True, exist_ok=True)
     agent = work / "agent"
-    common.run_checked(snap_cmd + ["sample-agent", str(agent), "--scale", str(scale), "--seed", "1"], "sample-agent")
+    if not agent.exists():
+        common.run_checked(snap_cmd + ["sample-agent", str(agent), "--scale", str(scale), "--seed", "1"],
+                           "sample-agent")
     db = common.find_db(agent)
     snap = common.Snapstore(snap_cmd, work / "snap-repo")
-    snap.init()
-    snap.backup(agent / "mirix.yaml")
+    if not snap.repo.exists():
+        snap.init()
+        snap.backup(agent / "mirix.yaml")
     restic_exe, _ = common.find_restic(allow_install=not args.no_install)
     out: dict = {"scale": scale, "db_bytes": db.stat().st_size, "command": " ".join(["python", *sys.argv]),
-                 "machine": common.machine_info(), "restic": None}
+                 "machine": common.machine_info(), "restic": None, "rounds": args.repeat}
+    restic = None
     if restic_exe:
         restic = common.Restic(restic_exe, work / "restic-repo", work / "restic-cache")
-        restic.init()
-        restic.backup([db])
-        common.warm_read([p for p in (work / "restic-repo").rglob("*") if p.is_file()])
-        target = work / "restic-target"
-        out["restic"] = {"version": common.tool_version([restic_exe, "version"]),
-                         "restore_s": timed([restic_exe, "--repo", str(restic.repo), "restore", "latest",
-                                             "--target", str(target)], env=restic.env)}
-    common.warm_read([p for p in (work / "snap-repo").rglob("*") if p.is_file()])
-    out["snapstore_restore_s"] = timed(snap_cmd + ["--repo", str(snap.repo), "restore", "latest",
-                                                   "--to", str(work / "restored.db")])
-    with open(work / "plain.sql", "wb") as f:
-        out["sqlite3_dump_s"] = timed(["sqlite3", f"file:{db}?immutable=1", ".dump"], stdout=f)
-    common.warm_read([p for p in (work / "snap-repo").rglob("*") if p.is_file()])
-    out["snapstore_export_s"] = timed(snap_cmd + ["--repo", str(snap.repo), "export", "latest",
-                                                  str(work / "export")])
-    out["export_bytes"] = common.tree_bytes(work / "export")
+        if not restic.repo.exists():
+            restic.init()
+            restic.backup([db])
+        out["restic"] = {"version": common.tool_version([restic_exe, "version"])}
+    runs: dict[str, list[float]] = {"restic_restore_s": [], "snapstore_restore_s": [], "sqlite3_dump_s": [],
+                                    "snapstore_export_s": [], "md5sum_check_s": []}
+    export = work / "export"
+    for _ in range(args.repeat):
+        for path in (work / "restic-target", work / "restored.db", work / "plain.sql", export):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        if restic:
+            common.warm_read([p for p in restic.repo.rglob("*") if p.is_file()])
+            runs["restic_restore_s"].append(timed([restic_exe, "--repo", str(restic.repo), "restore", "latest",
+                                                   "--target", str(work / "restic-target")], env=restic.env))
+        common.warm_read([p for p in snap.repo.rglob("*") if p.is_file()])
+        runs["snapstore_restore_s"].append(timed(snap_cmd + ["--repo", str(snap.repo), "restore", "latest",
+                                                             "--to", str(work / "restored.db")]))
+        with open(work / "plain.sql", "wb") as f:
+            runs["sqlite3_dump_s"].append(timed(["sqlite3", f"file:{db}?immutable=1", ".dump"], stdout=f))
+        common.warm_read([p for p in snap.repo.rglob("*") if p.is_file()])
+        runs["snapstore_export_s"].append(timed(snap_cmd + ["--repo", str(snap.repo), "export", "latest",
+                                                            str(export)]))
+        runs["md5sum_check_s"].append(timed(["md5sum", "--quiet", "-c", "verification/checksums.md5"], cwd=export))
+    out["runs"] = runs
+    for key, times in runs.items():
+        out[key] = statistics.median(times) if times else None
+    if restic:
+        out["restic"]["restore_s"] = out.pop("restic_restore_s")
+    out["export_bytes"] = common.tree_bytes(export)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return out
@@ -83,20 +105,27 @@ def report(out: dict) -> str:
     r = out["restic"]
     restic_restore = r["restore_s"] if r else None
     budget = (restic_restore + out["sqlite3_dump_s"]) if r else None
+    with_md5 = (budget + out["md5sum_check_s"]) if r else None
     rows = [
         ["whole restore of the database", common.human_secs(restic_restore), common.human_secs(out["snapstore_restore_s"]),
          common.fmt_ratio(common.ratio(out["snapstore_restore_s"], restic_restore))],
-        ["full export vs restic restore + sqlite3 .dump", common.human_secs(budget),
+        ["full export vs restic restore + sqlite3 .dump (target)", common.human_secs(budget),
          common.human_secs(out["snapstore_export_s"]), common.fmt_ratio(common.ratio(out["snapstore_export_s"], budget))],
+        ["full export vs restic restore + sqlite3 .dump + md5sum -c of the folder", common.human_secs(with_md5),
+         common.human_secs(out["snapstore_export_s"]),
+         common.fmt_ratio(common.ratio(out["snapstore_export_s"], with_md5))],
     ]
     table = common.markdown_table(["step", "restic (+ sqlite3 .dump)", "snapstore", "ratio snapstore/restic"], rows)
     m = out["machine"]
+    each = "; ".join(f"{k.removesuffix('_s')} {', '.join(f'{t:.2f}' for t in v)}" for k, v in out["runs"].items() if v)
     return "\n".join([
         SECTION[0], "## Restore and export", "",
         f"Produced by `{out['command']}` (run from the repository root) on {m['date']}; "
-        f"database {common.human_bytes(out['db_bytes'])} (scale {out['scale']}); `sqlite3 .dump` alone took "
-        f"{common.human_secs(out['sqlite3_dump_s'])}; the exported folder holds "
-        f"{common.human_bytes(out['export_bytes'])}.", "", table, "",
+        f"database {common.human_bytes(out['db_bytes'])} (scale {out['scale']}); medians of {out['rounds']} "
+        f"interleaved rounds. `sqlite3 .dump` alone took {common.human_secs(out['sqlite3_dump_s'])}; the exported "
+        f"folder holds {common.human_bytes(out['export_bytes'])}, and `md5sum -c` of it took "
+        f"{common.human_secs(out['md5sum_check_s'])}.", "", table, "",
+        f"- every run (s): {each}",
         f"- {m['nproc']} CPUs: {m['cpu_model']}; {r['version'] if r else 'restic: not available'}",
         SECTION[1]]) + "\n"
 
@@ -104,6 +133,7 @@ def report(out: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=float)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     p.add_argument("--workdir")
     p.add_argument("--out")
     p.add_argument("--keep", action="store_true")
