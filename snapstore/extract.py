@@ -73,7 +73,7 @@ def _write_range(path: str, data: memoryview, start: int, direct: bool) -> None:
             os.close(fd)
 
 
-def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, dict]:
+def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, int, dict]:
     """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them at their offset."""
     global _scratch
     repo, ids, path, direct = _job
@@ -88,7 +88,7 @@ def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, dict]:
     if got != end - start:
         raise IntegrityError(f"chunks {lo}..{hi} hold {got} bytes, expected {end - start}")
     _write_range(path, out, start, direct)
-    return got, payloads
+    return start, got, payloads
 
 
 def _chunk_offsets(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[int]) -> list[int]:
@@ -109,12 +109,15 @@ def _chunk_offsets(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[
 
 
 def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callable[[int], None] | None = None,
-                workers: int | None = None, durable: bool = True) -> dict[tuple[bytes, int], int]:
+                workers: int | None = None, durable: bool = True,
+                on_prefix: Callable[[int], None] | None = None) -> dict[tuple[bytes, int], int]:
     """Write a snapshot file to ``path`` (a new file), in parallel; every chunk is hash-checked.
 
     ``durable`` fsyncs the result (restores); an export's folder is checked by its
-    checksums instead, and syncing gigabytes there would double its time.  Returns
-    the repository payloads read, (pack, offset) -> stored bytes.
+    checksums instead, and syncing gigabytes there would double its time.
+    ``on_prefix(n)`` is told each time the first ``n`` bytes are all written, so a
+    reader can follow the writers.  Returns the repository payloads read,
+    (pack, offset) -> stored bytes.
     """
     global _job
     with repo.reader() as reader:
@@ -139,9 +142,16 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
         else:
             pool = multiprocessing.get_context("fork").Pool(workers)
             results = pool.imap_unordered(_restore_range, tasks)
+        landed: dict[int, int] = {}  # start -> end of the ranges written beyond the prefix
+        prefix = 0
         try:
-            for n, read in results:
+            for start, n, read in results:
                 payloads.update(read)
+                landed[start] = start + n
+                while prefix in landed:
+                    prefix = landed.pop(prefix)
+                if on_prefix:
+                    on_prefix(prefix)
                 if progress:
                     progress(n)
         finally:

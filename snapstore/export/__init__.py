@@ -25,7 +25,7 @@ from .. import __version__
 from ..backup import CONFIG_PATH, DB_PATH
 from ..errors import UsageError
 from ..extract import materialize, write_file
-from ..folder.checksums import file_md5
+from ..folder.checksums import FollowingMD5, file_md5
 from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, SCHEMA_INFO, ZST, md5_line,
                              write_json)
 from ..manifest import Snapshot, resolve_snapshot
@@ -152,13 +152,18 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     db_payloads: dict[tuple[bytes, int], int] = {}
     if DB_PATH in paths:
         db_file = root / DB_PATH
-        db_payloads = materialize(repo, snap.file(DB_PATH), db_file, progress, durable=False)
+        entry = snap.file(DB_PATH)
+        db_md5 = FollowingMD5(db_file)
+        try:
+            db_payloads = materialize(repo, entry, db_file, progress, durable=False, on_prefix=db_md5.advance)
+        except BaseException:
+            db_md5.close()
+            raise
         tables = memory_tables(config_doc)
-        with ThreadPoolExecutor(3) as pool:
-            # Alongside the memory JSON (this thread): the dump (sqlite3) and its MD5, the
-            # database's MD5 and its structural check, all of which release the GIL.
+        with ThreadPoolExecutor(2) as pool:
+            # Alongside the memory JSON (this thread): the dump (sqlite3) and its MD5, and the
+            # database's structural check, all of which release the GIL.
             dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP)
-            db_md5 = pool.submit(file_md5, db_file)
             check_done = pool.submit(_quick_check, db_file)
             conn = open_readonly(db_file)
             try:
@@ -171,7 +176,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
             finally:
                 conn.close()
             checksums[DUMP] = dump_md5.result()
-            checksums[DB_PATH] = db_md5.result()
+            checksums[DB_PATH] = db_md5.finish(entry.size)
             check = check_done.result()
         write_json(root / SCHEMA_INFO, info)
         checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)

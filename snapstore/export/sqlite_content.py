@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import math
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any, BinaryIO, Iterator
 import orjson
 
 from ..errors import SourceError
+from ..folder.checksums import FollowingMD5
 
 JSON_COLUMNS = {"tree_path", "metadata_", "last_modify", "embedding_config", "llm_config", "tool_rules",
                 "content", "tool_calls", "filter_tags"}
@@ -50,37 +52,39 @@ FOLLOW_POLL_S = 0.02
 def write_sql_dump(db_path: Path, dest: Path) -> str:
     """``sqlite3 .dump --preserve-rowids`` straight into the file ``dest``; returns its MD5.
 
-    The MD5 is taken by reading the file behind the writer as it grows (from the
-    page cache), so hashing overlaps the dump instead of following it, and no
-    byte is copied through a pipe.  The shell exits 0 even when it met errors; it
-    then ends the dump with ``ROLLBACK`` instead of ``COMMIT``, which is checked.
+    The MD5 follows the file as it grows (``FollowingMD5``), so hashing overlaps
+    the dump, and no byte is copied through a pipe.  The shell exits 0 even when
+    it met errors; it then ends the dump with ``ROLLBACK`` instead of ``COMMIT``,
+    which is checked.
     """
-    md5 = hashlib.md5()
-    tail = b""
-    with open(dest, "wb") as out, open(dest, "rb") as follow, tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null", "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}",
-                                 "-cmd", ".output", f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
-                                stdout=out, stderr=errors)
+    with open(dest, "w+b") as out, tempfile.TemporaryFile() as errors:
+        md5 = FollowingMD5(dest)
         try:
-            while True:
-                done = proc.poll() is not None
-                while block := follow.read(8 << 20):
-                    md5.update(block)
-                    tail = (tail + block[-64:])[-64:]
-                if done:
-                    break
-                time.sleep(FOLLOW_POLL_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+            proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null",
+                                     "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}", "-cmd", ".output",
+                                     f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
+                                    stdout=out, stderr=errors)
+            try:
+                while proc.poll() is None:
+                    md5.advance(os.fstat(out.fileno()).st_size)
+                    time.sleep(FOLLOW_POLL_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        except BaseException:
+            md5.close()
+            raise
+        digest = md5.finish()
+        size = os.fstat(out.fileno()).st_size
+        tail = os.pread(out.fileno(), 64, max(0, size - 64)) if size else b""
         errors.seek(0)
         err = errors.read().decode(errors="replace").strip()
     if proc.returncode != 0 or not tail.endswith(b"COMMIT;\n"):
         reason = err.splitlines()[-1] if err else (f"exit status {proc.returncode}" if proc.returncode
                                                      else "the database is damaged (the dump ends in ROLLBACK)")
         raise SourceError(f"sqlite3 .dump failed: {reason}")
-    return md5.hexdigest()
+    return digest
 
 
 def user_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:

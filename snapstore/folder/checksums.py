@@ -1,19 +1,93 @@
-"""Checking a folder against its own ``verification/checksums.md5`` and ``metadata.json``."""
+"""MD5s of a folder's files: taken while they are written, and checked against the folder's own
+``verification/checksums.md5`` and ``metadata.json``."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 from ..errors import IntegrityError
 from .layout import CHECKSUMS, METADATA, folder_files, parse_md5_file
 
+BLOCK = 8 << 20
+
 
 def file_md5(path: Path) -> str:
     md5 = hashlib.md5()
     with open(path, "rb") as f:
-        while block := f.read(8 << 20):
+        while block := f.read(BLOCK):
             md5.update(block)
     return md5.hexdigest()
+
+
+class FollowingMD5:
+    """The MD5 of a file still being written, taken in a thread as its prefix becomes final.
+
+    The writer calls ``advance(n)`` whenever the first ``n`` bytes will not change
+    again, and ``finish()`` when it is done; hashing (from the page cache) then
+    overlaps the writing instead of following it.  The file is opened at the first
+    ``advance``, so it may be created after this object.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._file = None
+        self._md5 = hashlib.md5()
+        self._ready = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"md5 {path.name}", daemon=True)
+        self._thread.start()
+
+    def advance(self, upto: int) -> None:
+        with self._cond:
+            if upto > self._ready:
+                self._ready = upto
+                self._cond.notify()
+
+    def _run(self) -> None:
+        hashed = 0
+        try:
+            while True:
+                with self._cond:
+                    while self._ready <= hashed and not self._done:
+                        self._cond.wait()
+                    ready, done = self._ready, self._done
+                if hashed < ready and self._file is None:
+                    self._file = open(self._path, "rb")
+                while hashed < ready:
+                    block = self._file.read(min(BLOCK, ready - hashed))
+                    if not block:
+                        raise IntegrityError(f"{self._path} is shorter than the {ready} bytes written")
+                    self._md5.update(block)
+                    hashed += len(block)
+                if done and hashed >= self._ready:
+                    return
+        except BaseException as exc:  # handed to finish()
+            self._error = exc
+
+    def finish(self, size: int | None = None) -> str:
+        """Hash up to ``size`` (default: the file's size now) and return the hex digest."""
+        self.advance(self._path.stat().st_size if size is None else size)
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        return self._md5.hexdigest()
+
+    def close(self) -> None:
+        """Stop without a result (the writer failed)."""
+        with self._cond:
+            self._ready = 0
+        self._stop()
+
+    def _stop(self) -> None:
+        with self._cond:
+            self._done = True
+            self._cond.notify()
+        self._thread.join()
+        if self._file is not None:
+            self._file.close()
 
 
 def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], list[str]]:
