@@ -39,8 +39,32 @@ def test_every_step_ran_every_round_and_medians_are_reported(bench):
     assert data["export_bytes"] > data["db_bytes"] > 0
 
 
+def test_outputs_were_checked(bench):
+    data, out_md = bench
+    assert data["checks"] == {"restored_equals_source": "passed", "jq_reads_every_json": "passed",
+                              "dump_rebuilds_equal_database": "passed", "memory_row_counts": "passed"}
+    assert "outputs checked at this scale" in out_md.read_text()
+
+
 def test_markdown_section_is_written(bench):
     _, out_md = bench
     text = out_md.read_text()
     assert "<!-- bench_restore:start -->" in text and "<!-- bench_restore:end -->" in text
     assert "full export vs restic restore + sqlite3 .dump (target)" in text
+
+
+def test_the_database_comparison_sees_a_changed_row(tmp_path):
+    import sqlite3
+
+    sys.path.insert(0, str(BENCH.parent))
+    import bench_restore
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    for path, value in ((a, "x"), (b, "y")):
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE t (v TEXT)")
+            conn.executemany("INSERT INTO t VALUES (?)", [("same",), (value,)])
+        conn.close()
+    bench_restore.same_database(a, a)
+    with pytest.raises(bench_restore.common.BenchError, match="table t differs"):
+        bench_restore.same_database(a, b)
