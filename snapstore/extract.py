@@ -43,32 +43,51 @@ _job: tuple | None = None  # (repo, ids, path, direct) inherited by forked worke
 _scratch: mmap.mmap | None = None  # one worker's output buffer (page-aligned), reused from task to task
 
 
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """pwrite may write less than asked (a full disk, a signal): go on until all is written."""
+    while data:
+        n = os.pwrite(fd, data, offset)
+        if n <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        data, offset = data[n:], offset + n
+
+
+def _write_direct(path: str, data: memoryview, start: int) -> int:
+    """Write with O_DIRECT; returns how many bytes from the start it wrote (0 where refused)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    except (OSError, AttributeError):  # no O_DIRECT here (tmpfs on older kernels, some FUSE, macOS)
+        return 0
+    done = 0
+    try:
+        while done < len(data):
+            n = os.pwrite(fd, data[done:], start + done)
+            done += max(n, 0)
+            if n <= 0 or n % DIRECT_ALIGN:  # short and unaligned: the rest goes the ordinary way
+                break
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: the filesystem or the buffer does not suit O_DIRECT
+            raise
+    finally:
+        os.close(fd)
+    return done
+
+
 def _write_range(path: str, data: memoryview, start: int, direct: bool) -> None:
     """pwrite ``data`` at ``start``; with ``direct``, the aligned bulk bypasses the page cache.
 
     A durable restore would write every page twice through memory otherwise (copy
     into the cache, then writeback at fsync); O_DIRECT sends it to the disk once.
-    Filesystems without O_DIRECT (tmpfs, some FUSE) get ordinary writes.
+    Whatever O_DIRECT does not take (an unaligned tail, a filesystem without it)
+    gets ordinary writes.
     """
-    bulk = len(data) - len(data) % DIRECT_ALIGN if direct and start % DIRECT_ALIGN == 0 else 0
-    if bulk:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
-        except (OSError, AttributeError):
-            bulk = 0
-        else:
-            try:
-                os.pwrite(fd, data[:bulk], start)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                bulk = 0
-            finally:
-                os.close(fd)
-    if bulk < len(data):
+    done = 0
+    if direct and start % DIRECT_ALIGN == 0 and len(data) >= DIRECT_ALIGN:
+        done = _write_direct(path, data[:len(data) - len(data) % DIRECT_ALIGN], start)
+    if done < len(data):
         fd = os.open(path, os.O_WRONLY)
         try:
-            os.pwrite(fd, data[bulk:], start + bulk)
+            _pwrite_all(fd, data[done:], start + done)
         finally:
             os.close(fd)
 
