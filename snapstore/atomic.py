@@ -1,19 +1,79 @@
 """Crash-safe file creation: temp file in the same directory, fsync, rename, fsync dir.
 
 A reader never sees a half-written file under its final name: after a crash
-there is at most a ``*.tmp-*`` leftover, which ``Repository`` ignores and
-``prune`` removes.  Files are created owner-only (0600) because a repository
-holds the agent's whole memory.
+there is at most a ``*.tmp-*`` leftover, which readers ignore.  Temp names carry
+the host and process that made them, so a later run on the same host removes
+the leftovers of processes that are gone (``remove_stale_temps``) and never
+touches work still in progress.  Files are created owner-only (0600) because a
+repository holds the agent's whole memory.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
+import shutil
+import socket
 from pathlib import Path
+from typing import Iterator
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TMP_MARK = ".tmp-"
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+_TEMP_OWNER = re.compile(re.escape(TMP_MARK) + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[0-9a-f]+$")
+
+
+def temp_name(name: str) -> str:
+    """``name`` with a temp marker naming this host and process."""
+    return f"{name}{TMP_MARK}{_HOST}.{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process
+        return True
+    return True
+
+
+def is_stale_temp(name: str) -> bool:
+    """A temp name made on this host by a process that no longer runs."""
+    m = _TEMP_OWNER.search(name)
+    return bool(m) and m["host"] == _HOST and not _process_alive(int(m["pid"]))
+
+
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Remove the temp files and folders that killed processes of this host left in ``directory``."""
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        if not is_stale_temp(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def temp_dir(parent: Path, label: str) -> Iterator[Path]:
+    """A private work folder in ``parent`` (so results can be renamed into place), removed after."""
+    path = Path(parent) / temp_name(f".snapstore-{label}")
+    path.mkdir(mode=DIR_MODE)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,7 +95,7 @@ class AtomicFile:
         self.path = Path(path)
         self.overwrite = overwrite
         make_dirs(self.path.parent)
-        self.tmp_path = self.path.with_name(f"{self.path.name}{TMP_MARK}{secrets.token_hex(6)}")
+        self.tmp_path = self.path.with_name(temp_name(self.path.name))
         fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         self._file = os.fdopen(fd, "wb")
         self.size = 0

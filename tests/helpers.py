@@ -87,6 +87,19 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 # -- repositories ---------------------------------------------------------------------
 
+def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool = False):
+    """A sample agent in ``root/agent`` and a repository ``root/repo`` holding one backup of it
+    (made with the CLI, as a user would); returns (agent, repository path)."""
+    from snapstore.sample_agent import create_sample_agent
+
+    agent = create_sample_agent(root / "agent", scale=scale, seed=seed)
+    repo_path = root / "repo"
+    ok(run_cli("init", repo=repo_path))
+    ok(run_cli("backup", "--config", agent.config_path, *(["--include-logs"] if include_logs else []),
+               repo=repo_path))
+    return agent, repo_path
+
+
 def init_small_pack_repo(path: Path, pack_size: int) -> Repository:
     """A new repository whose config asks for tiny packs, so a backup writes many packs and index files."""
     Repository.init(path)
@@ -216,3 +229,20 @@ def assert_one_line_error(result, *mentions: str) -> str:
     for word in mentions:
         assert word in lines[0], f"{word!r} not in {lines[0]!r}"
     return lines[0]
+
+
+# -- temp names -----------------------------------------------------------------------
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def temp_name_of(pid: int, name: str) -> str:
+    """The temp name process ``pid`` of this host would give ``name``."""
+    from snapstore.atomic import temp_name
+
+    head, _, rand = temp_name(name).rpartition("-")
+    return f"{head.rsplit('.', 1)[0]}.{pid}-{rand}"

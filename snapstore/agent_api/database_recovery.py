@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 
-from ..atomic import fsync_dir
+from ..atomic import fsync_dir, remove_stale_temps, temp_dir
 from ..errors import IntegrityError, UsageError
 from ..export.sqlite_content import sqlite3_binary
 from ..folder.checksums import checksum_problems
@@ -125,9 +125,10 @@ def _recover_sqlite(dump: Path, compressed: bool, target: Target, result: dict) 
         raise UsageError(f"recovery target {db} is not a file")
     if not db.parent.is_dir():
         raise UsageError(f"recovery target's directory {db.parent} does not exist")
-    with tempfile.TemporaryDirectory(prefix=".snapstore-recover-", dir=db.parent) as tmp:
-        sql = _plain_dump(dump, compressed, Path(tmp))
-        rebuilt = Path(tmp) / "recovered.db"
+    remove_stale_temps(db.parent)
+    with temp_dir(db.parent, "recover") as tmp:
+        sql = _plain_dump(dump, compressed, tmp)
+        rebuilt = tmp / "recovered.db"
         with open(sql, "rb") as f:
             proc = subprocess.run([sqlite3_binary(), "-bail", str(rebuilt)], stdin=f, capture_output=True)
         if proc.returncode != 0:

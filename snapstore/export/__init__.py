@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import shutil
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import yaml
 import zstandard
 
 from .. import __version__
+from ..atomic import remove_stale_temps, temp_name
 from ..backup import CONFIG_PATH, DB_PATH
 from ..errors import UsageError
 from ..extract import materialize, write_file
@@ -64,7 +64,8 @@ def _prepare_destination(dest: Path) -> Path:
         raise UsageError(f"export destination's parent {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write to {parent}: permission denied")
-    staging = parent / f".{dest.name}.tmp-{secrets.token_hex(4)}"
+    remove_stale_temps(parent)  # what an export killed earlier left beside its destination
+    staging = parent / temp_name(f".{dest.name}")
     staging.mkdir(mode=0o700)
     return staging
 

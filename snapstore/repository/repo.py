@@ -23,7 +23,7 @@ from typing import Iterator
 import blake3
 import zstandard
 
-from ..atomic import TMP_MARK, make_dirs, write_atomic
+from ..atomic import TMP_MARK, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
 from .index import Index, Location, PackInfo, load_index, write_index_file
@@ -80,6 +80,10 @@ class Repository:
     @property
     def snapshot_dir(self) -> Path:
         return self.path / "snapshots"
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Drop the half-written packs, index and snapshot files of killed writers on this host."""
+        return [p for d in (self.path, self.data_dir, self.index_dir, self.snapshot_dir) for p in remove_stale_temps(d)]
 
     @contextmanager
     def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
@@ -261,6 +265,7 @@ class BlobWriter:
 
     def __init__(self, repo: Repository):
         self.repo = repo
+        repo.remove_stale_temps()
         self.index = repo.index
         self.stats = WriteStats()
         self._cctx = zstandard.ZstdCompressor(level=repo.config.compression_level)

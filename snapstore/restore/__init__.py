@@ -9,14 +9,12 @@ that snapshot undoes the restore.
 from __future__ import annotations
 
 import os
-import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..atomic import fsync_dir
+from ..atomic import fsync_dir, remove_stale_temps, temp_dir, temp_name
 from ..backup import DB_PATH, backup_agent
 from ..errors import IntegrityError, SourceError, UsageError
 from ..manifest import list_snapshots
@@ -92,8 +90,9 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
 
     if db_parts:
         tables = _selected_tables(components, memory_types, source_config(origin))
-        with tempfile.TemporaryDirectory(prefix=".snapstore-restore-", dir=target.parent) as tmp:
-            snap_db = Path(tmp) / "snapshot.db"
+        remove_stale_temps(target.parent)  # what a restore killed earlier left beside the target
+        with temp_dir(target.parent, "restore") as tmp:
+            snap_db = tmp / "snapshot.db"
             origin.database(snap_db, progress)
             # A snapshot's pages were each hash-checked on the way out: they are the captured
             # database byte for byte.  A folder's file is only as good as the folder, so check it.
@@ -167,7 +166,7 @@ def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
     elif target.exists():
         copy_database(snap_db, target)
     else:
-        staged = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+        staged = target.with_name(temp_name(f".{target.name}"))
         os.link(snap_db, staged)  # the temp dir is beside the target: same filesystem
         os.replace(staged, target)
         fsync_dir(target.parent)

@@ -168,3 +168,23 @@ def test_repository_files_are_owner_only(tmp_path):
         if path.is_file():
             assert mode & 0o077 == 0, path
     assert RepoConfig.read(tmp_path / "repo" / "config").version == 1
+
+
+def test_a_writer_removes_what_killed_writers_left_and_nothing_else(tmp_path):
+    from helpers import dead_pid, temp_name_of
+
+    from snapstore.atomic import temp_name
+
+    repo = small_pack_repo(tmp_path / "repo")
+    live_name = temp_name("pack")  # this process: a writer still at work
+    stale_name = temp_name_of(dead_pid(), "pack")
+    stale = [repo.data_dir / stale_name, repo.index_dir / stale_name, repo.snapshot_dir / stale_name]
+    for path in stale:
+        path.write_bytes(b"half written")
+    live = repo.data_dir / live_name
+    live.write_bytes(b"in progress")
+    with repo.writer() as writer:
+        writer.add(blake3.blake3(b"x").digest(), b"x")
+    assert not any(p.exists() for p in stale)
+    assert live.read_bytes() == b"in progress"
+    assert Repository.open(tmp_path / "repo").read_blob(blake3.blake3(b"x").digest()) == b"x"

@@ -5,17 +5,13 @@ import shutil
 
 import pytest
 
-from helpers import assert_one_line_error, ok, repo_listing, run_cli, tree
-from snapstore.sample_agent import create_sample_agent
+from helpers import assert_one_line_error, backed_up_agent, ok, repo_listing, run_cli, tree
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("restore-errors")
-    agent = create_sample_agent(root / "agent", scale=1, seed=71)
-    repo_path = root / "repo"
-    ok(run_cli("init", repo=repo_path))
-    ok(run_cli("backup", "--config", agent.config_path, "--include-logs", repo=repo_path))
+    agent, repo_path = backed_up_agent(root, scale=1, seed=71, include_logs=True)
     folder = root / "folder"
     ok(run_cli("export", "latest", folder, repo=repo_path))
     return {"root": root, "agent": agent, "repo_path": repo_path, "folder": folder}
