@@ -138,7 +138,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     reader can follow the writers.  Returns the repository payloads read,
     (pack, offset) -> stored bytes.
     """
-    global _job
+    global _job, _scratch
     with repo.reader() as reader:
         ids = load_list(entry.chunks, reader)
     if content_digest(ids) != entry.digest:
@@ -178,6 +178,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
                 pool.terminate()
     finally:
         _job = None
+        _scratch = None  # the in-process path's buffer: not kept between calls
     if durable:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())

@@ -59,8 +59,9 @@ def test_small_task_ranges_cover_the_file_in_many_pieces(tmp_path, monkeypatch, 
     monkeypatch.setattr(extract, "RESTORE_TASK_CHUNKS", 7)  # odd ranges: most start unaligned for 512-byte pages
     db = make_db(tmp_path / "a.db", 512, 2000)
     repo, snap = snapshot_of(tmp_path, db)
-    if in_process_first:  # leaves this process a scratch buffer that forked workers inherit
+    if in_process_first:  # must not leave this process a buffer (forked workers would inherit it)
         materialize(repo, snap.file(DB_PATH), tmp_path / "first.db", workers=1)
+        assert extract._scratch is None
     out = tmp_path / "restored.db"
     materialize(repo, snap.file(DB_PATH), out, workers=2)
     assert out.read_bytes() == db.read_bytes()

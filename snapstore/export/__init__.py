@@ -152,39 +152,13 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     verification = {"integrity_check": "not run", "completeness_check": "not run"}
     db_payloads: dict[tuple[bytes, int], int] = {}
     if DB_PATH in paths:
-        db_file = root / DB_PATH
-        entry = snap.file(DB_PATH)
-        db_md5 = FollowingMD5(db_file)
-        try:
-            db_payloads = materialize(repo, entry, db_file, progress, durable=False, on_prefix=db_md5.advance)
-        except BaseException:
-            db_md5.close()
-            raise
-        tables = memory_tables(config_doc)
-        with ThreadPoolExecutor(2) as pool:
-            # Alongside the memory JSON (this thread): the dump (sqlite3) and its MD5, and the
-            # database's structural check, all of which release the GIL.
-            dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP)
-            check_done = pool.submit(_quick_check, db_file)
-            conn = open_readonly(db_file)
-            try:
-                info = schema_info(conn)
-                for kind, table in tables.items():
-                    name = f"memories/{memory_file_name(kind)}"
-                    with open(root / name, "wb") as out:
-                        memory_counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
-                conversation_count = info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
-            finally:
-                conn.close()
-            checksums[DUMP] = dump_md5.result()
-            checksums[DB_PATH] = db_md5.finish(entry.size)
-            check = check_done.result()
-        write_json(root / SCHEMA_INFO, info)
-        checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
-        complete = all(memory_counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
-        verification = {"integrity_check": "passed" if check == "ok" else f"failed: {check}",
+        db = _export_database(repo, snap, root, memory_tables(config_doc), progress)
+        checksums.update(db.checksums)
+        memory_counts, db_payloads = db.memory_counts, db.payloads
+        conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
+        verification = {"integrity_check": "passed" if db.check == "ok" else f"failed: {db.check}",
                         "integrity_check_method": "sqlite PRAGMA quick_check of database/sqlite.db",
-                        "completeness_check": "passed" if complete else "failed"}
+                        "completeness_check": "passed" if db.complete else "failed"}
 
     compressed_files = {}
     if compress:
@@ -232,6 +206,50 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     (root / CHECKSUMS).write_text("".join(md5_line(p, d) for p, d in sorted(all_sums.items())))
     size = sum(sizes.values()) + (root / METADATA).stat().st_size + (root / CHECKSUMS).stat().st_size
     return ExportResult(root, snap.id, len(all_sums) + 1, size, all_sums, verification, 0.0, sanitized)
+
+
+@dataclass
+class DatabaseExport:
+    checksums: dict[str, str]
+    memory_counts: dict[str, int]
+    info: dict
+    check: str
+    complete: bool
+    payloads: dict[tuple[bytes, int], int]
+
+
+def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
+                     progress: Callable[[int], None] | None) -> DatabaseExport:
+    """The database file, its SQL dump, schema info and memories JSON, each with its MD5.
+
+    Once the file is materialised (its MD5 following the writers), the dump (sqlite3,
+    its MD5 following it) and the structural check run beside the memory JSON (this
+    thread); all of them release the GIL.
+    """
+    db_file = root / DB_PATH
+    entry = snap.file(DB_PATH)
+    checksums, counts = {}, {}
+    with FollowingMD5(db_file) as db_md5:
+        payloads = materialize(repo, entry, db_file, progress, durable=False, on_prefix=db_md5.advance)
+        with ThreadPoolExecutor(2) as pool:
+            dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP)
+            check_done = pool.submit(_quick_check, db_file)
+            conn = open_readonly(db_file)
+            try:
+                info = schema_info(conn)
+                for kind, table in tables.items():
+                    name = f"memories/{memory_file_name(kind)}"
+                    with open(root / name, "wb") as out:
+                        counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
+            finally:
+                conn.close()
+            checksums[DUMP] = dump_md5.result()
+            check = check_done.result()
+        checksums[DB_PATH] = db_md5.finish(entry.size)
+    write_json(root / SCHEMA_INFO, info)
+    checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
+    complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
+    return DatabaseExport(checksums, counts, info, check, complete, payloads)
 
 
 def _quick_check(db_file: Path) -> str:

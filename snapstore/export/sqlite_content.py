@@ -57,24 +57,19 @@ def write_sql_dump(db_path: Path, dest: Path) -> str:
     it met errors; it then ends the dump with ``ROLLBACK`` instead of ``COMMIT``,
     which is checked.
     """
-    with open(dest, "w+b") as out, tempfile.TemporaryFile() as errors:
-        md5 = FollowingMD5(dest)
+    with open(dest, "w+b") as out, tempfile.TemporaryFile() as errors, FollowingMD5(dest) as md5:
+        proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null",
+                                 "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}", "-cmd", ".output",
+                                 f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
+                                stdout=out, stderr=errors)
         try:
-            proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null",
-                                     "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}", "-cmd", ".output",
-                                     f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
-                                    stdout=out, stderr=errors)
-            try:
-                while proc.poll() is None:
-                    md5.advance(os.fstat(out.fileno()).st_size)
-                    time.sleep(FOLLOW_POLL_S)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-        except BaseException:
-            md5.close()
-            raise
+            while proc.poll() is None:
+                md5.advance(os.fstat(out.fileno()).st_size)
+                time.sleep(FOLLOW_POLL_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
         digest = md5.finish()
         size = os.fstat(out.fileno()).st_size
         tail = os.pread(out.fileno(), 64, max(0, size - 64)) if size else b""

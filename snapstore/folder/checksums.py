@@ -24,9 +24,12 @@ class FollowingMD5:
     """The MD5 of a file still being written, taken in a thread as its prefix becomes final.
 
     The writer calls ``advance(n)`` whenever the first ``n`` bytes will not change
-    again, and ``finish()`` when it is done; hashing (from the page cache) then
-    overlaps the writing instead of following it.  The file is opened at the first
-    ``advance``, so it may be created after this object.
+    again, and ``finish()`` when it is done (or ``close()`` when it failed; the
+    ``with`` form does that); hashing (from the page cache) then overlaps the
+    writing instead of following it.  Reads are unbuffered: a buffered reader
+    would read ahead into bytes not written yet.  The file is opened, and the
+    thread started, at the first ``advance``: the file may be created after this
+    object, and a writer may fork its workers before that without a live thread.
     """
 
     def __init__(self, path: Path):
@@ -35,13 +38,24 @@ class FollowingMD5:
         self._md5 = hashlib.md5()
         self._ready = 0
         self._done = False
+        self._cancelled = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"md5 {path.name}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "FollowingMD5":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def advance(self, upto: int) -> None:
         with self._cond:
+            if self._done:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"md5 {self._path.name}", daemon=True)
+                self._thread.start()
             if upto > self._ready:
                 self._ready = upto
                 self._cond.notify()
@@ -53,17 +67,17 @@ class FollowingMD5:
                 with self._cond:
                     while self._ready <= hashed and not self._done:
                         self._cond.wait()
-                    ready, done = self._ready, self._done
-                if hashed < ready and self._file is None:
-                    self._file = open(self._path, "rb")
-                while hashed < ready:
+                    if self._cancelled or (self._done and hashed >= self._ready):
+                        return
+                    ready = self._ready
+                if self._file is None:
+                    self._file = open(self._path, "rb", buffering=0)
+                while hashed < ready and not self._cancelled:
                     block = self._file.read(min(BLOCK, ready - hashed))
                     if not block:
                         raise IntegrityError(f"{self._path} is shorter than the {ready} bytes written")
                     self._md5.update(block)
                     hashed += len(block)
-                if done and hashed >= self._ready:
-                    return
         except BaseException as exc:  # handed to finish()
             self._error = exc
 
@@ -76,18 +90,22 @@ class FollowingMD5:
         return self._md5.hexdigest()
 
     def close(self) -> None:
-        """Stop without a result (the writer failed)."""
+        """Stop without a result (the writer failed); harmless after ``finish``."""
         with self._cond:
-            self._ready = 0
+            if self._done:
+                return
+            self._cancelled = True
         self._stop()
 
     def _stop(self) -> None:
         with self._cond:
             self._done = True
             self._cond.notify()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._file is not None:
             self._file.close()
+            self._file = None
 
 
 def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], list[str]]:

@@ -61,3 +61,21 @@ def test_destination_is_an_existing_file(world, tmp_path):
     before = tree(tmp_path)
     assert_one_line_error(run_cli("export", "latest", dest, repo=world["repo_path"]), str(dest))
     assert tree(tmp_path) == before
+
+
+def test_a_failed_export_leaves_no_hashing_thread_or_open_file(world, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from snapstore.errors import SourceError
+    from snapstore.export import export_snapshot
+    from snapstore.repository import Repository
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no sqlite3 binary: the dump fails
+    with pytest.raises(SourceError, match="sqlite3"):
+        export_snapshot(Repository.open(world["repo_path"]), "latest", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("md5 ")]
+    open_deleted = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                    if os.path.exists(f"/proc/self/fd/{fd}") and "(deleted)" in os.readlink(f"/proc/self/fd/{fd}")]
+    assert not [p for p in open_deleted if str(tmp_path) in p]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
+import time
 
 import pytest
 
@@ -64,3 +66,29 @@ def test_close_stops_without_a_result(tmp_path):
     md5.advance(1 << 19)
     md5.close()
     assert not md5._thread.is_alive()
+
+
+def test_bytes_beyond_the_announced_prefix_are_never_read(tmp_path):
+    # A pre-sized file (as materialising makes) whose tail is still zeros when the first
+    # prefix is announced: a read-ahead would hash those zeros.
+    path = tmp_path / "f"
+    data = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        f.truncate(len(data))
+    md5 = FollowingMD5(path)
+    with open(path, "r+b") as f:
+        os.pwrite(f.fileno(), data[:100], 0)
+        md5.advance(100)
+        time.sleep(0.2)  # let the thread hash the 100 bytes before the rest lands (ordering, not timing)
+        os.pwrite(f.fileno(), data[100:], 100)
+    assert md5.finish(len(data)) == hashlib.md5(data).hexdigest()
+
+
+def test_with_block_stops_the_thread_when_the_writer_fails(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(1 << 20))
+    with pytest.raises(RuntimeError):
+        with FollowingMD5(path) as md5:
+            md5.advance(1 << 19)
+            raise RuntimeError("writer failed")
+    assert not any(t.name == "md5 f" for t in threading.enumerate())
