@@ -36,8 +36,38 @@ def columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f'PRAGMA {schema}.table_info("{table}")')]
 
 
+def _has_rowid(conn: sqlite3.Connection, schema: str, table: str) -> bool:
+    sql = conn.execute(f"SELECT sql FROM {schema}.sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+    return bool(sql) and "WITHOUT ROWID" not in (sql[0] or "").upper()
+
+
+def _count(conn: sqlite3.Connection, sql: str) -> int:
+    return conn.execute(sql).fetchone()[0]
+
+
+def _diff_table(conn: sqlite3.Connection, t: str) -> dict[str, int]:
+    """Rows of ``t`` that would go and come.  A row is matched by rowid and compared column by
+    column (value and type): rowid lookups, where a set difference of whole rows would sort
+    every row of both tables, embeddings included."""
+    cols = [c for c in columns(conn, "main", t) if c in set(columns(conn, "snap", t))]
+    if not (_has_rowid(conn, "main", t) and _has_rowid(conn, "snap", t)):
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        return {"deleted": _count(conn, f'SELECT count(*) FROM (SELECT {col_sql} FROM main."{t}" '
+                                        f'EXCEPT SELECT {col_sql} FROM snap."{t}")'),
+                "inserted": _count(conn, f'SELECT count(*) FROM (SELECT {col_sql} FROM snap."{t}" '
+                                         f'EXCEPT SELECT {col_sql} FROM main."{t}")')}
+    differs = " OR ".join(f'a."{c}" IS NOT b."{c}" OR typeof(a."{c}") != typeof(b."{c}")' for c in cols) or "0"
+    changed = _count(conn, f'SELECT count(*) FROM main."{t}" a JOIN snap."{t}" b ON a.rowid = b.rowid WHERE {differs}')
+    gone = _count(conn, f'SELECT count(*) FROM main."{t}" a WHERE NOT EXISTS '
+                        f'(SELECT 1 FROM snap."{t}" b WHERE b.rowid = a.rowid)')
+    new = _count(conn, f'SELECT count(*) FROM snap."{t}" b WHERE NOT EXISTS '
+                       f'(SELECT 1 FROM main."{t}" a WHERE a.rowid = b.rowid)')
+    return {"deleted": gone + changed, "inserted": new + changed}
+
+
 def diff_tables(conn: sqlite3.Connection, tables: list[str]) -> dict[str, dict[str, int]]:
-    """Rows each table would lose and gain (the snapshot is attached as ``snap``)."""
+    """Rows each table would lose and gain (the snapshot is attached as ``snap``); a changed
+    row counts as one lost and one gained."""
     out = {}
     snap_tables = set(table_names(conn, "snap"))
     main_tables = set(table_names(conn, "main"))
@@ -45,17 +75,11 @@ def diff_tables(conn: sqlite3.Connection, tables: list[str]) -> dict[str, dict[s
         if t not in snap_tables and t not in main_tables:
             continue
         if t not in snap_tables:
-            out[t] = {"deleted": conn.execute(f'SELECT count(*) FROM main."{t}"').fetchone()[0], "inserted": 0}
-            continue
-        if t not in main_tables:
-            out[t] = {"deleted": 0, "inserted": conn.execute(f'SELECT count(*) FROM snap."{t}"').fetchone()[0]}
-            continue
-        cols = ", ".join(f'"{c}"' for c in columns(conn, "main", t) if c in columns(conn, "snap", t))
-        gone = conn.execute(f'SELECT count(*) FROM (SELECT rowid, {cols} FROM main."{t}" '
-                            f'EXCEPT SELECT rowid, {cols} FROM snap."{t}")').fetchone()[0]
-        new = conn.execute(f'SELECT count(*) FROM (SELECT rowid, {cols} FROM snap."{t}" '
-                           f'EXCEPT SELECT rowid, {cols} FROM main."{t}")').fetchone()[0]
-        out[t] = {"deleted": gone, "inserted": new}
+            out[t] = {"deleted": _count(conn, f'SELECT count(*) FROM main."{t}"'), "inserted": 0}
+        elif t not in main_tables:
+            out[t] = {"deleted": 0, "inserted": _count(conn, f'SELECT count(*) FROM snap."{t}"')}
+        else:
+            out[t] = _diff_table(conn, t)
     return out
 
 
