@@ -142,14 +142,23 @@ def list_snapshots(repo: Repository, problems: list[str] | None = None) -> list[
     return snaps
 
 
+SAFETY_TAG = "pre-restore"  # a snapshot a restore took of what it was about to overwrite
+
+
 def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
-    """``latest``, a full id, or a unique id prefix (at least 4 characters)."""
+    """``latest``, a full id, or a unique id prefix (at least 4 characters).
+
+    ``latest`` is the newest snapshot that is not a restore's safety snapshot
+    (tag ``pre-restore``): a second ``restore latest`` must not undo the first.
+    A repository holding only safety snapshots gives the newest of those.
+    """
     ids = repo.snapshot_ids()
     if ref == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
             raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
-        return snaps[-1]
+        regular = [s for s in snaps if SAFETY_TAG not in s.tags]
+        return (regular or snaps)[-1]
     ref = ref.lower()
     matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
     if not matches:

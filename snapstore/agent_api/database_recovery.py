@@ -44,7 +44,7 @@ from .exceptions import RecoveryError
 from .opened import opened_backup
 from .repository_location import open_repository, repository_location
 from .results import error_text
-from .safety import safety_snapshot
+from ..restore.safety import safety_snapshot
 from .wrapper import AgentWrapper
 
 DEFAULT_CONFIG = "./configs/mirix.yaml"

@@ -34,7 +34,7 @@ from ..restore.sources import FolderSource
 from .config_restore import restore_config
 from .opened import opened_backup
 from .results import error_text
-from .safety import safety_snapshot
+from ..restore.safety import safety_snapshot
 from .versions import get_mirix_version, version_warnings
 
 if TYPE_CHECKING:

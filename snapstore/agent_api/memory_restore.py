@@ -17,7 +17,7 @@ from ..errors import IntegrityError, SourceError, UsageError
 from ..export.sqlite_content import from_json_value
 from ..memory_types import memory_tables, parse_memory_types
 from .results import error_text
-from .safety import safety_snapshot
+from ..restore.safety import safety_snapshot
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper

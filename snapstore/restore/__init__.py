@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..atomic import fsync_dir, remove_stale_temps, temp_dir, temp_name
-from ..backup import DB_PATH, backup_agent
+from ..backup import DB_PATH
 from ..errors import IntegrityError, SourceError, UsageError
-from ..manifest import list_snapshots
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
-from ..sources.agent import load_agent_source
+from .safety import safety_snapshot
 from .sources import FolderSource, open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
 
@@ -102,7 +101,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
             result.tables = _plan_tables(target, snap_db, tables)
             if not dry_run:
                 if target.exists():
-                    result.safety_snapshot_id = _safety_snapshot(repo, target)
+                    result.safety_snapshot_id = safety_snapshot(repo, db_path=target)
                 _apply(target, snap_db, tables)
 
     file_parts = [c for c in components if c in ("config", "logs")]
@@ -149,15 +148,6 @@ def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None) -> dict[
         raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
     finally:
         conn.close()
-
-
-def _safety_snapshot(repo: Repository, target: Path) -> str:
-    """Snapshot the target as it is, under the agent name earlier snapshots of it used."""
-    source = load_agent_source(db_path=target)
-    earlier = [s for s in list_snapshots(repo) if s.source.get("database") == source.database_url]
-    if earlier:
-        source.name = earlier[-1].agent
-    return backup_agent(repo, source, tags=["pre-restore"]).snapshot.id
 
 
 def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:

@@ -1,7 +1,7 @@
 """Safety snapshots: the state an agent had just before a restore changes it.
 
-Tagged ``pre-restore``; restoring that snapshot (``snapstore restore ID --to DB``)
-undoes the restore.  Given the agent's config, the whole agent is captured
+Tagged ``pre-restore`` (``SAFETY_TAG``); restoring that snapshot (``snapstore
+restore ID --to DB``) undoes the restore, and ``latest`` passes over it.  Given the agent's config, the whole agent is captured
 (database, config, environment); given only a database file, the database, under
 the agent name earlier snapshots of that file used.
 """
@@ -10,12 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backup import backup_agent
-from ..manifest import list_snapshots
+from ..manifest import SAFETY_TAG, list_snapshots
 from ..repository import Repository
 from ..sources.agent import load_agent_source
-
-TAG = "pre-restore"
-
 
 def safety_snapshot(repo: Repository, *, config_path: Path | None = None, db_path: Path | None = None) -> str:
     if config_path is not None:
@@ -25,4 +22,4 @@ def safety_snapshot(repo: Repository, *, config_path: Path | None = None, db_pat
         earlier = [s for s in list_snapshots(repo) if s.source.get("database") == source.database_url]
         if earlier:
             source.name = earlier[-1].agent
-    return backup_agent(repo, source, tags=[TAG]).snapshot.id
+    return backup_agent(repo, source, tags=[SAFETY_TAG]).snapshot.id

@@ -1,0 +1,53 @@
+"""Naming snapshots: ``latest`` passes over restores' safety snapshots; id prefixes."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from snapstore.backup import backup_agent
+from snapstore.errors import SnapshotNotFound
+from snapstore.manifest import SAFETY_TAG, list_snapshots, resolve_snapshot
+from snapstore.repository import Repository
+from snapstore.restore import restore
+from snapstore.sample_agent import create_sample_agent, mutate_agent
+from snapstore.sources.agent import load_agent_source
+
+
+def test_latest_is_not_a_safety_snapshot(tmp_path):
+    agent = create_sample_agent(tmp_path / "agent", scale=0.2, seed=3)
+    repo = Repository.init(tmp_path / "repo")
+    first = backup_agent(repo, load_agent_source(agent.config_path)).snapshot
+    live = tmp_path / "live.db"
+    shutil.copyfile(agent.db_path, live)
+    mutate_agent(agent.directory, fraction=0.3, seed=4)
+    shutil.copyfile(agent.db_path, live)
+
+    done = restore(repo, "latest", live)
+    assert done.snapshot_id == first.id and done.safety_snapshot_id
+    safety = [s for s in list_snapshots(repo) if SAFETY_TAG in s.tags]
+    assert [s.id for s in safety] == [done.safety_snapshot_id]
+    assert list_snapshots(repo)[-1].id == done.safety_snapshot_id  # the newest...
+    assert resolve_snapshot(repo, "latest").id == first.id          # ...but not "latest"
+    again = restore(repo, "latest", live)  # a second restore of latest must not undo the first
+    assert again.snapshot_id == first.id
+
+
+def test_a_repository_of_safety_snapshots_only_still_has_a_latest(tmp_path):
+    agent = create_sample_agent(tmp_path / "agent", scale=0.2, seed=5)
+    repo = Repository.init(tmp_path / "repo")
+    snap = backup_agent(repo, load_agent_source(agent.config_path), tags=[SAFETY_TAG]).snapshot
+    assert resolve_snapshot(repo, "latest").id == snap.id
+
+
+def test_id_prefixes(tmp_path):
+    agent = create_sample_agent(tmp_path / "agent", scale=0.2, seed=6)
+    repo = Repository.init(tmp_path / "repo")
+    with pytest.raises(SnapshotNotFound, match="no snapshots yet"):
+        resolve_snapshot(repo, "latest")
+    snap = backup_agent(repo, load_agent_source(agent.config_path)).snapshot
+    assert resolve_snapshot(repo, snap.id[:4].upper()).id == snap.id
+    with pytest.raises(SnapshotNotFound):
+        resolve_snapshot(repo, snap.id[:3])  # too short to name anything
+    with pytest.raises(SnapshotNotFound):
+        resolve_snapshot(repo, "ffffffffff" if not snap.id.startswith("ff") else "0000000000")
