@@ -65,10 +65,14 @@ def human_bytes(n: float) -> str:
 
 
 class Progress:
-    """A one-line progress meter on stderr, shown only on a terminal and never with --json."""
+    """A one-line progress meter on stderr, shown only on a terminal and never with --json.
 
-    def __init__(self, label: str, total: int, enabled: bool):
-        self.label, self.total, self.done = label, total, 0
+    ``total`` 0: the amount is counted without a percentage (an export's size is only
+    known at its end).
+    """
+
+    def __init__(self, label: str, total: int, enabled: bool, verb: str = "done"):
+        self.label, self.total, self.done, self.verb = label, total, 0, verb
         self.enabled = enabled and sys.stderr.isatty()
         self.start = self._last = time.monotonic()
 
@@ -78,9 +82,11 @@ class Progress:
         if self.enabled and now - self._last >= 0.1:
             self._last = now
             rate = self.done / max(now - self.start, 1e-6)
-            pct = 100 * self.done / self.total if self.total else 100
-            click.echo(f"\r{self.label}: {human_bytes(self.done)} / {human_bytes(self.total)} "
-                       f"({pct:.0f}%, {human_bytes(rate)}/s)   ", err=True, nl=False)
+            if self.total:
+                amount = f"{human_bytes(self.done)} / {human_bytes(self.total)} ({100 * self.done / self.total:.0f}%, "
+            else:  # the size of the result is not known beforehand
+                amount = f"{human_bytes(self.done)} {self.verb} ("
+            click.echo(f"\r{self.label}: {amount}{human_bytes(rate)}/s)   ", err=True, nl=False)
 
     def close(self) -> None:
         if self.enabled:

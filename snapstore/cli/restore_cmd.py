@@ -19,7 +19,7 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo
 def command(ctx: click.Context, source: str, target: str, only: str | None, memory_types: str | None,
             files_dir: str | None, dry_run: bool, as_json: bool) -> None:
     """Restore SOURCE into TARGET; an existing target is snapshotted first (tag pre-restore)."""
-    progress = Progress("restore", 0, enabled=not as_json)
+    progress = Progress("restore", 0, enabled=not as_json, verb="written")
     try:
         result = restore(open_repo(ctx), source, target, only=only, memory_types=memory_types,
                          files_dir=files_dir, dry_run=dry_run, progress=progress)

@@ -24,7 +24,7 @@ def command(ctx: click.Context, snapshot_refs: tuple[str, ...], full: bool, read
     """
     subset = parse_read_subset(read_subset) if read_subset is not None else None
     repo = open_repo(ctx)
-    progress = Progress("verify", 0, enabled=not as_json and (full or subset is not None))
+    progress = Progress("verify", 0, enabled=not as_json and (full or subset is not None), verb="checked")
     try:
         report = verify_repository(repo, full=full, read_subset=subset,
                                    snapshot_ids=snapshot_refs or None, progress=progress)

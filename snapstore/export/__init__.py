@@ -95,7 +95,10 @@ def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[byt
 def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
                     sanitize: bool = True, progress: Callable[[int], None] | None = None,
                     include_config: bool = True) -> ExportResult:
-    """Write snapshot ``ref`` to ``dest``; ``include_config=False`` leaves out the ``config/`` files."""
+    """Write snapshot ``ref`` to ``dest``; ``include_config=False`` leaves out the ``config/`` files.
+
+    ``progress(n)`` is told of every ``n`` bytes written (database, dump, memories).
+    """
     started = time.perf_counter()
     snap = resolve_snapshot(repo, ref)
     dest = Path(dest)
@@ -232,7 +235,7 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
     with FollowingMD5(db_file) as db_md5:
         payloads = materialize(repo, entry, db_file, progress, durable=False, on_prefix=db_md5.advance)
         with ThreadPoolExecutor(2) as pool:
-            dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP)
+            dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP, progress)
             check_done = pool.submit(_quick_check, db_file)
             conn = open_readonly(db_file)
             try:
@@ -240,7 +243,7 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
                 for kind, table in tables.items():
                     name = f"memories/{memory_file_name(kind)}"
                     with open(root / name, "wb") as out:
-                        counts[kind], checksums[name] = write_memory_json(conn, kind, table, out)
+                        counts[kind], checksums[name] = write_memory_json(conn, kind, table, out, progress)
             finally:
                 conn.close()
             checksums[DUMP] = dump_md5.result()

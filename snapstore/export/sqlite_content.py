@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import orjson
 
@@ -49,7 +49,7 @@ def sqlite3_binary() -> str:
 FOLLOW_POLL_S = 0.02
 
 
-def write_sql_dump(db_path: Path, dest: Path) -> str:
+def write_sql_dump(db_path: Path, dest: Path, progress: Callable[[int], None] | None = None) -> str:
     """``sqlite3 .dump --preserve-rowids`` straight into the file ``dest``; returns its MD5.
 
     The MD5 follows the file as it grows (``FollowingMD5``), so hashing overlaps
@@ -62,9 +62,14 @@ def write_sql_dump(db_path: Path, dest: Path) -> str:
                                  "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}", "-cmd", ".output",
                                  f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
                                 stdout=out, stderr=errors)
+        seen = 0
         try:
             while proc.poll() is None:
-                md5.advance(os.fstat(out.fileno()).st_size)
+                size = os.fstat(out.fileno()).st_size
+                md5.advance(size)
+                if progress and size > seen:
+                    progress(size - seen)
+                seen = size
                 time.sleep(FOLLOW_POLL_S)
         finally:
             if proc.poll() is None:
@@ -72,6 +77,8 @@ def write_sql_dump(db_path: Path, dest: Path) -> str:
             proc.wait()
         digest = md5.finish()
         size = os.fstat(out.fileno()).st_size
+        if progress and size > seen:
+            progress(size - seen)
         tail = os.pread(out.fileno(), 64, max(0, size - 64)) if size else b""
         errors.seek(0)
         err = errors.read().decode(errors="replace").strip()
@@ -164,7 +171,8 @@ def _encode_row(row: dict[str, Any]) -> bytes:
         return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO) -> tuple[int, str]:
+def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, out: BinaryIO,
+                      progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """``{"memory_type", "table", "row_count", "rows": [...]}``, streamed; returns (rows, md5).
 
     Rows hold embeddings and run to hundreds of megabytes: orjson writes each row
@@ -175,6 +183,8 @@ def write_memory_json(conn: sqlite3.Connection, memory_type: str, table: str, ou
     def emit(data: bytes) -> None:
         md5.update(data)
         out.write(data)
+        if progress:
+            progress(len(data))
 
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
     count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] if exists else 0

@@ -269,3 +269,13 @@ def test_compressed_export(world, tmp_path):
     ok(run_cli("restore", imported["snapshot_id"], "--to", target, repo=world["repo_path"]))
     assert_same_database(world["source_db"], target)
 
+
+
+def test_progress_counts_every_byte_of_database_dump_and_memories(world, tmp_path):
+    counted = []
+    export_snapshot(world["repo"], world["snap"].id, tmp_path / "again", progress=counted.append)
+    root = tmp_path / "again"
+    written = sum((root / rel).stat().st_size for rel in
+                  ["database/sqlite.db", "database/mirix_dump.sql",
+                   *(f"memories/{memory_file_name(kind)}" for kind in DEFAULT_MEMORY_TABLES)])
+    assert all(n > 0 for n in counted) and sum(counted) == written
