@@ -2,9 +2,9 @@
 
 A reader never sees a half-written file under its final name: after a crash
 there is at most a ``*.tmp-*`` leftover, which readers ignore.  Temp names carry
-the host and process that made them, so a later run on the same host removes
-the leftovers of processes that are gone (``remove_stale_temps``) and never
-touches work still in progress.  Files are created owner-only (0600) because a
+the host, pid namespace and process that made them, so a later run on the same
+host removes the leftovers of processes that are gone (``remove_stale_temps``)
+and never touches work still in progress.  Files are created owner-only (0600) because a
 repository holds the agent's whole memory.
 """
 from __future__ import annotations
@@ -21,12 +21,21 @@ from typing import Iterator
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TMP_MARK = ".tmp-"
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+def _pid_namespace() -> str:
+    """Which pid numbering this process sees: containers sharing a host name (and a disk) can
+    each have a live process with the same pid, so a pid is only judged in its own namespace."""
+    try:
+        return re.sub(r"\D", "", os.readlink("/proc/self/ns/pid")) or "0"
+    except OSError:
+        return "0"
+
+
+_HOST = (re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host") + "_" + _pid_namespace()
 _TEMP_OWNER = re.compile(re.escape(TMP_MARK) + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def temp_name(name: str) -> str:
-    """``name`` with a temp marker naming this host and process."""
+    """``name`` with a temp marker naming this host, pid namespace and process."""
     return f"{name}{TMP_MARK}{_HOST}.{os.getpid()}-{secrets.token_hex(4)}"
 
 
@@ -59,9 +68,10 @@ def remove_stale_temps(directory: Path) -> list[Path]:
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(entry.path)
-        removed.append(Path(entry.path))
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
     return removed
 
 

@@ -145,6 +145,12 @@ def list_snapshots(repo: Repository, problems: list[str] | None = None) -> list[
 SAFETY_TAG = "pre-restore"  # a snapshot a restore took of what it was about to overwrite
 
 
+def latest_of(snaps: list[Snapshot]) -> Snapshot:
+    """The newest snapshot that is not a safety snapshot (the newest of all if they all are)."""
+    regular = [s for s in snaps if SAFETY_TAG not in s.tags]
+    return max(regular or snaps, key=lambda s: (s.time, s.id))
+
+
 def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
     """``latest``, a full id, or a unique id prefix (at least 4 characters).
 
@@ -157,8 +163,7 @@ def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
         snaps = list_snapshots(repo)
         if not snaps:
             raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
-        regular = [s for s in snaps if SAFETY_TAG not in s.tags]
-        return (regular or snaps)[-1]
+        return latest_of(snaps)
     ref = ref.lower()
     matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
     if not matches:

@@ -65,3 +65,13 @@ def test_temp_dir_is_removed_after_use_even_on_error(tmp_path):
     except RuntimeError:
         pass
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_names_from_another_pid_namespace_of_the_same_host_are_left_alone():
+    # Containers sharing the host name and a volume number their processes independently.
+    name = named_for(dead_pid(), "pack")
+    head, _, tail = name.rpartition(".tmp-")
+    owner, _, rest = tail.partition(".")
+    host, _, namespace = owner.rpartition("_")
+    other = f"{head}.tmp-{host}_{int(namespace) + 1}.{rest}"
+    assert is_stale_temp(name) and not is_stale_temp(other)

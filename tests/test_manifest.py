@@ -51,3 +51,15 @@ def test_id_prefixes(tmp_path):
         resolve_snapshot(repo, snap.id[:3])  # too short to name anything
     with pytest.raises(SnapshotNotFound):
         resolve_snapshot(repo, "ffffffffff" if not snap.id.startswith("ff") else "0000000000")
+
+
+def test_verify_latest_is_the_same_snapshot_as_everywhere_else(tmp_path):
+    from snapstore.verify.report import DamageLog, VerifyReport
+    from snapstore.verify.snapshots import load_manifests
+
+    agent = create_sample_agent(tmp_path / "agent", scale=0.2, seed=8)
+    repo = Repository.init(tmp_path / "repo")
+    first = backup_agent(repo, load_agent_source(agent.config_path)).snapshot
+    backup_agent(repo, load_agent_source(agent.config_path), tags=[SAFETY_TAG])
+    chosen = load_manifests(repo, ["latest"], DamageLog(), VerifyReport("quick"))
+    assert [s.id for s in chosen] == [first.id] == [resolve_snapshot(repo, "latest").id]

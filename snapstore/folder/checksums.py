@@ -110,6 +110,21 @@ class FollowingMD5:
             self._file = None
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _md5_if_there(path: Path) -> str | None:
+    """None for a file that went away after the folder was listed."""
+    try:
+        return file_md5(path)
+    except FileNotFoundError:
+        return None
+
+
 def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], list[str]]:
     """(the checksums listed, every problem found), naming each file at fault.
 
@@ -128,13 +143,13 @@ def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], lis
     disagree = sorted(p for p, d in recorded.items() if listed.get(p) != d)
     if disagree:
         problems.append(f"{METADATA} and {CHECKSUMS} disagree about {', '.join(disagree)}")
-    missing = sorted(p for p in listed if p not in present)
+    to_check = sorted((p for p in listed if p in present), key=lambda p: -_size(folder / p))  # largest first
+    with ThreadPoolExecutor(max(1, min(len(to_check), os.cpu_count() or 1))) as pool:  # MD5 releases the GIL
+        digests = dict(zip(to_check, pool.map(lambda p: _md5_if_there(folder / p), to_check)))
+    missing = sorted([p for p in listed if p not in present] + [p for p in to_check if digests[p] is None])
     if missing:
         problems.append(f"missing: {', '.join(missing)}")
-    to_check = sorted((p for p in listed if p in present), key=lambda p: -(folder / p).stat().st_size)
-    with ThreadPoolExecutor(max(1, min(len(to_check), os.cpu_count() or 1))) as pool:  # MD5 releases the GIL
-        digests = dict(zip(to_check, pool.map(lambda p: file_md5(folder / p), to_check)))
-    bad = sorted(p for p in to_check if digests[p] != listed[p])
+    bad = sorted(p for p in to_check if digests[p] is not None and digests[p] != listed[p])
     if bad:
         problems.append(f"checksum mismatch: {', '.join(bad)}")
     return listed, problems

@@ -207,7 +207,7 @@ def verify_backup(backup_path: str | Path, *, pg_url: str | None = None) -> dict
         return _result(folder, errors, {}, skipped=CHECKS[1:])
     try:
         metadata = read_metadata(folder)
-        folder_files(folder)  # links or paths leaving the folder: refused before any file is opened
+        list(folder_files(folder))  # links or paths leaving the folder: refused before any file is opened
     except SnapstoreError as exc:
         errors["file_integrity"].append(exc.message)
         return _result(folder, errors, {}, skipped=CHECKS[1:])

@@ -36,32 +36,49 @@ def columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f'PRAGMA {schema}.table_info("{table}")')]
 
 
-def _has_rowid(conn: sqlite3.Connection, schema: str, table: str) -> bool:
-    sql = conn.execute(f"SELECT sql FROM {schema}.sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
-    return bool(sql) and "WITHOUT ROWID" not in (sql[0] or "").upper()
+MAX_COMPARED_COLUMNS = 200  # two terms per column in one OR: SQLite caps expression depth at 1000
 
 
 def _count(conn: sqlite3.Connection, sql: str) -> int:
     return conn.execute(sql).fetchone()[0]
 
 
+def _rowid_name(conn: sqlite3.Connection, t: str, taken: set[str]) -> str | None:
+    """How to name ``t``'s rowid on both sides: ``rowid`` unless a column took that name; None
+    for a WITHOUT ROWID table (or one whose columns took every alias)."""
+    for name in ("rowid", "_rowid_", "oid"):
+        if name in taken:
+            continue
+        try:
+            conn.execute(f'SELECT {name} FROM main."{t}" LIMIT 0')
+            conn.execute(f'SELECT {name} FROM snap."{t}" LIMIT 0')
+        except sqlite3.OperationalError:
+            return None
+        return name
+    return None
+
+
 def _diff_table(conn: sqlite3.Connection, t: str) -> dict[str, int]:
     """Rows of ``t`` that would go and come.  A row is matched by rowid and compared column by
-    column (value and type): rowid lookups, where a set difference of whole rows would sort
-    every row of both tables, embeddings included."""
-    cols = [c for c in columns(conn, "main", t) if c in set(columns(conn, "snap", t))]
-    if not (_has_rowid(conn, "main", t) and _has_rowid(conn, "snap", t)):
-        col_sql = ", ".join(f'"{c}"' for c in cols)
+    column, byte for byte and type for type: rowid lookups, where a set difference of whole
+    rows would sort every row of both tables, embeddings included."""
+    main_cols, snap_cols = columns(conn, "main", t), columns(conn, "snap", t)
+    cols = [c for c in main_cols if c in set(snap_cols)]
+    rid = _rowid_name(conn, t, {c.lower() for c in main_cols + snap_cols})
+    if rid is None or len(cols) > MAX_COMPARED_COLUMNS:
+        col_sql = ", ".join(([rid] if rid else []) + [f'"{c}"' for c in cols])
         return {"deleted": _count(conn, f'SELECT count(*) FROM (SELECT {col_sql} FROM main."{t}" '
                                         f'EXCEPT SELECT {col_sql} FROM snap."{t}")'),
                 "inserted": _count(conn, f'SELECT count(*) FROM (SELECT {col_sql} FROM snap."{t}" '
                                          f'EXCEPT SELECT {col_sql} FROM main."{t}")')}
-    differs = " OR ".join(f'a."{c}" IS NOT b."{c}" OR typeof(a."{c}") != typeof(b."{c}")' for c in cols) or "0"
-    changed = _count(conn, f'SELECT count(*) FROM main."{t}" a JOIN snap."{t}" b ON a.rowid = b.rowid WHERE {differs}')
+    differs = " OR ".join(f'a."{c}" IS NOT b."{c}" COLLATE BINARY OR typeof(a."{c}") != typeof(b."{c}")'
+                          for c in cols) or "0"
+    changed = _count(conn, f'SELECT count(*) FROM main."{t}" a JOIN snap."{t}" b ON a.{rid} = b.{rid} '
+                           f'WHERE {differs}')
     gone = _count(conn, f'SELECT count(*) FROM main."{t}" a WHERE NOT EXISTS '
-                        f'(SELECT 1 FROM snap."{t}" b WHERE b.rowid = a.rowid)')
+                        f'(SELECT 1 FROM snap."{t}" b WHERE b.{rid} = a.{rid})')
     new = _count(conn, f'SELECT count(*) FROM snap."{t}" b WHERE NOT EXISTS '
-                       f'(SELECT 1 FROM main."{t}" a WHERE a.rowid = b.rowid)')
+                       f'(SELECT 1 FROM main."{t}" a WHERE a.{rid} = b.{rid})')
     return {"deleted": gone + changed, "inserted": new + changed}
 
 

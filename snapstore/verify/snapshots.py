@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
-from ..manifest import Snapshot, load_snapshot
+from ..manifest import Snapshot, latest_of, load_snapshot
 from ..repository import Repository
 from .faults import VerifyIncomplete
 from .report import DamageLog, VerifyReport
@@ -59,7 +59,7 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
             everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
             if not everything:
                 raise SnapshotNotFound(f"the repository at {repo.path} has no readable snapshots")
-            wanted.append(max(everything, key=lambda s: (s.time, s.id)).id)
+            wanted.append(latest_of(everything).id)
         ids = sorted(set(wanted))
     snaps = [s for s in (_load(repo, sid, log, report) for sid in ids) if s is not None]
     report.snapshots = len(ids)

@@ -118,3 +118,17 @@ def test_cli_exit_codes(exported, tmp_path):
     (folder / "memories" / "core_memory.json").write_text("{}")
     bad = run_cli("verify-folder", folder)
     assert bad.returncode == 4 and "core_memory.json" in bad.stdout
+
+
+@pytest.mark.parametrize("rel", ["memories/episodic_memory.json", "config/mirix.yaml", "database/sqlite.db"])
+def test_a_link_out_of_the_folder_stops_every_check_before_anything_is_read(exported, tmp_path, rel):
+    folder = fresh_copy(exported, tmp_path)
+    outside = tmp_path / "outside"
+    outside.write_bytes((folder / rel).read_bytes())  # a perfectly good file: it must still not be used
+    (folder / rel).unlink()
+    (folder / rel).symlink_to(outside)
+    result = verify_backup(folder)
+    assert result["valid"] is False and result["results"]["file_integrity"] is False
+    for check in ("database_integrity", "memory_completeness", "config_validity"):
+        assert result["results"][check] is False
+        assert result["errors"][check] == ["not checked: the folder failed file_integrity"]

@@ -9,6 +9,10 @@ that only one side has.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
 
 from snapstore.restore.sqlite_target import attach_snapshot, diff_tables
 
@@ -72,3 +76,65 @@ def test_identical_tables_have_no_changes(tmp_path):
                                                          "tags": {"deleted": 0, "inserted": 0}}
     finally:
         conn.close()
+
+
+def diff_of(tmp_path, create, live_rows, snap_rows, table="t"):
+    case = Path(tempfile.mkdtemp(dir=tmp_path))
+    live, snap = case / "live.db", case / "snap.db"
+    for path, rows in ((live, live_rows), (snap, snap_rows)):
+        conn = sqlite3.connect(path)
+        conn.execute(create)
+        ncols = len(conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * ncols)})", rows)
+        conn.commit()
+        conn.close()
+    conn = attach_snapshot(live, snap)
+    try:
+        return diff_tables(conn, [table])[table]
+    finally:
+        conn.close()
+
+
+def test_a_column_named_rowid_does_not_stand_in_for_the_rowid(tmp_path):
+    rows = [(None, "a"), ("k", "b"), ("k", "c")]
+    assert diff_of(tmp_path, "CREATE TABLE t (rowid TEXT, v TEXT)", rows, rows) == {"deleted": 0, "inserted": 0}
+    changed = [(None, "a"), ("k", "b"), ("k", "C")]
+    assert diff_of(tmp_path, "CREATE TABLE t (rowid TEXT, v TEXT)", rows, changed) == {"deleted": 1, "inserted": 1}
+
+
+@pytest.mark.parametrize("create", ["CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITHOUT  ROWID",
+                                    "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITHOUT\nROWID"])
+def test_without_rowid_tables_however_spelled(tmp_path, create):
+    assert diff_of(tmp_path, create, [("a", "1"), ("b", "2")], [("a", "1"), ("b", "3"), ("c", "4")]) == \
+        {"deleted": 1, "inserted": 2}
+
+
+def test_a_default_mentioning_without_rowid_is_an_ordinary_table(tmp_path):
+    create = "CREATE TABLE t (v TEXT DEFAULT 'without rowid')"
+    # same values, other rowids: a restore would move every row
+    live, snap = tmp_path / "live.db", tmp_path / "snap.db"
+    for path, first in ((live, 1), (snap, 10)):
+        conn = sqlite3.connect(path)
+        conn.execute(create)
+        conn.executemany("INSERT INTO t (rowid, v) VALUES (?, ?)", [(first, "x"), (first + 1, "y")])
+        conn.commit()
+        conn.close()
+    conn = attach_snapshot(live, snap)
+    try:
+        assert diff_tables(conn, ["t"])["t"] == {"deleted": 2, "inserted": 2}
+    finally:
+        conn.close()
+
+
+def test_a_change_of_case_in_a_nocase_column_is_a_change(tmp_path):
+    assert diff_of(tmp_path, "CREATE TABLE t (v TEXT COLLATE NOCASE)", [("A",)], [("a",)]) == \
+        {"deleted": 1, "inserted": 1}
+
+
+def test_tables_with_more_columns_than_one_expression_can_compare(tmp_path):
+    n = 600
+    create = f"CREATE TABLE t ({', '.join(f'c{i}' for i in range(n))})"
+    row = tuple(range(n))
+    other = row[:-1] + (-1,)
+    assert diff_of(tmp_path, create, [row, row], [row, row]) == {"deleted": 0, "inserted": 0}
+    assert diff_of(tmp_path, create, [row, row], [row, other]) == {"deleted": 1, "inserted": 1}
