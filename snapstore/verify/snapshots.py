@@ -3,7 +3,8 @@
 ``manifest.list_snapshots`` and ``resolve_snapshot`` stop at the first corrupt
 manifest; verify must instead report it and go on with the others, so it loads
 each manifest itself.  Refs follow ``resolve_snapshot``: ``latest`` (the newest
-readable snapshot), a full id, or a unique prefix of at least 4 characters.
+readable snapshot that is not a safety snapshot), a full id, or a unique prefix of
+at least 4 characters.
 """
 from __future__ import annotations
 
