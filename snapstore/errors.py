@@ -8,6 +8,8 @@ working.
 """
 from __future__ import annotations
 
+import errno
+
 
 class SnapstoreError(Exception):
     """Generic snapstore failure."""
@@ -90,3 +92,13 @@ class VerifyIncomplete(SnapstoreError):
     """Part of the repository could not be checked."""
 
     exit_code = 5
+
+
+class DiskFull(SnapstoreError):
+    """No space left where the command writes; what it wrote so far was removed."""
+
+    exit_code = 1
+
+
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC

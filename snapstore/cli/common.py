@@ -29,7 +29,7 @@ class SnapstoreGroup(click.Group):
             fail("interrupted", 130)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                fail(f"disk full while writing {exc.filename or 'the repository'}; nothing was committed", 1)
+                fail(f"disk full{f' while writing {exc.filename}' if exc.filename else ''}; nothing was committed", 1)
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 fail(f"permission denied: {exc.filename or exc}", 1)
             raise

@@ -23,7 +23,7 @@ import zstandard
 from .. import __version__
 from ..atomic import remove_stale_temps, temp_name
 from ..backup import CONFIG_PATH, DB_PATH
-from ..errors import UsageError
+from ..errors import DiskFull, UsageError, disk_full
 from ..extract import materialize, write_file
 from ..folder.checksums import FollowingMD5, file_md5
 from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, SCHEMA_INFO, ZST, md5_line,
@@ -109,8 +109,10 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if disk_full(exc):
+            raise DiskFull(f"disk full while exporting to {dest}; the partial folder was removed") from None
         raise
     result.path = dest
     result.duration_s = time.perf_counter() - started

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from ..atomic import fsync_dir, remove_stale_temps, temp_dir, temp_name
 from ..backup import DB_PATH
-from ..errors import IntegrityError, SourceError, UsageError
+from ..errors import DiskFull, IntegrityError, SourceError, UsageError, disk_full
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
 from .safety import safety_snapshot
@@ -92,7 +92,12 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
         remove_stale_temps(target.parent)  # what a restore killed earlier left beside the target
         with temp_dir(target.parent, "restore") as tmp:
             snap_db = tmp / "snapshot.db"
-            origin.database(snap_db, progress)
+            try:
+                origin.database(snap_db, progress)
+            except OSError as exc:
+                if disk_full(exc):
+                    raise DiskFull(f"disk full in {target.parent} while restoring; {target} is unchanged") from None
+                raise
             # A snapshot's pages were each hash-checked on the way out: they are the captured
             # database byte for byte.  A folder's file is only as good as the folder, so check it.
             check = integrity(snap_db) if isinstance(origin, FolderSource) else "ok"
