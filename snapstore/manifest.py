@@ -165,7 +165,9 @@ def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
             raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
         return latest_of(snaps)
     ref = ref.lower()
-    matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
+    if len(ref) < 4:
+        raise SnapshotNotFound(f"snapshot id {ref!r} is too short: give at least 4 characters (or 'latest')")
+    matches = [sid for sid in ids if sid.startswith(ref)]
     if not matches:
         raise SnapshotNotFound(f"no snapshot {ref!r} in {repo.path}")
     if len(matches) > 1:

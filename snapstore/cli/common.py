@@ -32,7 +32,8 @@ class SnapstoreGroup(click.Group):
                 fail(f"disk full{f' while writing {exc.filename}' if exc.filename else ''}; nothing was committed", 1)
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 fail(f"permission denied: {exc.filename or exc}", 1)
-            raise
+            where = f": {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}", 1)  # any other system error: still one line
 
 
 def fail(message: str, code: int) -> None:

@@ -60,8 +60,12 @@ def _prepare_destination(dest: Path) -> Path:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"export destination {dest} already exists and is not an empty directory")
     parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"export destination's parent {parent} does not exist")
+    if not parent.is_dir():  # e.g. a nightly cron line writing into ~/backups/ for the first time
+        try:
+            parent.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise UsageError(f"cannot create the export destination's parent {parent}: "
+                             f"{exc.strerror or exc}") from None
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write to {parent}: permission denied")
     remove_stale_temps(parent)  # what an export killed earlier left beside its destination
@@ -194,7 +198,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
             "compressed": compress,
             "compressed_files": compressed_files,
             "sanitized": sanitize,
-            "include_config": include_config,
+            "include_config": include_config and CONFIG_PATH in paths,  # a --db snapshot has no config
         },
         "checksums": {},
         "verification": verification,

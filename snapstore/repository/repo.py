@@ -56,6 +56,7 @@ class Repository:
             raise RepositoryExists(f"a snapstore repository already exists at {path}")
         if path.exists() and any(path.iterdir()):
             raise RepositoryExists(f"{path} exists and is not empty; choose a new directory")
+        make_dirs(path)  # owner-only from the top: the repository holds the agent's whole memory
         for sub in ("data", "index", "snapshots", "locks"):
             make_dirs(path / sub)
         config = RepoConfig()

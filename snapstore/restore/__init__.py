@@ -49,14 +49,26 @@ class RestoreResult:
                 "undo": self.undo_hint, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
 
 
+def _names(value: str | Iterable[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
 def parse_components(only: str | Iterable[str] | None, memory_types: str | Iterable[str] | None) -> list[str]:
-    if not only:
+    """The components to restore.  Given but empty ``only`` or ``memory_types`` is an error, never
+    "everything": a script passing an empty variable must not restore the whole database."""
+    if memory_types is not None and not _names(memory_types):
+        raise UsageError("--memory-type is empty; name at least one memory type")
+    if only is None:
         return ["memories"] if memory_types else ["database"]
-    items = only.split(",") if isinstance(only, str) else list(only)
-    names = [i.strip() for i in items if i.strip()]
+    names = _names(only)
+    if not names:
+        raise UsageError(f"--only is empty; choose from {', '.join(COMPONENTS)}")
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
         raise UsageError(f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}")
+    if memory_types and "memories" not in names:
+        names.append("memories")  # --memory-type implies the memories component
     return names
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from ..backup import CONFIG_PATH, DB_PATH
 from ..extract import materialize, write_file
+from ..errors import UsageError
 from ..folder.zst import decompress_stream
 from ..importer import FolderPlan, plan_folder
 from ..manifest import Snapshot, resolve_snapshot
@@ -61,7 +62,10 @@ class FolderSource:
 def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | FolderSource:
     if os.path.isdir(ref):
         return FolderSource(Path(ref), plan_folder(ref))
-    return SnapshotSource(repo, resolve_snapshot(repo, str(ref)))
+    text = str(ref)
+    if os.sep in text or text.startswith("."):  # meant as a folder: say so, not "no snapshot './x'"
+        raise UsageError(f"no backup folder {text} (and it is not a snapshot id)")
+    return SnapshotSource(repo, resolve_snapshot(repo, text))
 
 
 def source_config(source: SnapshotSource | FolderSource) -> dict:

@@ -79,3 +79,21 @@ def test_a_failed_export_leaves_no_hashing_thread_or_open_file(world, tmp_path, 
     open_deleted = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
                     if os.path.exists(f"/proc/self/fd/{fd}") and "(deleted)" in os.readlink(f"/proc/self/fd/{fd}")]
     assert not [p for p in open_deleted if str(tmp_path) in p]
+
+
+def test_missing_parents_of_the_destination_are_created(world, tmp_path):
+    dest = tmp_path / "backups" / "nightly" / "out"
+    ok(run_cli("export", "latest", dest, repo=world["repo_path"]))
+    assert (dest / "metadata.json").is_file()
+
+
+def test_a_database_only_snapshot_exports_a_valid_folder(world, tmp_path):
+    import json
+
+    repo = tmp_path / "repo"
+    ok(run_cli("init", repo=repo))
+    ok(run_cli("backup", "--db", world["agent"].db_path, repo=repo))
+    ok(run_cli("export", "latest", tmp_path / "out", repo=repo))
+    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert meta["backup_info"]["include_config"] is False
+    ok(run_cli("verify-folder", tmp_path / "out"))

@@ -163,10 +163,8 @@ def test_repository_files_are_owner_only(tmp_path):
     repo = Repository.init(tmp_path / "repo")
     with repo.writer() as writer:
         writer.add(blake3.blake3(b"secret").digest(), b"secret")
-    for path in (tmp_path / "repo").rglob("*"):
-        mode = path.stat().st_mode & 0o777
-        if path.is_file():
-            assert mode & 0o077 == 0, path
+    for path in [tmp_path / "repo", *(tmp_path / "repo").rglob("*")]:
+        assert path.stat().st_mode & 0o077 == 0, path
     assert RepoConfig.read(tmp_path / "repo" / "config").version == 1
 
 

@@ -1,6 +1,7 @@
 """Restore refuses bad requests with one line, exit != 0, and changes neither repository nor target."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -73,6 +74,9 @@ def test_target_is_not_a_database(world, tmp_path):
     (("--only", "memories,secrets"), "secrets"),
     (("--memory-type", "dreams"), "dreams"),
     (("--only", "database,memories"), "database"),
+    (("--memory-type", ""), "--memory-type is empty"),  # an empty variable must never mean "everything"
+    (("--only", ","), "--only is empty"),
+    (("--only", ""), "--only is empty"),
 ])
 def test_bad_components(world, tmp_path, target, args, mention):
     before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
@@ -88,3 +92,26 @@ def test_selective_restore_into_a_missing_database(world, tmp_path):
                                   repo=world["repo_path"]), "missing.db")
     assert list(tmp_path.iterdir()) == []
     assert repo_listing(world["repo_path"]) == before_repo
+
+
+def test_memory_type_with_only_conversations_restores_both(world, tmp_path, target):
+    doc = json.loads(ok(run_cli("restore", "latest", "--to", target, "--only", "conversations",
+                                "--memory-type", "episodic", "--dry-run", "--json", repo=world["repo_path"])).stdout)
+    assert doc["components"] == ["conversations", "memories"]
+    assert sorted(doc["tables"]) == ["episodic_memory", "messages"]
+
+
+@pytest.mark.parametrize("source, mention", [("./no-such-folder", "no backup folder ./no-such-folder"),
+                                             ("e6d", "too short")])
+def test_sources_that_name_nothing(world, tmp_path, source, mention):
+    assert_one_line_error(run_cli("restore", source, "--to", tmp_path / "new.db", repo=world["repo_path"]), mention)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [("restore", "latest", "--to", "/proc/snapstore-test.db"),
+                                     ("export", "latest", "/proc/snapstore-test-export"),
+                                     ("dump", "latest", "database/sqlite.db", "--out", "/proc/snapstore-test.db")])
+def test_a_destination_the_system_refuses_is_one_line(world, command):
+    result = run_cli(*command, repo=world["repo_path"])
+    assert_one_line_error(result)
+    assert result.returncode in (1, 2)
