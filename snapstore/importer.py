@@ -24,7 +24,7 @@ from .backup import CONFIG_PATH, DB_PATH, BackupResult, _SnapshotBuilder
 from .errors import IntegrityError, UsageError
 from .folder.checksums import checksum_problems
 from .folder.zst import decompress_to
-from .folder.layout import DUMP, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
+from .folder.layout import DUMP, ENCRYPTION_HEADER, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
 from .ingest import ingest_pages, ingest_stream
 from .manifest import Snapshot, list_snapshots, save_snapshot
 from .repository import Repository
@@ -73,6 +73,9 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
     present = set(folder_files(folder))
     files = {target: (folder / name, False) for name, target in MIRIX_LAYOUT.items() if name in present}
     if DB_PATH not in files and DUMP not in files and "database/mirix_database.dump" not in files:
+        if ENCRYPTION_HEADER in present:
+            raise UsageError(f"{folder} is an encrypted backup folder: decrypt it first "
+                             "(snapstore.decrypt_backup_folder(path, key))")
         raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
     if DB_PATH in files:
         conn = sqlite3.connect(f"file:{files[DB_PATH][0]}?immutable=1", uri=True)

@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..atomic import AtomicFile, fsync_dir
 from ..errors import IntegrityError, UsageError, WrongKey
-from ..folder.layout import folder_files
+from ..folder.layout import ENCRYPTION_HEADER, folder_files
 
-HEADER = "encryption.json"
+HEADER = ENCRYPTION_HEADER
 FORMAT = "snapstore-encrypted-folder"
 SUFFIX = ".enc"
 MAGIC = b"SNAPENC1"

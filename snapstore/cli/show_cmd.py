@@ -25,9 +25,24 @@ def command(ctx: click.Context, snapshot_ref: str, as_json: bool) -> None:
     click.echo(f"snapshot {snap.id}")
     for key in ("time", "host", "agent", "parent", "tags"):
         click.echo(f"  {key + ':':9} {doc[key]}")
-    click.echo(f"  source:   {snap.source}")
-    click.echo(f"  database: {snap.database}")
+    click.echo(f"  source:   {_readable(snap.source)}")
+    click.echo(f"  database: {_readable(snap.database)}")
     click.echo(f"  size:     {human_bytes(doc['total_size'] or 0)} in {len(snap.files)} files; "
                f"added {human_bytes(doc['added_bytes'] or 0)}")
     if snap.sanitized:
         click.echo(f"  sanitized: {', '.join(snap.sanitized)}")
+
+
+def _readable(doc: dict) -> str:
+    """``key=value`` pairs; bytes (WAL salts and the like) in hex rather than Python's repr."""
+    return ", ".join(f"{k}={_plain(v)}" for k, v in doc.items())
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return "{" + _readable(value) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(_plain(v)) for v in value) + "]"
+    return value

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, SnapstoreError, UnsupportedFormat
+from ..folder.layout import METADATA, read_metadata
 from .common import JSON_OPTION, emit_json
 
 
@@ -18,6 +20,14 @@ def command(path: str, pg_url: str | None, key: str | None, as_json: bool) -> No
     """Verify the backup folder PATH (encrypted ones with --key); exit 0 when valid, 4 when not."""
     from ..agent_api.verification import verify_backup  # the Mirix-compatible layer loads only here
 
+    metadata = Path(path) / METADATA
+    if metadata.is_file():
+        try:
+            read_metadata(Path(path))
+        except UnsupportedFormat:
+            raise  # a newer format is not damage: exit 2 with both versions, as import and restore do
+        except SnapstoreError:
+            pass  # anything else wrong with it is reported below as a failed check
     report = verify_backup(path, pg_url=pg_url, encryption_key=key)
     if as_json:
         emit_json(report)

@@ -16,6 +16,7 @@ from ..errors import IntegrityError, UnsafePath, UnsupportedFormat
 from ..manifest import safe_relpath
 
 FOLDER_VERSION = "1.0.0"
+ENCRYPTION_HEADER = "encryption.json"  # present in a folder encrypted in place
 METADATA = "metadata.json"
 CHECKSUMS = "verification/checksums.md5"
 REPORT = "verification/backup_report.txt"

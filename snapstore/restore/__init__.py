@@ -9,12 +9,13 @@ that snapshot undoes the restore.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..atomic import fsync_dir, remove_stale_temps, temp_dir, temp_name
+from ..atomic import AtomicFile, fsync_dir, remove_stale_temps, temp_dir, temp_name
 from ..backup import DB_PATH
 from ..errors import DiskFull, IntegrityError, SourceError, UsageError, disk_full
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
@@ -72,12 +73,14 @@ def parse_components(only: str | Iterable[str] | None, memory_types: str | Itera
     return names
 
 
-def _check_target(target: Path) -> None:
+def _check_target(target: Path, dry_run: bool) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if target.exists() and not target.is_file():
         raise UsageError(f"restore target {target} is not a file")
     if not parent.is_dir():
         raise UsageError(f"restore target's directory {parent} does not exist")
+    if dry_run:
+        return  # a dry run only reads the target
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise UsageError(f"restore target {target} is not writable")
 
@@ -90,7 +93,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
     started = time.perf_counter()
     target = Path(target)
     components = parse_components(only, memory_types)
-    _check_target(target)
+    _check_target(target, dry_run)
     origin = open_source(repo, source)
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
     result = RestoreResult(target, origin.id, components, dry_run=dry_run)
@@ -101,8 +104,11 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
 
     if db_parts:
         tables = _selected_tables(components, memory_types, source_config(origin))
-        remove_stale_temps(target.parent)  # what a restore killed earlier left beside the target
-        with temp_dir(target.parent, "restore") as tmp:
+        # Beside the target, so the result can be renamed into place; a dry run writes nothing
+        # there (the target's directory may be read-only) and works in the system's temp dir.
+        work_parent = Path(tempfile.gettempdir()) if dry_run else target.parent
+        remove_stale_temps(work_parent)  # what a restore killed earlier left there
+        with temp_dir(work_parent, "restore") as tmp:
             snap_db = tmp / "snapshot.db"
             try:
                 origin.database(snap_db, progress)
@@ -184,20 +190,22 @@ def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
 
 
 def _restore_files(origin, out_dir: Path, parts: list[str], dry_run: bool) -> list[str]:
-    prefixes = tuple(f"{p}/" for p in parts)
+    """Write the ``parts`` (config, logs) of ``origin`` under ``out_dir``; every conflict and
+    every part the source lacks is reported before anything is written (a dry run included)."""
+    chosen = {part: [p for p in origin.paths() if p.startswith(f"{part}/")] for part in parts}
+    lacking = [part for part, paths in chosen.items() if not paths]
+    if lacking:
+        raise UsageError(f"{origin.label} has no {' or '.join(lacking)} to restore")
+    paths = [p for part in parts for p in chosen[part]]
+    taken = [str(out_dir / p) for p in paths if (out_dir / p).exists()]
+    if taken:
+        raise UsageError(f"{taken[0]} already exists; choose another --files-dir")
     written = []
-    for path in origin.paths():
-        if not path.startswith(prefixes):
-            continue
+    for path in paths:
         dest = out_dir / path
         written.append(str(dest))
-        if dry_run:
-            continue
-        if dest.exists():
-            raise UsageError(f"{dest} already exists; choose another --files-dir")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        from ..atomic import AtomicFile
-
-        with AtomicFile(dest) as out:
-            origin.write(path, out)
+        if not dry_run:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with AtomicFile(dest) as out:
+                origin.write(path, out)
     return written

@@ -168,3 +168,13 @@ def test_encryption_resumes_with_the_same_key_only(home, tmp_path):
     decrypt_backup_folder("./b", KEY, tmp_path / "plain")
     assert (tmp_path / "plain" / "extra.txt").read_text() == "added later"
     assert verify_backup(tmp_path / "plain")["valid"]
+
+
+def test_import_and_restore_name_an_encrypted_folder_as_such(secure, tmp_path):
+    from helpers import assert_one_line_error, ok, run_cli
+
+    _, folder = secure
+    repo = tmp_path / "repo"
+    ok(run_cli("init", repo=repo))
+    assert_one_line_error(run_cli("import", folder.resolve(), repo=repo), "encrypted", "decrypt")
+    assert_one_line_error(run_cli("restore", folder.resolve(), "--to", tmp_path / "x.db", repo=repo), "encrypted")

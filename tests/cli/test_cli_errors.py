@@ -277,3 +277,8 @@ def test_json_outputs_parse(tmp_path):
 def test_invalid_lock_wait_setting(world):
     r = run_cli("snapshots", repo=world["repo"], env=cli_env(SNAPSTORE_LOCK_WAIT="ten seconds"))
     assert_user_error(r, None, "SNAPSTORE_LOCK_WAIT")
+
+
+def test_show_prints_readable_values(world):
+    out = ok(run_cli("show", "latest", repo=world["repo"])).stdout
+    assert "b'" not in out and 'b"' not in out

@@ -132,3 +132,12 @@ def test_a_link_out_of_the_folder_stops_every_check_before_anything_is_read(expo
     for check in ("database_integrity", "memory_completeness", "config_validity"):
         assert result["results"][check] is False
         assert result["errors"][check] == ["not checked: the folder failed file_integrity"]
+
+
+def test_cli_newer_version_is_unsupported_not_damage(exported, tmp_path):
+    folder = fresh_copy(exported, tmp_path)
+    meta = json.loads((folder / METADATA).read_text())
+    meta["backup_info"]["version"] = "7.0.0"
+    (folder / METADATA).write_text(json.dumps(meta))
+    result = run_cli("verify-folder", folder)
+    assert result.returncode == 2 and "7.0.0" in result.stderr and "Traceback" not in result.stderr

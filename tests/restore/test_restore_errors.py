@@ -115,3 +115,20 @@ def test_a_destination_the_system_refuses_is_one_line(world, command):
     result = run_cli(*command, repo=world["repo_path"])
     assert_one_line_error(result)
     assert result.returncode in (1, 2)
+
+
+def test_parts_the_source_lacks_and_conflicts_are_reported_before_writing(world, tmp_path):
+    snap_repo = world["root"] / "repo-no-logs"
+    ok(run_cli("init", repo=snap_repo))
+    ok(run_cli("backup", "--config", world["agent"].config_path, repo=snap_repo))  # no --include-logs
+    files = tmp_path / "files"
+    for extra in ((), ("--dry-run",)):
+        assert_one_line_error(run_cli("restore", "latest", "--to", tmp_path / "t.db", "--only", "logs",
+                                      "--files-dir", files, *extra, repo=snap_repo), "has no logs")
+    assert not files.exists()
+    (files / "logs").mkdir(parents=True)
+    (files / "logs" / "security.log").write_text("mine\n")
+    for extra in (("--dry-run",), ()):
+        assert_one_line_error(run_cli("restore", "latest", "--to", tmp_path / "t.db", "--only", "config,logs",
+                                      "--files-dir", files, *extra, repo=world["repo_path"]), "already exists")
+    assert sorted(p.relative_to(files).as_posix() for p in files.rglob("*")) == ["logs", "logs/security.log"]
