@@ -121,7 +121,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
             check = integrity(snap_db) if isinstance(origin, FolderSource) else "ok"
             if check != "ok":
                 raise IntegrityError(f"the database of {origin.label} fails integrity_check: {check}")
-            result.tables = _plan_tables(target, snap_db, tables)
+            result.tables = _plan_tables(target, snap_db, tables, dry_run)
             if not dry_run:
                 if target.exists():
                     result.safety_snapshot_id = safety_snapshot(repo, db_path=target)
@@ -148,7 +148,8 @@ def _selected_tables(components: list[str], memory_types, config_doc: dict) -> l
     return tables
 
 
-def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None) -> dict[str, dict[str, int]]:
+def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None,
+                 dry_run: bool = False) -> dict[str, dict[str, int]]:
     import sqlite3
 
     if not target.exists():
@@ -161,7 +162,7 @@ def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None) -> dict[
         finally:
             conn.close()
     try:
-        conn = attach_snapshot(target, snap_db)
+        conn = attach_snapshot(target, snap_db, read_only=dry_run)
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
     try:

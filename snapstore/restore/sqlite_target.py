@@ -10,6 +10,7 @@ FTS indexes in step and every other table is left alone.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -100,7 +101,25 @@ def diff_tables(conn: sqlite3.Connection, tables: list[str]) -> dict[str, dict[s
     return out
 
 
-def attach_snapshot(target: Path, snapshot_db: Path) -> sqlite3.Connection:
+def _on_read_only_media(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def attach_snapshot(target: Path, snapshot_db: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """The target with the snapshot's database attached as ``snap``.  ``read_only`` (dry runs)
+    opens the target read-only; on read-only media, where nothing can be writing it and SQLite
+    could not create a WAL database's ``-shm``, as immutable."""
+    if read_only:
+        flags = "mode=ro&immutable=1" if _on_read_only_media(target) else "mode=ro"
+        try:
+            conn = sqlite3.connect(f"file:{target}?{flags}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SourceError(f"cannot open restore target {target}: {exc}") from None
+        conn.execute("ATTACH DATABASE ? AS snap", (f"file:{snapshot_db}?immutable=1",))
+        return conn
     conn = _connect(target)
     conn.execute("ATTACH DATABASE ? AS snap", (f"file:{snapshot_db}?immutable=1",))
     return conn
