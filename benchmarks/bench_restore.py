@@ -39,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_backup as common  # noqa: E402
+from snapstore.sqlite_uri import sqlite_uri  # noqa: E402
 
 SECTION = ("<!-- bench_restore:start -->", "<!-- bench_restore:end -->")
 
@@ -91,7 +92,7 @@ def run(args) -> dict:
         runs["snapstore_restore_s"].append(timed(snap_cmd + ["--repo", str(snap.repo), "restore", "latest",
                                                              "--to", str(work / "restored.db")]))
         with open(work / "plain.sql", "wb") as f:
-            runs["sqlite3_dump_s"].append(timed(["sqlite3", f"file:{db}?immutable=1", ".dump"], stdout=f))
+            runs["sqlite3_dump_s"].append(timed(["sqlite3", sqlite_uri(db, immutable=1), ".dump"], stdout=f))
         common.warm_read([p for p in snap.repo.rglob("*") if p.is_file()])
         runs["snapstore_export_s"].append(timed(snap_cmd + ["--repo", str(snap.repo), "export", "latest",
                                                             str(export)]))
@@ -112,9 +113,9 @@ def run(args) -> dict:
 
 def same_database(expected: Path, actual: Path) -> None:
     """Schema and every table (shadow tables too) equal row for row, in SQL; integrity_check ok."""
-    conn = sqlite3.connect(f"file:{actual}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(actual, mode="ro"), uri=True)
     try:
-        conn.execute("ATTACH ? AS src", (f"file:{expected}?mode=ro",))
+        conn.execute("ATTACH ? AS src", (sqlite_uri(expected, mode="ro"),))
         schema = "SELECT type, name, tbl_name, sql FROM {}.sqlite_master ORDER BY type, name"
         if conn.execute(schema.format("main")).fetchall() != conn.execute(schema.format("src")).fetchall():
             raise common.BenchError(f"{actual.name}: schema differs from the source")
@@ -147,7 +148,7 @@ def check_outputs(db: Path, restored: Path, export: Path, work: Path) -> dict:
         raise common.BenchError(f"sqlite3 < mirix_dump.sql failed: {proc.stderr.decode()[-500:]}")
     same_database(db, rebuilt)
     rebuilt.unlink()
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         for path in sorted((export / "memories").glob("*.json")):
             counts = subprocess.run(["jq", ".table, .row_count, (.rows | length)", str(path)], capture_output=True,

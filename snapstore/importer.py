@@ -29,6 +29,7 @@ from .ingest import ingest_pages, ingest_stream
 from .manifest import Snapshot, list_snapshots, save_snapshot
 from .repository import Repository
 from .sources.sqlite import PageImage
+from .sqlite_uri import sqlite_uri
 
 MIRIX_LAYOUT = {
     "sqlite.db": DB_PATH,
@@ -78,7 +79,7 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
                              "(snapstore.decrypt_backup_folder(path, key))")
         raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
     if DB_PATH in files:
-        conn = sqlite3.connect(f"file:{files[DB_PATH][0]}?immutable=1", uri=True)
+        conn = sqlite3.connect(sqlite_uri(files[DB_PATH][0], immutable=1), uri=True)
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
         except sqlite3.DatabaseError as exc:

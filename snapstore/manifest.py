@@ -159,7 +159,7 @@ def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
     A repository holding only safety snapshots gives the newest of those.
     """
     ids = repo.snapshot_ids()
-    if ref == "latest":
+    if ref.lower() == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
             raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")

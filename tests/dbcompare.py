@@ -7,10 +7,11 @@ import sqlite3
 from pathlib import Path
 
 from snapstore.sample_agent import FTS_COLUMNS
+from snapstore.sqlite_uri import sqlite_uri
 
 
 def ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
 
 
 def all_tables(conn: sqlite3.Connection) -> list[str]:

@@ -46,6 +46,7 @@ from .repository_location import open_repository, repository_location
 from .results import error_text
 from ..restore.safety import safety_snapshot
 from .wrapper import AgentWrapper
+from ..sqlite_uri import sqlite_uri
 
 DEFAULT_CONFIG = "./configs/mirix.yaml"
 MIRIX_DUMPS = ("mirix_database.sql",)
@@ -112,7 +113,7 @@ def _plain_dump(dump: Path, compressed: bool, workdir: Path) -> Path:
 
 
 def _table_counts(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in table_names(conn)}
     finally:

@@ -36,6 +36,7 @@ from .opened import opened_backup
 from .results import error_text
 from ..restore.safety import safety_snapshot
 from .versions import get_mirix_version, version_warnings
+from ..sqlite_uri import sqlite_uri
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper
@@ -73,7 +74,7 @@ def parse_restore_components(components: Any, mapping: Mapping[str, str]) -> tup
 
 
 def _count_rows(db: Path, tables: list[str]) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         present = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables if t in present)

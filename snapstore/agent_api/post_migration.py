@@ -29,6 +29,7 @@ from ..folder.layout import read_metadata
 from ..memory_types import CONVERSATION_TABLE, memory_tables
 from ..sanitize import MARKER
 from .opened import opened_backup
+from ..sqlite_uri import sqlite_uri
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper
@@ -91,7 +92,7 @@ def run_post_migration_tests(agent: "AgentWrapper", backup_path: str | os.PathLi
             raise SnapstoreError(f"agent {agent.name} does not use SQLite; post-migration tests need SQLite")
         if not Path(db).is_file():
             raise SnapstoreError(f"the agent's database {db} does not exist")
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
         try:
             quick = conn.execute("PRAGMA quick_check").fetchall()
             checks["database"] = quick == [("ok",)]

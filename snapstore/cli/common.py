@@ -28,12 +28,17 @@ class SnapstoreGroup(click.Group):
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except OSError as exc:
+            if exc.errno is None:  # not a system call failing (io.UnsupportedOperation, shutil.Error): a bug
+                raise
+            if exc.errno == errno.EPIPE:  # `snapstore … | head`: the reader has gone, nothing to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
+            where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
             if exc.errno == errno.ENOSPC:
-                fail(f"disk full{f' while writing {exc.filename}' if exc.filename else ''}; nothing was committed", 1)
+                fail(f"disk full{f' while writing {where}' if where else ''}; nothing was committed", 1)
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                fail(f"permission denied: {exc.filename or exc}", 1)
-            where = f": {exc.filename}" if exc.filename else ""
-            fail(f"{exc.strerror or exc}{where}", 1)  # any other system error: still one line
+                fail(f"permission denied: {where or exc.strerror or exc}", 1)
+            fail(f"{exc.strerror or exc}{f': {where}' if where else ''}", 1)  # any other system error: one line
 
 
 def fail(message: str, code: int) -> None:

@@ -7,6 +7,7 @@ included), so exporting one snapshot twice gives byte-identical files.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -56,22 +57,27 @@ class ExportResult:
                 "duration_s": round(self.duration_s, 3)}
 
 
-def _prepare_destination(dest: Path) -> Path:
+def _prepare_destination(dest: Path) -> tuple[Path, list[Path]]:
+    """The hidden staging folder beside ``dest``, and the parent folders made for it (deepest
+    first), which a failed export removes again."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"export destination {dest} already exists and is not an empty directory")
     parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():  # e.g. a nightly cron line writing into ~/backups/ for the first time
+    made = [d for d in [parent, *parent.parents] if not d.exists()]
+    if made:  # e.g. a nightly cron line writing into ~/backups/ for the first time
         try:
             parent.mkdir(parents=True, mode=0o700)
         except OSError as exc:
             raise UsageError(f"cannot create the export destination's parent {parent}: "
                              f"{exc.strerror or exc}") from None
+    if not parent.is_dir():
+        raise UsageError(f"export destination's parent {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write to {parent}: permission denied")
     remove_stale_temps(parent)  # what an export killed earlier left beside its destination
     staging = parent / temp_name(f".{dest.name}")
     staging.mkdir(mode=0o700)
-    return staging
+    return staging, made
 
 
 def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[bytes, int], int]) -> float:
@@ -106,7 +112,7 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
     started = time.perf_counter()
     snap = resolve_snapshot(repo, ref)
     dest = Path(dest)
-    staging = _prepare_destination(dest)
+    staging, made = _prepare_destination(dest)
     try:
         result = _export_into(repo, snap, staging, compress=compress, sanitize=sanitize, progress=progress,
                               include_config=include_config)
@@ -115,6 +121,9 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
         os.rename(staging, dest)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # deepest first; only what this export created, and only if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         if disk_full(exc):
             raise DiskFull(f"disk full while exporting to {dest}; the partial folder was removed") from None
         raise

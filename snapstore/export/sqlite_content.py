@@ -25,6 +25,7 @@ import orjson
 
 from ..errors import SourceError
 from ..folder.checksums import FollowingMD5
+from ..sqlite_uri import sqlite_uri
 
 JSON_COLUMNS = {"tree_path", "metadata_", "last_modify", "embedding_config", "llm_config", "tool_rules",
                 "content", "tool_calls", "filter_tags"}
@@ -34,7 +35,7 @@ MMAP_BYTES = 1 << 40  # SQLite caps it at its own limit; mapping the file saves 
 
 
 def open_readonly(db_path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db_path, immutable=1), uri=True)
     conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}").fetchall()
     return conn
 
@@ -60,7 +61,7 @@ def write_sql_dump(db_path: Path, dest: Path, progress: Callable[[int], None] | 
     with open(dest, "w+b") as out, tempfile.TemporaryFile() as errors, FollowingMD5(dest) as md5:
         proc = subprocess.Popen([sqlite3_binary(), "-cmd", ".output /dev/null",
                                  "-cmd", f"PRAGMA mmap_size={MMAP_BYTES}", "-cmd", ".output",
-                                 f"file:{db_path}?immutable=1", ".dump --preserve-rowids"],
+                                 sqlite_uri(db_path, immutable=1), ".dump --preserve-rowids"],
                                 stdout=out, stderr=errors)
         seen = 0
         try:

@@ -33,6 +33,7 @@ from ..memory_types import memory_file_name, memory_tables
 from .checksums import checksum_problems
 from .zst import decompress_to
 from .layout import DUMP, SCHEMA_INFO, SQLITE_DB, ZST, folder_files, read_metadata
+from ..sqlite_uri import sqlite_uri
 
 CHECKS = ("file_integrity", "database_integrity", "memory_completeness", "config_validity")
 
@@ -70,7 +71,7 @@ def _check_sqlite_file(folder: Path, errors: list[str]) -> None:
     with _plain_file(folder, SQLITE_DB) as db:
         if db is None:
             return
-        conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+        conn = sqlite3.connect(sqlite_uri(db, immutable=1), uri=True)
         try:
             result = conn.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:

@@ -23,6 +23,7 @@ from ..repository import Repository
 from .safety import safety_snapshot
 from .sources import FolderSource, open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
+from ..sqlite_uri import sqlite_uri
 
 COMPONENTS = ("database", "memories", "conversations", "config", "logs")
 
@@ -58,9 +59,9 @@ def _names(value: str | Iterable[str]) -> list[str]:
 def parse_components(only: str | Iterable[str] | None, memory_types: str | Iterable[str] | None) -> list[str]:
     """The components to restore.  Given but empty ``only`` or ``memory_types`` is an error, never
     "everything": a script passing an empty variable must not restore the whole database."""
-    if memory_types is not None and not _names(memory_types):
-        raise UsageError("--memory-type is empty; name at least one memory type")
     if only is None:
+        if memory_types is not None and not _names(memory_types):
+            raise UsageError("--memory-type is empty; name at least one memory type")
         return ["memories"] if memory_types else ["database"]
     names = _names(only)
     if not names:
@@ -68,7 +69,7 @@ def parse_components(only: str | Iterable[str] | None, memory_types: str | Itera
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
         raise UsageError(f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}")
-    if memory_types and "memories" not in names:
+    if memory_types is not None and _names(memory_types) and "memories" not in names:
         names.append("memories")  # --memory-type implies the memories component
     return names
 
@@ -101,6 +102,9 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
         raise UsageError(f"{origin.label} has no SQLite database to restore")
     if "database" in components and len(db_parts) > 1:
         raise UsageError("'database' restores every table; do not combine it with memories or conversations")
+    file_parts = [c for c in components if c in ("config", "logs")]
+    out_dir = Path(files_dir) if files_dir else target.parent / f"restored-{origin.label}"
+    file_plan = _plan_files(origin, out_dir, file_parts) if file_parts else []  # refused before any change
 
     if db_parts:
         tables = _selected_tables(components, memory_types, source_config(origin))
@@ -114,7 +118,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
                 origin.database(snap_db, progress)
             except OSError as exc:
                 if disk_full(exc):
-                    raise DiskFull(f"disk full in {target.parent} while restoring; {target} is unchanged") from None
+                    raise DiskFull(f"disk full in {work_parent} while restoring; {target} is unchanged") from None
                 raise
             # A snapshot's pages were each hash-checked on the way out: they are the captured
             # database byte for byte.  A folder's file is only as good as the folder, so check it.
@@ -127,10 +131,9 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
                     result.safety_snapshot_id = safety_snapshot(repo, db_path=target)
                 _apply(target, snap_db, tables)
 
-    file_parts = [c for c in components if c in ("config", "logs")]
-    if file_parts:
-        out_dir = Path(files_dir) if files_dir else target.parent / f"restored-{origin.label}"
-        result.files = _restore_files(origin, out_dir, file_parts, dry_run)
+    result.files = [str(out_dir / path) for path in file_plan]
+    if not dry_run:
+        _write_files(origin, out_dir, file_plan)
     result.duration_s = time.perf_counter() - started
     return result
 
@@ -155,7 +158,7 @@ def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None,
     if not target.exists():
         if tables is not None:
             raise UsageError(f"selective restore needs an existing database; {target} does not exist")
-        conn = sqlite3.connect(f"file:{snap_db}?immutable=1", uri=True)
+        conn = sqlite3.connect(sqlite_uri(snap_db, immutable=1), uri=True)
         try:
             return {t: {"deleted": 0, "inserted": conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]}
                     for t in table_names(conn)}
@@ -190,9 +193,9 @@ def _apply(target: Path, snap_db: Path, tables: list[str] | None) -> None:
         raise IntegrityError(f"restored database {target} fails integrity_check: {check}")
 
 
-def _restore_files(origin, out_dir: Path, parts: list[str], dry_run: bool) -> list[str]:
-    """Write the ``parts`` (config, logs) of ``origin`` under ``out_dir``; every conflict and
-    every part the source lacks is reported before anything is written (a dry run included)."""
+def _plan_files(origin, out_dir: Path, parts: list[str]) -> list[str]:
+    """The paths of ``parts`` (config, logs) to write under ``out_dir``; a part the source lacks
+    or a file already there is refused here, before the restore changes anything."""
     chosen = {part: [p for p in origin.paths() if p.startswith(f"{part}/")] for part in parts}
     lacking = [part for part, paths in chosen.items() if not paths]
     if lacking:
@@ -201,12 +204,12 @@ def _restore_files(origin, out_dir: Path, parts: list[str], dry_run: bool) -> li
     taken = [str(out_dir / p) for p in paths if (out_dir / p).exists()]
     if taken:
         raise UsageError(f"{taken[0]} already exists; choose another --files-dir")
-    written = []
+    return paths
+
+
+def _write_files(origin, out_dir: Path, paths: list[str]) -> None:
     for path in paths:
         dest = out_dir / path
-        written.append(str(dest))
-        if not dry_run:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with AtomicFile(dest) as out:
-                origin.write(path, out)
-    return written
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with AtomicFile(dest) as out:
+            origin.write(path, out)

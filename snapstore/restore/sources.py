@@ -60,9 +60,12 @@ class FolderSource:
 
 
 def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | FolderSource:
-    if os.path.isdir(ref):
-        return FolderSource(Path(ref), plan_folder(ref))
+    """``latest`` is always the snapshot; otherwise a folder, else a snapshot id."""
     text = str(ref)
+    if text.lower() != "latest" and os.path.isdir(ref):
+        return FolderSource(Path(ref), plan_folder(ref))
+    if os.path.exists(ref) and text.lower() != "latest":
+        raise UsageError(f"{text} is a file, not a backup folder or a snapshot id")
     if os.sep in text or text.startswith("."):  # meant as a folder: say so, not "no snapshot './x'"
         raise UsageError(f"no backup folder {text} (and it is not a snapshot id)")
     return SnapshotSource(repo, resolve_snapshot(repo, text))

@@ -15,15 +15,17 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import SourceError
+from ..sqlite_uri import sqlite_uri
 
 BUSY_TIMEOUT_S = 30.0
 
 
-def _connect(path: Path, **kw) -> sqlite3.Connection:
-    try:
-        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, **kw)
-    except sqlite3.Error as exc:
-        raise SourceError(f"cannot open restore target {path}: {exc}") from None
+def _connect(path: Path, **params: object) -> sqlite3.Connection:
+    """The target, through a URI (so ATTACH takes URIs too and no character of the path is
+    read as URI syntax)."""
+    conn = sqlite3.connect(sqlite_uri(path, **params), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute("PRAGMA schema_version").fetchone()  # opening is lazy: fail here, not later
+    return conn
 
 
 def table_names(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -110,18 +112,18 @@ def _on_read_only_media(path: Path) -> bool:
 
 def attach_snapshot(target: Path, snapshot_db: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """The target with the snapshot's database attached as ``snap``.  ``read_only`` (dry runs)
-    opens the target read-only; on read-only media, where nothing can be writing it and SQLite
-    could not create a WAL database's ``-shm``, as immutable."""
-    if read_only:
-        flags = "mode=ro&immutable=1" if _on_read_only_media(target) else "mode=ro"
+    opens the target read-only, live ``-wal`` content included; only where SQLite cannot do
+    that (a WAL database on read-only media without its ``-shm``) is it opened immutable."""
+    try:
         try:
-            conn = sqlite3.connect(f"file:{target}?{flags}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise SourceError(f"cannot open restore target {target}: {exc}") from None
-        conn.execute("ATTACH DATABASE ? AS snap", (f"file:{snapshot_db}?immutable=1",))
-        return conn
-    conn = _connect(target)
-    conn.execute("ATTACH DATABASE ? AS snap", (f"file:{snapshot_db}?immutable=1",))
+            conn = _connect(target, mode="ro") if read_only else _connect(target)
+        except sqlite3.OperationalError:
+            if not (read_only and _on_read_only_media(target)):
+                raise
+            conn = _connect(target, mode="ro", immutable=1)
+    except sqlite3.Error as exc:
+        raise SourceError(f"cannot open restore target {target}: {exc}") from None
+    conn.execute("ATTACH DATABASE ? AS snap", (sqlite_uri(snapshot_db, immutable=1),))
     return conn
 
 
@@ -156,21 +158,23 @@ def replace_tables(target: Path, snapshot_db: Path, tables: list[str]) -> dict[s
 
 def copy_database(source_db: Path, target: Path) -> None:
     """Overwrite ``target`` with ``source_db`` through SQLite's online-backup API."""
-    src = sqlite3.connect(f"file:{source_db}?immutable=1", uri=True)
-    dst = _connect(target)
+    src = sqlite3.connect(sqlite_uri(source_db, immutable=1), uri=True)
+    dst = None
     try:
+        dst = _connect(target)
         src.backup(dst)
     except sqlite3.Error as exc:
         raise SourceError(f"cannot write restore target {target}: {exc}") from None
     finally:
         src.close()
-        dst.close()
+        if dst is not None:
+            dst.close()
 
 
 def integrity(path: Path, pragma: str = "quick_check") -> str:
     """SQLite's own structural check: ``quick_check`` (b-trees and pages, ~1 s per GB) by
     default, since every byte was already hash-checked against the snapshot."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
     try:
         rows = conn.execute(f"PRAGMA {pragma}").fetchall()
     finally:

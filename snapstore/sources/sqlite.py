@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import SourceError
+from ..sqlite_uri import sqlite_uri
 
 WAL_HEADER = struct.Struct(">IIIIIIII")  # magic, version, page size, seq, salt x2, cksum x2
 WAL_FRAME_HEADER = struct.Struct(">IIIIII")  # page, commit size, salt x2, cksum x2
@@ -117,7 +118,7 @@ class SQLiteImageReader:
         self._held: list = []  # raw files opened under the read transaction; closed after it
 
     def _connect(self) -> sqlite3.Connection:
-        uri = f"file:{self.db_path}?mode=rw"
+        uri = sqlite_uri(self.db_path, mode="rw")
         try:
             return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import snapstore
 from mirix_reference_examples import EXAMPLES
+from snapstore.sqlite_uri import sqlite_uri
 
 
 def reference_namespace(**extra) -> dict:
@@ -39,7 +40,7 @@ def split_usage(name: str) -> tuple[str, str]:
 
 
 def db_rows(db: Path, table: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         return conn.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid').fetchall()
     finally:
@@ -62,7 +63,7 @@ def logical_rows(db: Path, table: str) -> list[tuple]:
 
 
 def db_count(db: Path, table: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     finally:
@@ -81,7 +82,7 @@ def db_execute(db: Path, *statements: str) -> None:
 
 
 def fts_matches(db: Path, table: str, word: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
     try:
         return conn.execute(f'SELECT count(*) FROM "{table}_fts" WHERE "{table}_fts" MATCH ?', (word,)).fetchone()[0]
     finally:

@@ -132,3 +132,23 @@ def test_parts_the_source_lacks_and_conflicts_are_reported_before_writing(world,
         assert_one_line_error(run_cli("restore", "latest", "--to", tmp_path / "t.db", "--only", "config,logs",
                                       "--files-dir", files, *extra, repo=world["repo_path"]), "already exists")
     assert sorted(p.relative_to(files).as_posix() for p in files.rglob("*")) == ["logs", "logs/security.log"]
+
+
+def test_a_refused_file_part_changes_no_table(world, tmp_path, target):
+    snap_repo = world["root"] / "repo-no-logs-2"
+    ok(run_cli("init", repo=snap_repo))
+    ok(run_cli("backup", "--config", world["agent"].config_path, repo=snap_repo))  # no logs in it
+    before_tree, before_repo = tree(tmp_path), repo_listing(snap_repo)
+    assert_one_line_error(run_cli("restore", "latest", "--to", target, "--only", "memories,logs",
+                                  repo=snap_repo), "has no logs")
+    assert tree(tmp_path) == before_tree  # the database too, byte for byte
+    assert repo_listing(snap_repo) == before_repo  # and no safety snapshot was taken
+
+
+def test_library_restore_with_only_and_an_empty_memory_type_list(world, tmp_path, target):
+    from snapstore import restore
+    from snapstore.repository import Repository
+
+    result = restore(Repository.open(world["repo_path"]), "latest", target, only=["conversations"],
+                     memory_types=[], dry_run=True)
+    assert result.components == ["conversations"] and list(result.tables) == ["messages"]

@@ -48,8 +48,9 @@ def world(tmp_path_factory):
 
 
 def test_export_onto_a_full_disk(world, small_disk):
-    result = run_cli("export", "latest", small_disk / "out", repo=world["repo_path"])
-    assert_one_line_error(result, "disk full", str(small_disk / "out"))
+    dest = small_disk / "nightly" / "2026" / "out"  # parents it creates go again on failure
+    result = run_cli("export", "latest", dest, repo=world["repo_path"])
+    assert_one_line_error(result, "disk full", str(dest))
     assert result.returncode == 1
     assert list(small_disk.iterdir()) == []
 
