@@ -4,8 +4,8 @@ A reader never sees a half-written file under its final name: after a crash
 there is at most a ``*.tmp-*`` leftover, which readers ignore.  Temp names carry
 the host, pid namespace and process that made them, so a later run on the same
 host removes the leftovers of processes that are gone (``remove_stale_temps``)
-and never touches work still in progress.  Files are created owner-only (0600) because a
-repository holds the agent's whole memory.
+and never touches work still in progress.  Files are created owner-only (0600)
+because a repository holds the agent's whole memory.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from typing import Iterator
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TMP_MARK = ".tmp-"
+
+
 def _pid_namespace() -> str:
     """Which pid numbering this process sees: containers sharing a host name (and a disk) can
     each have a live process with the same pid, so a pid is only judged in its own namespace."""

@@ -36,17 +36,17 @@ from ..atomic import fsync_dir, remove_stale_temps, temp_dir
 from ..errors import IntegrityError, UsageError
 from ..export.sqlite_content import sqlite3_binary
 from ..folder.checksums import checksum_problems
-from ..folder.zst import decompress_to
 from ..folder.layout import DUMP, METADATA, ZST, read_metadata
+from ..folder.zst import decompress_to
+from ..restore.safety import safety_snapshot
 from ..restore.sqlite_target import copy_database, integrity, table_names
 from ..sources.agent import redact_url
+from ..sqlite_uri import sqlite_uri
 from .exceptions import RecoveryError
 from .opened import opened_backup
 from .repository_location import open_repository, repository_location
 from .results import error_text
-from ..restore.safety import safety_snapshot
 from .wrapper import AgentWrapper
-from ..sqlite_uri import sqlite_uri
 
 DEFAULT_CONFIG = "./configs/mirix.yaml"
 MIRIX_DUMPS = ("mirix_database.sql",)

@@ -30,13 +30,13 @@ from ..errors import SourceError, UsageError
 from ..importer import plan_folder
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..restore import restore
+from ..restore.safety import safety_snapshot
 from ..restore.sources import FolderSource
+from ..sqlite_uri import sqlite_uri
 from .config_restore import restore_config
 from .opened import opened_backup
 from .results import error_text
-from ..restore.safety import safety_snapshot
 from .versions import get_mirix_version, version_warnings
-from ..sqlite_uri import sqlite_uri
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import IntegrityError, SourceError, UsageError
 from ..export.sqlite_content import from_json_value
 from ..memory_types import memory_tables, parse_memory_types
-from .results import error_text
 from ..restore.safety import safety_snapshot
+from .results import error_text
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper

@@ -28,8 +28,8 @@ from ..export.sqlite_content import JSON_COLUMNS
 from ..folder.layout import read_metadata
 from ..memory_types import CONVERSATION_TABLE, memory_tables
 from ..sanitize import MARKER
-from .opened import opened_backup
 from ..sqlite_uri import sqlite_uri
+from .opened import opened_backup
 
 if TYPE_CHECKING:
     from .wrapper import AgentWrapper

@@ -1,8 +1,6 @@
 """snapstore restore: a snapshot or folder back into an SQLite database (whole or in part)."""
 from __future__ import annotations
 
-import os
-
 import click
 
 from ..restore import restore
@@ -31,8 +29,7 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
         emit_json(result.as_dict())
         return
     verb = "would change" if dry_run else "restored"
-    origin = f"folder {source}" if os.path.isdir(source) else f"snapshot {result.snapshot_id[:8]}"
-    click.echo(f"{verb} {', '.join(result.components)} of {origin} into {result.target}")
+    click.echo(f"{verb} {', '.join(result.components)} of {result.source} into {result.target}")
     for table, change in sorted(result.tables.items()):
         if change["deleted"] or change["inserted"]:
             click.echo(f"  {table:28} -{change['deleted']:<8} +{change['inserted']}")

@@ -151,6 +151,9 @@ def from_json_value(value: Any) -> Any:
     return value
 
 
+WRAPPED_TYPES = (bytes, float)  # values to_json_value must see whatever the column
+
+
 def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
     """Rows as JSON-ready dicts with their keys sorted (stable files), in rowid order."""
     cur = conn.execute(f'SELECT rowid AS "$rowid", * FROM "{table}" ORDER BY rowid')
@@ -161,8 +164,6 @@ def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
         yield {n: (to_json_value(n, v) if type(v) in WRAPPED_TYPES or (n in JSON_COLUMNS and type(v) is str) else v)
                for n, v in zip(sorted_names, (row[i] for i in order))}
 
-
-WRAPPED_TYPES = (bytes, float)
 
 
 def _encode_row(row: dict[str, Any]) -> bytes:

@@ -30,10 +30,10 @@ import yaml
 
 from ..errors import SnapstoreError
 from ..memory_types import memory_file_name, memory_tables
-from .checksums import checksum_problems
-from .zst import decompress_to
-from .layout import DUMP, SCHEMA_INFO, SQLITE_DB, ZST, folder_files, read_metadata
 from ..sqlite_uri import sqlite_uri
+from .checksums import checksum_problems
+from .layout import DUMP, SCHEMA_INFO, SQLITE_DB, ZST, folder_files, read_metadata
+from .zst import decompress_to
 
 CHECKS = ("file_integrity", "database_integrity", "memory_completeness", "config_validity")
 

@@ -20,10 +20,10 @@ from ..backup import DB_PATH
 from ..errors import DiskFull, IntegrityError, SourceError, UsageError, disk_full
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
+from ..sqlite_uri import sqlite_uri
 from .safety import safety_snapshot
 from .sources import FolderSource, open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
-from ..sqlite_uri import sqlite_uri
 
 COMPONENTS = ("database", "memories", "conversations", "config", "logs")
 
@@ -33,6 +33,7 @@ class RestoreResult:
     target: Path
     snapshot_id: str
     components: list[str]
+    source: str = ""  # "snapshot 1a2b3c4d" or "folder NAME": what was restored, for messages
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     safety_snapshot_id: str | None = None
@@ -46,7 +47,8 @@ class RestoreResult:
         return f"snapstore restore {self.safety_snapshot_id[:12]} --to {self.target}"
 
     def as_dict(self) -> dict:
-        return {"target": str(self.target), "snapshot_id": self.snapshot_id, "components": self.components,
+        return {"target": str(self.target), "snapshot_id": self.snapshot_id, "source": self.source,
+                "components": self.components,
                 "tables": self.tables, "files": self.files, "safety_snapshot_id": self.safety_snapshot_id,
                 "undo": self.undo_hint, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
 
@@ -97,7 +99,8 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
     _check_target(target, dry_run)
     origin = open_source(repo, source)
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
-    result = RestoreResult(target, origin.id, components, dry_run=dry_run)
+    kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
+    result = RestoreResult(target, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)
     if db_parts and DB_PATH not in origin.paths():
         raise UsageError(f"{origin.label} has no SQLite database to restore")
     if "database" in components and len(db_parts) > 1:
@@ -164,10 +167,7 @@ def _plan_tables(target: Path, snap_db: Path, tables: list[str] | None,
                     for t in table_names(conn)}
         finally:
             conn.close()
-    try:
-        conn = attach_snapshot(target, snap_db, read_only=dry_run)
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
+    conn = attach_snapshot(target, snap_db, read_only=dry_run)
     try:
         names = tables if tables is not None else sorted(set(table_names(conn)) | set(table_names(conn, "snap")))
         return diff_tables(conn, names)

@@ -1,9 +1,10 @@
 """Safety snapshots: the state an agent had just before a restore changes it.
 
 Tagged ``pre-restore`` (``SAFETY_TAG``); restoring that snapshot (``snapstore
-restore ID --to DB``) undoes the restore, and ``latest`` passes over it.  Given the agent's config, the whole agent is captured
-(database, config, environment); given only a database file, the database, under
-the agent name earlier snapshots of that file used.
+restore ID --to DB``) undoes the restore, and ``latest`` passes over it.  Given
+the agent's config, the whole agent is captured (database, config, environment);
+given only a database file, the database, under the agent name earlier snapshots
+of that file used.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..backup import backup_agent
 from ..manifest import SAFETY_TAG, list_snapshots
 from ..repository import Repository
 from ..sources.agent import load_agent_source
+
 
 def safety_snapshot(repo: Repository, *, config_path: Path | None = None, db_path: Path | None = None) -> str:
     if config_path is not None:

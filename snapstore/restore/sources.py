@@ -14,8 +14,8 @@ from typing import BinaryIO, Callable
 import yaml
 
 from ..backup import CONFIG_PATH, DB_PATH
-from ..extract import materialize, write_file
 from ..errors import UsageError
+from ..extract import materialize, write_file
 from ..folder.zst import decompress_stream
 from ..importer import FolderPlan, plan_folder
 from ..manifest import Snapshot, resolve_snapshot
@@ -62,9 +62,11 @@ class FolderSource:
 def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | FolderSource:
     """``latest`` is always the snapshot; otherwise a folder, else a snapshot id."""
     text = str(ref)
-    if text.lower() != "latest" and os.path.isdir(ref):
+    if text.lower() == "latest":
+        return SnapshotSource(repo, resolve_snapshot(repo, text))
+    if os.path.isdir(ref):
         return FolderSource(Path(ref), plan_folder(ref))
-    if os.path.exists(ref) and text.lower() != "latest":
+    if os.path.exists(ref):
         raise UsageError(f"{text} is a file, not a backup folder or a snapshot id")
     if os.sep in text or text.startswith("."):  # meant as a folder: say so, not "no snapshot './x'"
         raise UsageError(f"no backup folder {text} (and it is not a snapshot id)")

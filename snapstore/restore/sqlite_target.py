@@ -121,9 +121,9 @@ def attach_snapshot(target: Path, snapshot_db: Path, *, read_only: bool = False)
             if not (read_only and _on_read_only_media(target)):
                 raise
             conn = _connect(target, mode="ro", immutable=1)
+        conn.execute("ATTACH DATABASE ? AS snap", (sqlite_uri(snapshot_db, immutable=1),))
     except sqlite3.Error as exc:
-        raise SourceError(f"cannot open restore target {target}: {exc}") from None
-    conn.execute("ATTACH DATABASE ? AS snap", (sqlite_uri(snapshot_db, immutable=1),))
+        raise SourceError(f"restore target {target} is not a usable SQLite database: {exc}") from None
     return conn
 
 

@@ -282,3 +282,15 @@ def test_invalid_lock_wait_setting(world):
 def test_show_prints_readable_values(world):
     out = ok(run_cli("show", "latest", repo=world["repo"])).stdout
     assert "b'" not in out and 'b"' not in out
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(world):
+    import subprocess as sp
+
+    from helpers import SNAPSTORE, cli_env
+
+    proc = sp.Popen([*SNAPSTORE, "--repo", str(world["repo"]), "snapshots"], stdout=sp.PIPE, stderr=sp.PIPE,
+                    env=cli_env())
+    proc.stdout.close()  # `| head -0`: gone before the command prints
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == "", err

@@ -152,3 +152,21 @@ def test_library_restore_with_only_and_an_empty_memory_type_list(world, tmp_path
     result = restore(Repository.open(world["repo_path"]), "latest", target, only=["conversations"],
                      memory_types=[], dry_run=True)
     assert result.components == ["conversations"] and list(result.tables) == ["messages"]
+
+
+def test_latest_is_the_snapshot_even_beside_a_folder_named_latest(world, tmp_path):
+    (tmp_path / "latest").mkdir()
+    doc = json.loads(ok(run_cli("restore", "latest", "--to", tmp_path / "new.db", "--dry-run", "--json",
+                                repo=world["repo_path"], cwd=tmp_path)).stdout)
+    assert doc["source"].startswith("snapshot ")
+
+
+def test_a_file_given_as_source_is_named_as_a_file(world, tmp_path):
+    assert_one_line_error(run_cli("restore", world["agent"].config_path, "--to", tmp_path / "new.db",
+                                  repo=world["repo_path"]), "is a file")
+
+
+def test_a_folder_source_is_named_as_a_folder(world, tmp_path):
+    out = ok(run_cli("restore", world["folder"], "--to", tmp_path / "new.db", "--dry-run",
+                     repo=world["repo_path"])).stdout
+    assert f"of folder {world['folder'].name} into" in out
