@@ -417,3 +417,26 @@ def postgres18_server():
 def pg_server(request):
     """Each of the two servers in turn, for tests that do not need pgvector."""
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_sample_template(postgres18_server, tmp_path_factory):
+    """(template database, SQLite path): the scale-1 sample agent loaded once into PostgreSQL 18."""
+    from snapstore.sample_agent import create_sample_agent
+    from pg_agent import load_sqlite_agent
+
+    agent = create_sample_agent(tmp_path_factory.mktemp("pg-sample") / "agent", scale=1, seed=0)
+    name = postgres18_server.create_database("mirix_sample_template")
+    load_sqlite_agent(postgres18_server, name, Path(agent.db_path))
+    return name, Path(agent.db_path)
+
+
+@pytest.fixture
+def pg_sample_agent(postgres18_server, pg_sample_template):
+    """A fresh PostgreSQL 18 database of this test's own, holding the scale-1 sample agent."""
+    from pg_agent import PgAgent, copy_database
+
+    template, sqlite_path = pg_sample_template
+    name = copy_database(postgres18_server, template)
+    yield PgAgent(postgres18_server, name, sqlite_path)
+    postgres18_server.drop_database(name)
