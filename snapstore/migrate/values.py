@@ -1,0 +1,156 @@
+"""One value, converted between Mirix's SQLite and PostgreSQL representations.
+
+Embeddings: SQLite keeps ``base64(float32 little-endian)`` text (Mirix's
+``serialize_vector``), PostgreSQL a pgvector ``vector(4096)``; Mirix zero-pads
+every vector to 4096 with ``np.pad`` on both engines, so a shorter vector is
+padded the same way and a longer one cannot be carried.  Floats are written with
+9 significant digits, which is exactly enough for a float32 to come back
+bit-identical.  Timestamps are UTC on both sides; SQLite's text is SQLAlchemy's
+``%Y-%m-%d %H:%M:%S.%f``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import sys
+from array import array
+from datetime import datetime, timezone
+
+from ..errors import SnapstoreError
+from ..mirix_schema.postgres import MAX_EMBEDDING_DIM
+
+
+class CannotCarry(SnapstoreError):
+    """A value has no faithful form on the other engine; nothing was changed."""
+
+    exit_code = 1
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_UNESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def copy_escape(text: str) -> str:
+    """``text`` as one field of PostgreSQL's COPY text format."""
+    if "\x00" in text:
+        raise CannotCarry("a text value holds a NUL character, which PostgreSQL text cannot store")
+    return text.translate(_COPY_ESCAPES)
+
+
+def copy_fields(line: str) -> list[str | None]:
+    """Split one COPY text line (no newline) into fields, ``\\N`` as None, escapes undone."""
+    out: list[str | None] = []
+    for raw in line.split("\t"):
+        if raw == "\\N":
+            out.append(None)
+        elif "\\" not in raw:
+            out.append(raw)
+        else:
+            out.append(_unescape(raw))
+    return out
+
+
+def _unescape(raw: str) -> str:
+    parts: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch != "\\" or i + 1 == n:
+            parts.append(ch)
+            i += 1
+            continue
+        nxt = raw[i + 1]
+        if nxt in _COPY_UNESCAPES:
+            parts.append(_COPY_UNESCAPES[nxt])
+            i += 2
+        elif nxt in "01234567":
+            j = i + 1
+            while j < min(n, i + 4) and raw[j] in "01234567":
+                j += 1
+            parts.append(chr(int(raw[i + 1:j], 8)))
+            i = j
+        elif nxt == "x" and i + 2 < n and raw[i + 2] in "0123456789abcdefABCDEF":
+            j = i + 2
+            while j < min(n, i + 4) and raw[j] in "0123456789abcdefABCDEF":
+                j += 1
+            parts.append(chr(int(raw[i + 2:j], 16)))
+            i = j
+        else:
+            parts.append(nxt)
+            i += 2
+    return "".join(parts)
+
+
+def decode_sqlite_embedding(value: str | bytes) -> array:
+    """Mirix's SQLite embedding (base64 of little-endian float32) as a float32 array."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CannotCarry(f"an embedding is not base64 float32 ({exc})") from None
+    if len(raw) % 4:
+        raise CannotCarry(f"an embedding of {len(raw)} bytes is not a whole number of float32")
+    vector = array("f", raw)
+    if sys.byteorder == "big":
+        vector.byteswap()
+    return vector
+
+
+def encode_sqlite_embedding(vector: array) -> str:
+    """A float32 array as Mirix's SQLite embedding text."""
+    if sys.byteorder == "big":
+        vector = array("f", vector)
+        vector.byteswap()
+    return base64.b64encode(vector.tobytes()).decode("ascii")
+
+
+def padded(vector: array, dim: int = MAX_EMBEDDING_DIM) -> array:
+    """Mirix's ``np.pad(vector, (0, dim - len(vector)))``."""
+    if len(vector) > dim:
+        raise CannotCarry(f"an embedding has {len(vector)} dimensions; vector({dim}) holds at most {dim}")
+    if len(vector) == dim:
+        return vector
+    return vector + array("f", bytes(4 * (dim - len(vector))))
+
+
+def vector_text(vector: array) -> str:
+    """pgvector's text input for a float32 array; the zero tail is written once, cheaply."""
+    end = len(vector)
+    while end and vector[end - 1] == 0.0 and str(vector[end - 1])[0] != "-":
+        end -= 1
+    head = ",".join(format(v, ".9g") for v in vector[:end])
+    tail = ",0" * (len(vector) - end)
+    if not head:
+        tail = tail[1:]
+    return "[" + head + tail + "]"
+
+
+def parse_vector_text(text: str) -> array:
+    """pgvector's text output back into a float32 array."""
+    body = text.strip()
+    if not (body.startswith("[") and body.endswith("]")):
+        raise CannotCarry(f"not a pgvector value: {text[:40]!r}")
+    inner = body[1:-1]
+    return array("f", [float(x) for x in inner.split(",")] if inner else [])
+
+
+def sqlite_timestamp(pg_text: str, with_zone: bool) -> str:
+    """A PostgreSQL timestamp's text as SQLAlchemy's naive-UTC SQLite text."""
+    try:
+        moment = datetime.fromisoformat(_iso(pg_text))
+    except ValueError:
+        raise CannotCarry(f"timestamp {pg_text!r} has no SQLite form (infinity or BC dates)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _iso(pg_text: str) -> str:
+    """PostgreSQL prints ``+00`` and trims microseconds; fromisoformat wants ``+00:00`` and 3/6 digits."""
+    text = pg_text.strip()
+    if len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit():
+        text += ":00"
+    m = re.fullmatch(r"(.*?)\.(\d+)(.*)", text)
+    if m:
+        text = f"{m.group(1)}.{m.group(2).ljust(6, '0')[:6]}{m.group(3)}"
+    return text

@@ -1,0 +1,62 @@
+"""PostgreSQL agents for tests: the sample agent loaded into PostgreSQL 18 + pgvector.
+
+``pg_sample_agent`` (tests/conftest.py) gives each test its own database, a copy
+(``CREATE DATABASE … TEMPLATE``) of one loaded once per session, plus the SQLite
+agent it was loaded from.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+
+@dataclass(frozen=True)
+class PgAgent:
+    server: object  # tests.conftest.PostgresServer
+    dbname: str
+    sqlite_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url(self.dbname)
+
+    def connect(self, **kw) -> psycopg.Connection:
+        return psycopg.connect(self.server.dsn(self.dbname), **kw)
+
+
+def load_sqlite_agent(server, dbname: str, sqlite_path: Path) -> None:
+    """Load an SQLite agent into the (empty) database ``dbname`` with snapstore's loader."""
+    from snapstore.migrate.sqlite_to_pg import load_sqlite_database
+
+    with psycopg.connect(server.dsn(dbname)) as conn:
+        load_sqlite_database(str(sqlite_path), conn)
+        conn.commit()
+
+
+def copy_database(server, template: str, name: str | None = None) -> str:
+    """A new database holding exactly what ``template`` holds (no one may be connected to it)."""
+    import uuid
+
+    name = name or "agent_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+def table_md5s(url_or_dsn: str, schema: str = "public") -> dict[str, tuple[int, str]]:
+    """Per table: (row count, md5 of its rows' text sorted) -- equal content, whatever the order."""
+    out: dict[str, tuple[int, str]] = {}
+    with psycopg.connect(url_or_dsn) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))]
+        for t in tables:
+            rows = conn.execute(
+                sql.SQL("SELECT md5(t::text) FROM {}.{} AS t").format(sql.Identifier(schema), sql.Identifier(t))
+            ).fetchall()
+            digest = hashlib.md5("".join(sorted(r[0] for r in rows)).encode()).hexdigest()
+            out[t] = (len(rows), digest)
+    return out
