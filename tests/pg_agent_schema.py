@@ -11,6 +11,21 @@ import random
 import uuid
 
 import psycopg
+import pytest
+
+from helpers import cli_env
+
+
+@pytest.fixture
+def server(pg_server, monkeypatch):
+    """Each test server in turn (15 and 18), with its own client tools (pg_dump 18 for the 18 server)."""
+    monkeypatch.setenv("SNAPSTORE_PG_BIN", str(pg_server.bindir))
+    return pg_server
+
+
+def cli_pg_env(server) -> dict:
+    """The CLI's environment for ``server``: its client tools."""
+    return cli_env(SNAPSTORE_PG_BIN=str(server.bindir))
 
 SCHEMA = r"""
 CREATE SEQUENCE event_seq START 100;

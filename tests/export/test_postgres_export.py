@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 import pg_agent_schema as schema
+from pg_agent_schema import server  # noqa: F401  (server: a fixture)
 from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
@@ -28,26 +29,26 @@ def psql_load(server, dbname: str, dump) -> None:
 
 
 @pytest.fixture
-def exported(postgres_server, tmp_path):
-    source = postgres_server.create_database()
-    with psycopg.connect(postgres_server.dsn(source), autocommit=True) as conn:
+def exported(server, tmp_path):
+    source = server.create_database()
+    with psycopg.connect(server.dsn(source), autocommit=True) as conn:
         schema.create(conn, rows=300)
         conn.execute("CREATE TABLE block (id text PRIMARY KEY, label text, value text, limit_ integer, "
                      "filter_tags json, last_modify json)")
         conn.execute("""INSERT INTO block VALUES ('block-1', 'human', E'likes\\ttea\\nand \\\\ backslashes', 5000,
                         '{"scope": "x"}', '{"a":  1}'), ('block-2', 'persona', NULL, NULL, NULL, NULL)""")
     repo = Repository.init(tmp_path / "repo")
-    backup_agent(repo, load_agent_source(db_path=postgres_server.url(source)))
+    backup_agent(repo, load_agent_source(db_path=server.url(source)))
     folder = tmp_path / "folder"
     export_snapshot(repo, "latest", folder)
     return source, folder
 
 
-def test_dump_loads_into_an_empty_database_with_everything_equal(postgres_server, exported):
+def test_dump_loads_into_an_empty_database_with_everything_equal(server, exported):
     source, folder = exported
-    target = postgres_server.create_database()
-    psql_load(postgres_server, target, folder / "database" / "mirix_dump.sql")
-    with psycopg.connect(postgres_server.dsn(source)) as a, psycopg.connect(postgres_server.dsn(target)) as b:
+    target = server.create_database()
+    psql_load(server, target, folder / "database" / "mirix_dump.sql")
+    with psycopg.connect(server.dsn(source)) as a, psycopg.connect(server.dsn(target)) as b:
         assert schema.table_digests(a) == schema.table_digests(b)
         assert schema.schema_objects(a) == schema.schema_objects(b)
         # the loaded database works like the source: trigger fires, sequence goes on, FK holds
@@ -58,19 +59,19 @@ def test_dump_loads_into_an_empty_database_with_everything_equal(postgres_server
             b.execute("INSERT INTO memories (id, agent_id) VALUES ('m-x', 'no-such-agent')")
 
 
-def test_dump_loads_again_over_an_existing_copy(postgres_server, exported):
+def test_dump_loads_again_over_an_existing_copy(server, exported):
     source, folder = exported
-    target = postgres_server.create_database()
+    target = server.create_database()
     dump = folder / "database" / "mirix_dump.sql"
-    psql_load(postgres_server, target, dump)
-    with psycopg.connect(postgres_server.dsn(target), autocommit=True) as conn:
+    psql_load(server, target, dump)
+    with psycopg.connect(server.dsn(target), autocommit=True) as conn:
         conn.execute("DELETE FROM memories WHERE id IN (SELECT id FROM memories LIMIT 5)")
-    psql_load(postgres_server, target, dump)
-    with psycopg.connect(postgres_server.dsn(source)) as a, psycopg.connect(postgres_server.dsn(target)) as b:
+    psql_load(server, target, dump)
+    with psycopg.connect(server.dsn(source)) as a, psycopg.connect(server.dsn(target)) as b:
         assert schema.table_digests(a) == schema.table_digests(b)
 
 
-def test_memories_json_hold_every_row_and_the_folder_verifies(postgres_server, exported):
+def test_memories_json_hold_every_row_and_the_folder_verifies(server, exported):
     source, folder = exported
     core = json.loads((folder / "memories" / "core_memory.json").read_text())
     assert core["row_count"] == len(core["rows"]) == 2
@@ -82,15 +83,15 @@ def test_memories_json_hold_every_row_and_the_folder_verifies(postgres_server, e
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["backup_info"]["database_type"] == "postgresql"
     assert subprocess.run(["md5sum", "-c", "--quiet", "verification/checksums.md5"], cwd=folder).returncode == 0
-    result = verify_backup(folder, pg_url=postgres_server.url("postgres"))
+    result = verify_backup(folder, pg_url=server.url("postgres"))
     assert result["valid"], result["errors"]
     assert ok(run_cli("verify-folder", folder)).returncode == 0
 
 
-def test_copy_text_fields_decode_like_the_server(postgres_server):
+def test_copy_text_fields_decode_like_the_server(server):
     """Every escape COPY TEXT writes comes back as the server's own text of the value."""
     values = ["plain", "tab\t", "nl\n cr\r", "back\\slash", "\\N as text", "bell\x07 vt\x0b ff\x0c bs\x08", "ü 記"]
-    with psycopg.connect(postgres_server.dsn("postgres")) as conn:
+    with psycopg.connect(server.dsn("postgres")) as conn:
         data = bytearray()
         with conn.cursor().copy("COPY (SELECT v, NULL::text FROM unnest(%s::text[]) v) TO STDOUT",
                                 (values,)) as copy:

@@ -2,15 +2,13 @@
 sequences; a 1% day re-reads only the ranges it touched; an unchanged database reads nothing."""
 from __future__ import annotations
 
-import random
-
 import psycopg
 import pytest
 
 import pg_agent_schema as schema
+from pg_agent_schema import cli_pg_env, server  # noqa: F401  (server: a fixture)
 from helpers import ok, run_cli
 from snapstore.backup import backup_agent
-from snapstore.manifest import resolve_snapshot
 from snapstore.repository import Repository
 from snapstore.sources.agent import load_agent_source
 from snapstore.sources.postgres.layout import INFO_PATH
@@ -20,9 +18,9 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def agent_db(postgres_server):
-    name = postgres_server.create_database()
-    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
+def agent_db(server):
+    name = server.create_database()
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
         schema.create(conn)
     return name
 
@@ -31,9 +29,9 @@ def backup(repo: Repository, url: str, **kw):
     return backup_agent(repo, load_agent_source(db_path=url), **kw)
 
 
-def test_reader_gives_back_every_table_schema_and_sequence(postgres_server, agent_db, tmp_path):
+def test_reader_gives_back_every_table_schema_and_sequence(server, agent_db, tmp_path):
     repo = Repository.init(tmp_path / "repo")
-    result = backup(repo, postgres_server.url(agent_db))
+    result = backup(repo, server.url(agent_db))
     capture = open_pg_capture(repo, "latest")
     assert result.snapshot.database["type"] == "postgresql"
     tables = {t.key: t for t in capture.tables()}
@@ -43,7 +41,7 @@ def test_reader_gives_back_every_table_schema_and_sequence(postgres_server, agen
     assert tables["public.tools_agents"].primary_key == ["agent_id", "tool_id"]
     assert tables["public.event_log"].primary_key == []
     assert dict(tables["public.memories"].columns)["tags"] == "jsonb"
-    with psycopg.connect(postgres_server.dsn(agent_db)) as conn:
+    with psycopg.connect(server.dsn(agent_db)) as conn:
         for key, table in tables.items():
             expected = bytearray()
             with conn.cursor().copy(f"COPY (SELECT {table.column_list()} FROM {table.qualified} "
@@ -60,19 +58,19 @@ def test_reader_gives_back_every_table_schema_and_sequence(postgres_server, agen
                    "PRIMARY KEY (agent_id, tool_id)"):
         assert needle in post
     assert "DROP TABLE IF EXISTS public.memories;" in capture.schema_sql("clean")
-    assert capture.server_version.split(".")[0] == str(postgres_server.major)
+    assert capture.server_version.split(".")[0] == str(server.major)
     read = result.snapshot.database["read"]
     assert read["full_reads"]["public.memories"] == "new table"
     assert read["ranges"] > 10  # ~3 MB of memories in ranges of ~256 KiB
 
 
-def test_one_percent_day_rereads_only_the_touched_ranges(postgres_server, agent_db, tmp_path):
+def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_path):
     repo = Repository.init(tmp_path / "repo")
-    url = postgres_server.url(agent_db)
+    url = server.url(agent_db)
     first = backup(repo, url).snapshot
     memories = next(t for t in open_pg_capture(repo, first).tables() if t.name == "memories")
     bounds = memories.ranges["bounds"]
-    with psycopg.connect(postgres_server.dsn(agent_db), autocommit=True) as conn:
+    with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
         before = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
         touched = schema.one_percent_day(conn)
         after = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
@@ -89,7 +87,7 @@ def test_one_percent_day_rereads_only_the_touched_ranges(postgres_server, agent_
     # what was not read is still exact: the reader's rows equal the server's
     capture = open_pg_capture(repo, second)
     table = capture.table("memories")
-    with psycopg.connect(postgres_server.dsn(agent_db)) as conn:
+    with psycopg.connect(server.dsn(agent_db)) as conn:
         expected = bytearray()
         with conn.cursor().copy(f"COPY (SELECT {table.column_list()} FROM memories ORDER BY id) TO STDOUT") as cp:
             for block in cp:
@@ -101,11 +99,11 @@ def test_one_percent_day_rereads_only_the_touched_ranges(postgres_server, agent_
     assert third.file(table.file).chunks == second.file(table.file).chunks
 
 
-def test_changed_columns_read_the_table_whole_and_say_so(postgres_server, agent_db, tmp_path):
+def test_changed_columns_read_the_table_whole_and_say_so(server, agent_db, tmp_path):
     repo = Repository.init(tmp_path / "repo")
-    url = postgres_server.url(agent_db)
+    url = server.url(agent_db)
     backup(repo, url)
-    with psycopg.connect(postgres_server.dsn(agent_db), autocommit=True) as conn:
+    with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
         conn.execute("ALTER TABLE accounts ADD COLUMN note text DEFAULT 'n/a'")  # no new row versions
     snap = backup(repo, url).snapshot
     assert snap.database["read"]["full_reads"] == {"public.accounts": "ranges chosen again"}
@@ -113,21 +111,21 @@ def test_changed_columns_read_the_table_whole_and_say_so(postgres_server, agent_
     assert len(rows) == 20 and all(r.endswith(b"\tn/a") for r in rows)
 
 
-def test_read_all_reads_everything(postgres_server, agent_db, tmp_path):
+def test_read_all_reads_everything(server, agent_db, tmp_path):
     repo = Repository.init(tmp_path / "repo")
-    url = postgres_server.url(agent_db)
+    url = server.url(agent_db)
     first = backup(repo, url).snapshot
     again = backup(repo, url, read_all=True).snapshot
     assert again.database["read"]["ranges_read"] == again.database["read"]["ranges"]
     assert again.file(INFO_PATH).size > 0 and again.summary["new_data_bytes"] < first.summary["new_data_bytes"] // 10
 
 
-def test_password_is_never_stored(postgres_server, agent_db, tmp_path):
+def test_password_is_never_stored(server, agent_db, tmp_path):
     """The test server trusts local connections, so any password is accepted and must vanish."""
     repo_path = tmp_path / "repo"
     ok(run_cli("init", repo=repo_path))
-    url = f"postgresql://postgres:s3cr3t-Pa55@{postgres_server.host}:{postgres_server.port}/{agent_db}"
-    result = ok(run_cli("backup", "--db", url, "--json", repo=repo_path))
+    url = f"postgresql://postgres:s3cr3t-Pa55@{server.host}:{server.port}/{agent_db}"
+    result = ok(run_cli("backup", "--db", url, "--json", repo=repo_path, env=cli_pg_env(server)))
     assert "s3cr3t" not in result.stdout + result.stderr
     shown = ok(run_cli("show", "latest", "--json", repo=repo_path)).stdout
     assert "s3cr3t" not in shown and "postgres:***@" in shown
@@ -135,7 +133,7 @@ def test_password_is_never_stored(postgres_server, agent_db, tmp_path):
         if path.is_file():
             assert b"s3cr3t" not in path.read_bytes(), path
     export = tmp_path / "export"
-    ok(run_cli("export", "latest", export, repo=repo_path))
+    ok(run_cli("export", "latest", export, repo=repo_path, env=cli_pg_env(server)))
     for path in export.rglob("*"):
         if path.is_file():
             assert b"s3cr3t" not in path.read_bytes(), path

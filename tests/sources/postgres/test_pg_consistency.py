@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import pg_agent_schema as schema
+from pg_agent_schema import cli_pg_env, server  # noqa: F401  (server: a fixture)
 from helpers import kill_group, ok, popen_cli, run_cli
 from snapstore.export.postgres_content import copy_field, copy_rows
 from snapstore.manifest import list_snapshots
@@ -45,22 +46,22 @@ def _mover(dsn: str, stop: threading.Event, moved: list[int]) -> None:
             moved[0] += 1
 
 
-def test_every_snapshot_is_one_moment_while_value_moves(postgres_server, tmp_path):
-    name = postgres_server.create_database()
-    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
+def test_every_snapshot_is_one_moment_while_value_moves(server, tmp_path):
+    name = server.create_database()
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
         schema.create(conn, rows=600)
         conn.execute("CREATE TABLE zz_ledger (id text PRIMARY KEY, balance bigint)")
         conn.execute("INSERT INTO zz_ledger VALUES ('ledger', 1000)")
     repo_path = tmp_path / "repo"
     ok(run_cli("init", repo=repo_path))
     stop, moved = threading.Event(), [0]
-    mover = threading.Thread(target=_mover, args=(postgres_server.dsn(name), stop, moved))
+    mover = threading.Thread(target=_mover, args=(server.dsn(name), stop, moved))
     mover.start()
     try:
         during = []
         for _ in range(4):
             before = moved[0]
-            ok(run_cli("backup", "--db", postgres_server.url(name), "--read-all", repo=repo_path))
+            ok(run_cli("backup", "--db", server.url(name), "--read-all", repo=repo_path, env=cli_pg_env(server)))
             during.append(moved[0] - before)
     finally:
         stop.set()
@@ -73,24 +74,21 @@ def test_every_snapshot_is_one_moment_while_value_moves(postgres_server, tmp_pat
         assert _balances(repo, snap, "accounts") + _balances(repo, snap, "zz_ledger") == TOTAL
 
 
-def test_kill_9_mid_backup_leaves_earlier_snapshots_whole(postgres_server, tmp_path):
-    name = postgres_server.create_database()
-    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
+def test_kill_9_mid_backup_leaves_earlier_snapshots_whole(server, tmp_path):
+    name = server.create_database()
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
         schema.create(conn, rows=200)
-        # ~40 MB that does not compress: the second backup is still writing packs when killed
+    repo_path = tmp_path / "repo"
+    ok(run_cli("init", repo=repo_path))
+    url = server.url(name)
+    ok(run_cli("backup", "--db", url, repo=repo_path, env=cli_pg_env(server)))
+    first = Repository.open(repo_path).snapshot_ids()
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+        # ~40 MB of new rows: the second backup is still writing packs when killed
         conn.execute("CREATE TABLE bulk (id bigint PRIMARY KEY, payload text)")
         conn.execute("INSERT INTO bulk SELECT i, string_agg(md5(random()::text), '') FROM generate_series(1, 8000) i, "
                      "generate_series(1, 150) GROUP BY i")
-    repo_path = tmp_path / "repo"
-    ok(run_cli("init", repo=repo_path))
-    url = postgres_server.url(name)
-    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
-        conn.execute("ALTER TABLE bulk RENAME TO bulk_later")  # the first snapshot is small
-    ok(run_cli("backup", "--db", url, repo=repo_path))
-    first = Repository.open(repo_path).snapshot_ids()
-    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
-        conn.execute("ALTER TABLE bulk_later RENAME TO bulk")
-    proc = popen_cli("backup", "--db", url, repo=repo_path)
+    proc = popen_cli("backup", "--db", url, repo=repo_path, env=cli_pg_env(server))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if any(p.name.startswith("pack.tmp-") for p in (repo_path / "data").rglob("*")):
@@ -101,11 +99,11 @@ def test_kill_9_mid_backup_leaves_earlier_snapshots_whole(postgres_server, tmp_p
     repo = Repository.open(repo_path)
     assert repo.snapshot_ids() == first
     ok(run_cli("verify", "--full", repo=repo_path))
-    ok(run_cli("export", first[0], tmp_path / "first", repo=repo_path))
+    ok(run_cli("export", first[0], tmp_path / "first", repo=repo_path, env=cli_pg_env(server)))
     ok(run_cli("verify-folder", tmp_path / "first"))
-    ok(run_cli("backup", "--db", url, repo=repo_path))
+    ok(run_cli("backup", "--db", url, repo=repo_path, env=cli_pg_env(server)))
     latest = open_pg_capture(Repository.open(repo_path), "latest")
     assert latest.table("bulk").row_count == 8000
-    with psycopg.connect(postgres_server.dsn(name)) as conn:
+    with psycopg.connect(server.dsn(name)) as conn:
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                             (name,)).fetchone()[0] == 0  # the killed backup's sessions are gone
