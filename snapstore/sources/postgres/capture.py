@@ -161,13 +161,13 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             schema.close()
             raise
     try:
-        sections = schema.sections()
+        sections, fenced = schema.sections()
     finally:
         schema.close()
     builder.add_bytes(PRE_DATA_PATH, sections["pre-data"].encode())
     builder.add_bytes(POST_DATA_PATH, sections["post-data"].encode())
     builder.add_bytes(CLEAN_PATH, sections["clean"].encode())
-    info = {"format": FORMAT_VERSION, **server, "extensions": extensions, "sequences": sequences,
+    info = {"format": FORMAT_VERSION, **server, "psql_restrict": fenced, "extensions": extensions, "sequences": sequences,
             "tables": [t.to_doc() for t in tables]}
     builder.add_bytes(INFO_PATH, json.dumps(info, indent=1, sort_keys=True).encode())
     return {"type": "postgresql", "format": FORMAT_VERSION, "server_version": server["server_version"],
