@@ -26,6 +26,7 @@ from .layout import (CLEAN_PATH, FORMAT_VERSION, INFO_PATH, POST_DATA_PATH, PRE_
                      data_path)
 from .ranges import RangePlan, plan_ranges, range_query
 from .schema_dump import SchemaDump
+from .snapshot import SharedSnapshot
 
 if TYPE_CHECKING:
     from ...backup import SnapshotBuilder
@@ -63,8 +64,9 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
 
 class _TableCapture:
     def __init__(self, conn: psycopg.Connection, builder: "SnapshotBuilder", stats: ReadStats,
-                 progress: Callable[[int], None] | None):
+                 progress: Callable[[int], None] | None, read_all: bool):
         self.conn, self.builder, self.stats, self.progress = conn, builder, stats, progress
+        self.read_all = read_all
 
     def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
         plan, same_bounds = plan_ranges(self.conn, table, parent_table)
@@ -76,7 +78,8 @@ class _TableCapture:
         self.stats.tables += 1
         self.stats.ranges += n
         if not any(reuse):
-            self.stats.full_reads[table.key] = ("new table" if parent_table is None
+            self.stats.full_reads[table.key] = ("read-all" if self.read_all
+                                                else "new table" if parent_table is None
                                                 else "ranges chosen again" if not same_bounds
                                                 else "every range changed")
         if all(reuse):
@@ -133,8 +136,6 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
     prev = None if read_all else parent_info(builder, parent)
     prev_tables = {f"{t['schema']}.{t['name']}": TableInfo.from_doc(t) for t in (prev or {}).get("tables", [])}
     stats = ReadStats()
-    from .snapshot import SharedSnapshot
-
     with SharedSnapshot(target) as shot:
         conn = shot.conn
         server = catalog.server(conn)
@@ -143,7 +144,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
-            reader = _TableCapture(conn, builder, stats, progress)
+            reader = _TableCapture(conn, builder, stats, progress, read_all)
             for table in tables:
                 before = prev_tables.get(table.key)
                 entry = None

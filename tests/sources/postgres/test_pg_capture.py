@@ -123,6 +123,7 @@ def test_read_all_reads_everything(server, agent_db, tmp_path):
     first = backup(repo, url).snapshot
     again = backup(repo, url, read_all=True).snapshot
     assert again.database["read"]["ranges_read"] == again.database["read"]["ranges"]
+    assert set(again.database["read"]["full_reads"].values()) == {"read-all"}
     assert again.file(INFO_PATH).size > 0 and again.summary["new_data_bytes"] < first.summary["new_data_bytes"] // 10
 
 
