@@ -59,6 +59,12 @@ def load_agent(server, dbname: str, sqlite_path: Path) -> float:
     return time.perf_counter() - start
 
 
+def sqlite_copy(src: Path, dst: Path) -> None:
+    """A copy of an SQLite database with its WAL content (the file alone may lack it)."""
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+
+
 def replay_day(server, dbname: str, before: Path, after: Path, work: Path) -> dict:
     """Apply to PostgreSQL what the SQLite day changed (row by row, as the ORM would)."""
     import psycopg
@@ -182,7 +188,7 @@ def run(args) -> dict:
 
         common.progress("1% day")
         before = work / "before.db"
-        shutil.copyfile(sqlite_db, before)
+        sqlite_copy(sqlite_db, before)
         mutate_agent(work / "agent", 0.01, seed=2)
         out["day"] = replay_day(server, db, before, sqlite_db, work)
 

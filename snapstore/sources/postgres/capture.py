@@ -94,37 +94,34 @@ class _TableCapture:
             starts.append(starts[-1] + count)
         ids, chunks, sizes = bytearray(), [0] * n, [0] * n
         new_chunks = new_bytes = 0
-        i = 0
-        while i < n:
-            j = i
-            while j + 1 < n and reuse[j + 1] == reuse[i]:
-                j += 1
+        fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
+        for i in range(n):
             if reuse[i]:
-                ids += parent_ids[starts[i] * 32:starts[j + 1] * 32]
-                for k in range(i, j + 1):
-                    chunks[k], sizes[k] = prev["chunks"][k], prev["bytes"][k]
-            else:
-                for k, result in self._read(table, plan, i, j):
-                    ids += result.ids
-                    chunks[k], sizes[k] = len(result.ids) // 32, result.size
-                    new_chunks += result.new_chunks
-                    new_bytes += result.new_bytes
-            i = j + 1
+                ids += parent_ids[starts[i] * 32:starts[i + 1] * 32]
+                chunks[i], sizes[i] = prev["chunks"][i], prev["bytes"][i]
+                continue
+            result = next(fresh)
+            ids += result.ids
+            chunks[i], sizes[i] = len(result.ids) // 32, result.size
+            new_chunks += result.new_chunks
+            new_bytes += result.new_bytes
+        for _ in fresh:  # the splitter's final check
+            pass
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "rows": plan.rows,
                         "fingerprints": plan.fingerprints, "chunks": chunks, "bytes": sizes}
         self.builder.add(table.file, IngestResult(bytes(ids), sum(sizes), new_chunks, new_bytes), CHUNKER)
 
-    def _read(self, table: TableInfo, plan: RangePlan, first: int, last: int):
-        """COPY ranges ``first..last`` in one statement; yields (range, IngestResult) per range."""
-        query, params = range_query(table, plan.bounds, first, last)
+    def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
+        """One COPY of the given ranges; yields an IngestResult per range, in order."""
+        query, params = range_query(table, plan.bounds, None if all_ranges else ranges)
         writer = self.builder.writer
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)
-            for k in range(first, last + 1):
+            for k in ranges:
                 result = ingest_stream(BlockStream(splitter.rows(plan.rows[k])), writer, self.progress)
                 self.stats.ranges_read += 1
                 self.stats.rows_read += plan.rows[k]
-                yield k, result
+                yield result
             splitter.finish()
             self.stats.bytes_read += splitter.bytes_read
 
