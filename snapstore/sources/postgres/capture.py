@@ -18,22 +18,20 @@ import psycopg
 
 from ...chunklist import load_list
 from ...errors import SnapshotNotFound, SourceError
-from ...ingest import IngestResult, ingest_stream
+from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
 from .connect import PgTarget
-from .copystream import BlockStream, RowSplitter
+from .copystream import RowSplitter
 from .layout import (CLEAN_PATH, FORMAT_VERSION, INFO_PATH, POST_DATA_PATH, PRE_DATA_PATH, TableInfo,
                      data_path)
 from .ranges import RangePlan, plan_ranges, range_query
+from .rowchunks import CHUNKER, row_chunks
 from .schema_dump import SchemaDump
 from .snapshot import SharedSnapshot
 
 if TYPE_CHECKING:
     from ...backup import SnapshotBuilder
     from ...manifest import Snapshot
-
-CHUNKER = "fastcdc-16k"
-
 
 @dataclass
 class ReadStats:
@@ -67,6 +65,7 @@ class _TableCapture:
                  progress: Callable[[int], None] | None, read_all: bool):
         self.conn, self.builder, self.stats, self.progress = conn, builder, stats, progress
         self.read_all = read_all
+        self.cdc = cdc_chunker(builder.writer)
 
     def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
         plan, same_bounds = plan_ranges(self.conn, table, parent_table)
@@ -118,7 +117,7 @@ class _TableCapture:
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)
             for k in ranges:
-                result = ingest_stream(BlockStream(splitter.rows(plan.rows[k])), writer, self.progress)
+                result = ingest_chunks(row_chunks(splitter.rows(plan.rows[k]), self.cdc), writer, self.progress)
                 self.stats.ranges_read += 1
                 self.stats.rows_read += plan.rows[k]
                 yield result
