@@ -125,6 +125,19 @@ class _TableCapture:
             self.stats.bytes_read += splitter.bytes_read
 
 
+SCHEMA_FILES = (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH)
+
+
+def _unchanged_schema(parent: "Snapshot | None", prev: dict | None, fingerprint: str) -> list | None:
+    """The parent's schema entries when the catalogs have not changed since (no pg_dump needed)."""
+    if not prev or prev.get("schema_fingerprint") != fingerprint:
+        return None
+    try:
+        return [parent.file(path) for path in SCHEMA_FILES]
+    except SnapshotNotFound:
+        return None
+
+
 def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | None",
                      progress: Callable[[int], None] | None = None, read_all: bool = False) -> dict:
     """Store the database at ``url`` as of one moment; returns the manifest's ``database`` entry."""
@@ -132,11 +145,15 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
     prev = None if read_all else parent_info(builder, parent)
     prev_tables = {f"{t['schema']}.{t['name']}": TableInfo.from_doc(t) for t in (prev or {}).get("tables", [])}
     stats = ReadStats()
+    schema: SchemaDump | None = None
     with SharedSnapshot(target) as shot:
         conn = shot.conn
-        server = catalog.server(conn)
-        schema = SchemaDump(target, shot.snapshot_id, server["server_version_num"] // 10000)
         try:
+            server = catalog.server(conn)
+            fingerprint = catalog.schema_fingerprint(conn)
+            same_schema = _unchanged_schema(parent, prev, fingerprint)
+            if same_schema is None:
+                schema = SchemaDump(target, shot.snapshot_id, server["server_version_num"] // 10000)
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
@@ -150,25 +167,32 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
                     except SnapshotNotFound:
                         before = None
                 reader.run(table, before, entry)
-            schema.wait()  # pg_dump has imported the snapshot long before; wait while it is alive anyway
+            if schema is not None:
+                schema.wait()  # pg_dump imported the snapshot long before; wait while it is alive anyway
         except psycopg.Error as exc:
-            schema.close()
+            if schema is not None:
+                schema.close()
             raise SourceError(f"reading {target.label} failed: {str(exc).strip().splitlines()[0]}") from None
         except BaseException:
-            schema.close()
+            if schema is not None:
+                schema.close()
             raise
-    try:
-        sections, fenced = schema.sections()
-    finally:
-        schema.close()
-    builder.add_bytes(PRE_DATA_PATH, sections["pre-data"].encode())
-    builder.add_bytes(POST_DATA_PATH, sections["post-data"].encode())
-    builder.add_bytes(CLEAN_PATH, sections["clean"].encode())
-    info = {"format": FORMAT_VERSION, **server, "psql_restrict": fenced, "extensions": extensions, "sequences": sequences,
-            "tables": [t.to_doc() for t in tables]}
+    if schema is None:
+        for entry in same_schema:
+            builder.reuse(entry)
+        fenced = prev.get("psql_restrict", False)
+    else:
+        try:
+            sections, fenced = schema.sections()
+        finally:
+            schema.close()
+        for path, section in zip(SCHEMA_FILES, ("pre-data", "post-data", "clean")):
+            builder.add_bytes(path, sections[section].encode())
+    info = {"format": FORMAT_VERSION, **server, "schema_fingerprint": fingerprint, "psql_restrict": fenced,
+            "extensions": extensions, "sequences": sequences, "tables": [t.to_doc() for t in tables]}
     builder.add_bytes(INFO_PATH, json.dumps(info, indent=1, sort_keys=True).encode())
     return {"type": "postgresql", "format": FORMAT_VERSION, "server_version": server["server_version"],
-            "database": server["database"], "read": stats.as_doc()}
+            "database": server["database"], "schema_dumped": schema is not None, "read": stats.as_doc()}
 
 
 class PostgresCapture:

@@ -103,6 +103,7 @@ def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_p
     for path in (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH, INFO_PATH):  # pg_dump's random \restrict key left out
         assert third.file(path).digest == second.file(path).digest, path
     assert third.summary["added_chunks"] == 0
+    assert not third.database["schema_dumped"] and second.database["schema_dumped"] is False
 
 
 def test_changed_columns_read_the_table_whole_and_say_so(server, agent_db, tmp_path):
@@ -113,6 +114,8 @@ def test_changed_columns_read_the_table_whole_and_say_so(server, agent_db, tmp_p
         conn.execute("ALTER TABLE accounts ADD COLUMN note text DEFAULT 'n/a'")  # no new row versions
     snap = backup(repo, url).snapshot
     assert snap.database["read"]["full_reads"] == {"public.accounts": "ranges chosen again"}
+    assert snap.database["schema_dumped"]  # the catalogs changed: pg_dump ran again
+    assert "note text DEFAULT 'n/a'::text" in open_pg_capture(repo, snap).schema_sql("pre-data")
     rows = b"".join(open_pg_capture(repo, snap).copy_data("accounts")).splitlines()
     assert len(rows) == 20 and all(r.endswith(b"\tn/a") for r in rows)
 
