@@ -65,11 +65,16 @@ def server(conn: psycopg.Connection) -> dict:
     return {"server_version": version, "server_version_num": num, "encoding": encoding, "database": dbname}
 
 
+# Catalog rows pg_dump never dumps that other sessions create as a side effect: a backend's
+# temporary namespaces appear with its first temporary table and stay.
+_NOT_DUMPED = {"pg_namespace": r" WHERE nspname !~ '^pg_(toast_)?temp_'"}
+
+
 def schema_fingerprint(conn: psycopg.Connection) -> str:
     """A digest that changes whenever the schema may have: the row versions (``xmin``,
     ``ctid``) of every database-local system catalog.  Any DDL inserts, updates or deletes
     catalog rows, each with a new ``xmin``; VACUUM and ANALYZE update ``pg_class`` in place
-    (same ``xmin``) and write statistics (left out).  When it equals the parent's, the
+    (same ``xmin``) and write statistics (left out), and temporary namespaces are left out.  When it equals the parent's, the
     parent's schema sections are the schema, and ``pg_dump`` need not run (a false alarm —
     e.g. a temporary table of another session — only costs a dump)."""
     names = [r[0] for r in conn.execute(
@@ -78,7 +83,7 @@ def schema_fingerprint(conn: psycopg.Connection) -> str:
         "ORDER BY 1")]
     parts = " UNION ALL ".join(
         f"SELECT {i}, count(*), sum(hashtextextended(xmin::text || ctid::text, {i})::numeric) FROM pg_catalog.{name}"
-        for i, name in enumerate(names))
+        + _NOT_DUMPED.get(name, "") for i, name in enumerate(names))
     rows = conn.execute(f"SELECT string_agg(concat_ws(':', n, c, s), ',' ORDER BY n) FROM ({parts}) t(n, c, s)"
                         ).fetchone()[0]
     version = conn.execute("SELECT current_setting('server_version_num')").fetchone()[0]

@@ -76,6 +76,8 @@ def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_p
     with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
         before = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
         touched = schema.one_percent_day(conn)
+        conn.execute("CREATE TEMP TABLE scratch (x int)")  # leaves this backend's pg_temp schema behind
+        conn.execute("DROP TABLE scratch")
         after = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     touched_ranges = {sum(1 for b in bounds if b <= key) for key in changed}  # COLLATE "C"-like keys
