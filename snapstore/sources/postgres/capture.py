@@ -82,7 +82,7 @@ class _TableCapture:
                                                 else "ranges chosen again" if not same_bounds
                                                 else "every range changed")
         if all(reuse):
-            table.ranges = dict(prev, rows=plan.rows)
+            table.ranges = prev
             self.builder.reuse(parent_entry)
             if self.progress:
                 self.progress(parent_entry.size)
@@ -91,24 +91,29 @@ class _TableCapture:
         starts = [0]
         for count in prev.get("chunks", []):
             starts.append(starts[-1] + count)
-        ids, chunks, sizes = bytearray(), [0] * n, [0] * n
+        ids, chunks = bytearray(), [0] * n
+        size = 0
+        index = self.builder.writer.index
         new_chunks = new_bytes = 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
                 ids += parent_ids[starts[i] * 32:starts[i + 1] * 32]
-                chunks[i], sizes[i] = prev["chunks"][i], prev["bytes"][i]
+                chunks[i] = prev["chunks"][i]
+                size += sum(index.get(parent_ids[j:j + 32]).plain_length
+                            for j in range(starts[i] * 32, starts[i + 1] * 32, 32))
                 continue
             result = next(fresh)
             ids += result.ids
-            chunks[i], sizes[i] = len(result.ids) // 32, result.size
+            chunks[i] = len(result.ids) // 32
+            size += result.size
             new_chunks += result.new_chunks
             new_bytes += result.new_bytes
         for _ in fresh:  # the splitter's final check
             pass
-        table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "rows": plan.rows,
-                        "fingerprints": plan.fingerprints, "chunks": chunks, "bytes": sizes}
-        self.builder.add(table.file, IngestResult(bytes(ids), sum(sizes), new_chunks, new_bytes), CHUNKER)
+        table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
+                        "chunks": chunks}
+        self.builder.add(table.file, IngestResult(bytes(ids), size, new_chunks, new_bytes), CHUNKER)
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
         """One COPY of the given ranges; yields an IngestResult per range, in order."""
@@ -190,7 +195,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             builder.add_bytes(path, sections[section].encode())
     info = {"format": FORMAT_VERSION, **server, "schema_fingerprint": fingerprint, "psql_restrict": fenced,
             "extensions": extensions, "sequences": sequences, "tables": [t.to_doc() for t in tables]}
-    builder.add_bytes(INFO_PATH, json.dumps(info, indent=1, sort_keys=True).encode())
+    builder.add_bytes(INFO_PATH, json.dumps(info, sort_keys=True, separators=(",", ":")).encode())
     return {"type": "postgresql", "format": FORMAT_VERSION, "server_version": server["server_version"],
             "database": server["database"], "schema_dumped": schema is not None, "read": stats.as_doc()}
 
