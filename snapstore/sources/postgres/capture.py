@@ -14,10 +14,14 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+import blake3
 import psycopg
+import zstandard
 
 from ...chunklist import load_list
 from ...errors import SnapshotNotFound, SourceError
+from ...repository import BLOB_DATA
+from ...repository.pack import CODEC_ZSTD
 from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
 from .connect import PgTarget
@@ -60,6 +64,19 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
     return json.loads(b"".join(builder.reader.read(ids[i:i + 32]) for i in range(0, len(ids), 32)))
 
 
+# Each range owns a fixed run of slots in the table's chunk list, padded with the empty chunk,
+# so a range that gains or loses a chunk does not shift every position after it: the list is
+# then stored as a small patch on the parent's (chunklist.py) instead of written whole.
+EMPTY_ID = blake3.blake3(b"").digest()
+SLACK_SLOTS = 2
+
+
+def store_empty_chunk(writer) -> None:
+    """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
+    if not writer.has(EMPTY_ID):
+        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_ID, 0)])])
+
+
 class _TableCapture:
     def __init__(self, conn: psycopg.Connection, builder: "SnapshotBuilder", stats: ReadStats,
                  progress: Callable[[int], None] | None, read_all: bool):
@@ -88,31 +105,35 @@ class _TableCapture:
                 self.progress(parent_entry.size)
             return
         parent_ids = load_list(parent_entry.chunks, self.builder.reader) if any(reuse) else b""
-        starts = [0]
-        for count in prev.get("chunks", []):
+        starts = [0]  # where each range's chunks begin in the parent's list
+        for count in prev.get("slots", prev.get("chunks", [])):
             starts.append(starts[-1] + count)
-        ids, chunks = bytearray(), [0] * n
+        per_range: list[bytes] = []
         size = 0
         index = self.builder.writer.index
         new_chunks = new_bytes = 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
-                ids += parent_ids[starts[i] * 32:starts[i + 1] * 32]
-                chunks[i] = prev["chunks"][i]
-                size += sum(index.get(parent_ids[j:j + 32]).plain_length
-                            for j in range(starts[i] * 32, starts[i + 1] * 32, 32))
+                own = parent_ids[starts[i] * 32:(starts[i] + prev["chunks"][i]) * 32]
+                per_range.append(own)
+                size += sum(index.get(own[j:j + 32]).plain_length for j in range(0, len(own), 32))
                 continue
             result = next(fresh)
-            ids += result.ids
-            chunks[i] = len(result.ids) // 32
+            per_range.append(result.ids)
             size += result.size
             new_chunks += result.new_chunks
             new_bytes += result.new_bytes
         for _ in fresh:  # the splitter's final check
             pass
+        chunks = [len(r) // 32 for r in per_range]
+        slots = prev.get("slots")
+        if not slots or any(c > s for c, s in zip(chunks, slots)):
+            slots = [c + SLACK_SLOTS for c in chunks]  # a new layout: the list is written whole once
+        ids = b"".join(r + EMPTY_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
+        store_empty_chunk(self.builder.writer)
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
-                        "chunks": chunks}
+                        "chunks": chunks, "slots": slots}
         self.builder.add(table.file, IngestResult(bytes(ids), size, new_chunks, new_bytes), CHUNKER)
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
