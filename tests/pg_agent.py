@@ -7,11 +7,19 @@ agent it was loaded from.
 from __future__ import annotations
 
 import hashlib
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from ..errors import DiskFull, IntegrityError, SourceError, UsageError, disk_ful
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
 from ..sqlite_uri import sqlite_uri
+from .pg_preflight import is_postgres_url
+from .postgres_target import restore_to_postgres
 from .safety import safety_snapshot
 from .sources import FolderSource, open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
@@ -37,6 +39,7 @@ class RestoreResult:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     safety_snapshot_id: str | None = None
+    not_carried: list[str] = field(default_factory=list)  # what the target engine cannot hold
     dry_run: bool = False
     duration_s: float = 0.0
 
@@ -50,7 +53,7 @@ class RestoreResult:
         return {"target": str(self.target), "snapshot_id": self.snapshot_id, "source": self.source,
                 "components": self.components,
                 "tables": self.tables, "files": self.files, "safety_snapshot_id": self.safety_snapshot_id,
-                "undo": self.undo_hint, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
+                "undo": self.undo_hint, "not_carried": self.not_carried, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
 
 
 def _names(value: str | Iterable[str]) -> list[str]:
@@ -92,10 +95,15 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
             only: str | Iterable[str] | None = None, memory_types: str | Iterable[str] | None = None,
             files_dir: str | os.PathLike | None = None, dry_run: bool = False,
             progress: Callable[[int], None] | None = None) -> RestoreResult:
-    """Restore ``source`` (snapshot ref or backup folder) into the SQLite database ``target``."""
+    """Restore ``source`` (snapshot ref or backup folder) into the SQLite database ``target``
+    or, given a ``postgresql://`` URL, into that PostgreSQL database."""
     started = time.perf_counter()
-    target = Path(target)
     components = parse_components(only, memory_types)
+    if is_postgres_url(str(target)):
+        return restore_to_postgres(repo, source, str(target), components=components, dry_run=dry_run,
+                                   tables=lambda config: _selected_tables(components, memory_types, config),
+                                   progress=progress)
+    target = Path(target)
     _check_target(target, dry_run)
     origin = open_source(repo, source)
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]

@@ -1,0 +1,128 @@
+"""restore SNAPSHOT --to postgresql://…: an SQLite agent's snapshot into PostgreSQL (migration),
+whole into a new or empty database, selective as a dry run over an existing agent, and every
+prerequisite refused before any change."""
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from helpers import assert_one_line_error, backed_up_agent, ok, run_cli
+from pg_agent import free_port, table_md5s
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def sqlite_backup(tmp_path_factory):
+    """(agent, repo): the scale-1 sample agent (seed 0, as pg_sample_agent) backed up once."""
+    return backed_up_agent(tmp_path_factory.mktemp("pg-restore"), scale=1, seed=0)
+
+
+def _databases(server) -> set[str]:
+    with psycopg.connect(server.dsn("postgres")) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+def test_whole_restore_creates_the_database_equal_to_the_loaded_agent(sqlite_backup, postgres18_server,
+                                                                      pg_sample_template):
+    _, repo = sqlite_backup
+    url = postgres18_server.url("restored_new")
+    postgres18_server.drop_database("restored_new")
+    out = ok(run_cli("restore", "latest", "--to", url, "--json", repo=repo))
+    doc = json.loads(out.stdout)
+    assert doc["target"] == url and doc["tables"]["episodic_memory"] == {"deleted": 0, "inserted": 42}
+    assert any("episodic_memory_fts" in n for n in doc["not_carried"])  # listed, not dropped silently
+    template, _ = pg_sample_template
+    assert table_md5s(url) == table_md5s(postgres18_server.url(template))
+
+
+def test_whole_restore_into_an_existing_empty_database(sqlite_backup, postgres18_server):
+    _, repo = sqlite_backup
+    name = postgres18_server.create_database()
+    out = ok(run_cli("restore", "latest", "--to", postgres18_server.url(name), repo=repo))
+    assert "restored database of snapshot" in out.stdout
+    with psycopg.connect(postgres18_server.dsn(name)) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 300
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = "
+                            "'ix_episodic_memory_combined_fts'").fetchone()[0] == 1
+
+
+def test_dry_run_of_a_whole_restore_changes_nothing(sqlite_backup, postgres18_server):
+    _, repo = sqlite_backup
+    name = postgres18_server.create_database()
+    out = ok(run_cli("restore", "latest", "--to", postgres18_server.url(name), "--dry-run", "--json", repo=repo))
+    assert json.loads(out.stdout)["tables"]["messages"]["inserted"] == 300
+    assert table_md5s(postgres18_server.url(name)) == {}
+    missing = "never_created_" + name
+    ok(run_cli("restore", "latest", "--to", postgres18_server.url(missing), "--dry-run", repo=repo))
+    assert missing not in _databases(postgres18_server)
+
+
+def test_selective_dry_run_counts_changed_rows_and_changes_nothing(sqlite_backup, pg_sample_agent):
+    _, repo = sqlite_backup
+    with pg_sample_agent.connect() as conn:
+        conn.execute("DELETE FROM episodic_memory WHERE id IN (SELECT id FROM episodic_memory ORDER BY id LIMIT 3)")
+        conn.execute("UPDATE semantic_memory SET summary = summary || ' (edited)' "
+                     "WHERE id IN (SELECT id FROM semantic_memory ORDER BY id LIMIT 2)")
+        conn.execute("INSERT INTO episodic_memory SELECT (jsonb_populate_record(NULL::episodic_memory, "
+                     "to_jsonb(e) || '{\"id\": \"ep_mem-extra\"}')).* FROM episodic_memory e LIMIT 1")
+    before = table_md5s(pg_sample_agent.url)
+    out = ok(run_cli("restore", "latest", "--to", pg_sample_agent.url, "--memory-type", "episodic,semantic",
+                     "--dry-run", "--json", repo=repo))
+    tables = json.loads(out.stdout)["tables"]
+    assert tables == {"episodic_memory": {"deleted": 1, "inserted": 3},
+                      "semantic_memory": {"deleted": 2, "inserted": 2}}
+    assert table_md5s(pg_sample_agent.url) == before
+
+
+def test_restoring_over_an_existing_agent_needs_its_safety_snapshot(sqlite_backup, pg_sample_agent):
+    _, repo = sqlite_backup
+    before = table_md5s(pg_sample_agent.url)
+    r = run_cli("restore", "latest", "--to", pg_sample_agent.url, "--memory-type", "episodic", repo=repo)
+    assert_one_line_error(r, "safety snapshot")
+    assert table_md5s(pg_sample_agent.url) == before
+
+
+def test_pgvector_missing_on_the_target(sqlite_backup, postgres_server):
+    """The Debian PostgreSQL 15 has no pgvector: refused, exit 6, no database left behind."""
+    _, repo = sqlite_backup
+    postgres_server.drop_database("no_vector_here")
+    r = run_cli("restore", "latest", "--to", postgres_server.url("no_vector_here"), repo=repo)
+    assert_one_line_error(r, "pgvector")
+    assert r.returncode == 6
+    assert "no_vector_here" not in _databases(postgres_server)
+
+
+def test_refused_connection(sqlite_backup):
+    _, repo = sqlite_backup
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/agent"
+    r = run_cli("restore", "latest", "--to", url, repo=repo)
+    line = assert_one_line_error(r, "connection refused")
+    assert r.returncode == 6 and "hunter2" not in line
+
+
+def test_wrong_password(sqlite_backup, pg_server):
+    _, repo = sqlite_backup
+    pg_server.password_role("snapstore_pw", "right-password")
+    name = pg_server.create_database()
+    url = f"postgresql://snapstore_pw:wrong-password@{pg_server.host}:{pg_server.port}/{name}"
+    r = run_cli("restore", "latest", "--to", url, repo=repo)
+    line = assert_one_line_error(r, "wrong password", "snapstore_pw")
+    assert r.returncode == 6 and "wrong-password" not in line
+
+
+def test_missing_privileges(sqlite_backup, postgres18_server, pg_sample_agent):
+    _, repo = sqlite_backup
+    postgres18_server.password_role("snapstore_reader", "pw")
+    with pg_sample_agent.connect(autocommit=True) as conn:
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO snapstore_reader")
+    url = f"postgresql://snapstore_reader:pw@{postgres18_server.host}:{postgres18_server.port}/{pg_sample_agent.dbname}"
+    before = table_md5s(pg_sample_agent.url)
+    r = run_cli("restore", "latest", "--to", url, "--memory-type", "episodic", "--dry-run", repo=repo)
+    assert_one_line_error(r, "may not change table episodic_memory")
+    assert r.returncode == 6
+    # a new database it may not create
+    r = run_cli("restore", "latest", "--to", url.rsplit("/", 1)[0] + "/not_allowed_db", repo=repo)
+    assert_one_line_error(r, "may not create databases")
+    assert table_md5s(pg_sample_agent.url) == before
