@@ -68,3 +68,30 @@ def table_md5s(url_or_dsn: str, schema: str = "public") -> dict[str, tuple[int, 
             digest = hashlib.md5("".join(sorted(r[0] for r in rows)).encode()).hexdigest()
             out[t] = (len(rows), digest)
     return out
+
+
+@dataclass
+class LiveTable:
+    """A table of a live database, shaped like a capture's TableInfo."""
+
+    schema: str
+    name: str
+    columns: list[tuple[str, str]]
+    primary_key: list[str]
+
+
+def live_tables(conn: psycopg.Connection) -> list[LiveTable]:
+    from snapstore.restore.pg_stage import introspect
+
+    return [LiveTable("public", t.name, [(c.name, c.pg_type) for c in t.columns], t.primary_key)
+            for t in introspect(conn).values()]
+
+
+def live_copy(conn: psycopg.Connection):
+    """``copy_data(table)`` over a live connection: the server's own COPY text, as a capture stores it."""
+    def copy_data(table: LiveTable):
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns)
+        with conn.cursor().copy(sql.SQL("COPY public.{} ({}) TO STDOUT").format(sql.Identifier(table.name), cols)) as cp:
+            for block in cp:
+                yield bytes(block)
+    return copy_data
