@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .chunklist import ListRef, store_list
-from .errors import SnapshotNotFound, SourceError
-from .ingest import IngestResult, ingest_bytes, ingest_pages
+from .errors import SourceError
+from .ingest import IngestResult, ingest_bytes
 from .manifest import FileEntry, Snapshot, content_digest, list_snapshots, safe_relpath, save_snapshot
 from .repository import BlobReader, BlobWriter, Repository
 from .sanitize import agent_environment, sanitize_env
 from .sources.agent import AgentSource, redact_url
-from .sources.sqlite import SQLiteImageReader
+from .sources.base import database_capture
+from .sources.sqlite_capture import DB_PATH
 
-DB_PATH = "database/sqlite.db"
 CONFIG_PATH = "config/mirix.yaml"
 ENV_PATH = "config/environment.env"
 
@@ -50,7 +50,7 @@ def find_parent(repo: Repository, source: AgentSource) -> Snapshot | None:
     return candidates[-1] if candidates else None
 
 
-class _SnapshotBuilder:
+class SnapshotBuilder:
     """Collects file entries while chunks go into the writer."""
 
     def __init__(self, writer: BlobWriter, reader: BlobReader, parent: Snapshot | None):
@@ -68,6 +68,10 @@ class _SnapshotBuilder:
         self.new_data_bytes += result.new_bytes
         return entry
 
+    def reuse(self, entry: FileEntry) -> None:
+        """Take the parent's entry as it is: the content provably did not change."""
+        self.files.append(entry)
+
     def add_bytes(self, path: str, data: bytes, *, mode: int = 0o600, mtime: float = 0.0) -> FileEntry:
         return self.add(path, ingest_bytes(data, self.writer), "fastcdc-16k", mode=mode, mtime=mtime,
                         md5=hashlib.md5(data).digest())
@@ -80,40 +84,16 @@ def _log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
             yield "logs/" + path.relative_to(log_dir).as_posix(), path
 
 
-def _unchanged_database(parent: Snapshot | None, fingerprint: dict) -> FileEntry | None:
-    """The parent's database entry when the file provably has not changed since (restic's
-    and borg's files-cache idea, keyed on SQLite's own commit state as well as stat)."""
-    if parent is None or not fingerprint or parent.database.get("fingerprint") != fingerprint:
-        return None
-    try:
-        return parent.file(DB_PATH)
-    except SnapshotNotFound:
-        return None
-
-
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
                  tags: Iterable[str] = (), progress: Callable[[int], None] | None = None,
                  read_all: bool = False) -> BackupResult:
     started = time.perf_counter()
-    if not source.is_sqlite:
-        raise SourceError(f"agent {source.name} uses {redact_url(source.database_url)}: "
-                          "PostgreSQL capture is not available in this version")
+    capture = database_capture(source.database_url)
     with repo.lock():
         parent = find_parent(repo, source)
         with repo.writer() as writer, repo.reader() as reader:
-            builder = _SnapshotBuilder(writer, reader, parent)
-            db_path = source.sqlite_path
-            with SQLiteImageReader(db_path) as image:
-                database = {"type": "sqlite", "page_size": image.page_size, "page_count": image.page_count,
-                            "journal_mode": image.journal_mode, "fingerprint": image.fingerprint}
-                unchanged = _unchanged_database(parent, image.fingerprint) if not read_all else None
-                if unchanged is not None:
-                    builder.files.append(unchanged)
-                    if progress:
-                        progress(image.size)
-                else:
-                    pages = ingest_pages(image, writer, progress)
-                    builder.add(DB_PATH, pages, f"fixed-{image.page_size}", mtime=db_path.stat().st_mtime)
+            builder = SnapshotBuilder(writer, reader, parent)
+            database = capture.capture(builder, parent, progress, read_all)
             if source.config_path is not None:
                 builder.add_bytes(CONFIG_PATH, source.config_path.read_bytes(),
                                   mtime=source.config_path.stat().st_mtime)
@@ -141,7 +121,7 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             "added_chunks": writer.stats.blobs,
             "new_data_bytes": builder.new_data_bytes,
             "added_pack_bytes": writer.stats.file_bytes,
-            "database_unchanged": unchanged is not None,
+            "database_unchanged": database.pop("unchanged", False),
         }
         save_snapshot(repo, snapshot)
     added = writer.stats.file_bytes + (repo.snapshot_dir / snapshot.id).stat().st_size

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .backup import CONFIG_PATH, DB_PATH, BackupResult, _SnapshotBuilder
+from .backup import CONFIG_PATH, DB_PATH, BackupResult, SnapshotBuilder
 from .errors import IntegrityError, UsageError
 from .folder.checksums import checksum_problems
 from .folder.zst import decompress_to
@@ -133,7 +133,7 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
         parent = parents[-1] if parents else None
         database: dict = {"type": plan.database_type}
         with repo.writer() as writer, repo.reader() as reader:
-            builder = _SnapshotBuilder(writer, reader, parent)
+            builder = SnapshotBuilder(writer, reader, parent)
             for rel, (path, compressed) in sorted(plan.files.items()):
                 source = _decompressed(path, Path(tmp)) if compressed else path
                 if rel == DB_PATH:

@@ -7,12 +7,13 @@ import click
 
 from ..backup import backup_agent
 from ..sources.agent import load_agent_source
+from ..sources.base import database_capture
 from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
 
 
 @click.command("backup")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The agent's mirix.yaml.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="The agent's SQLite database (instead of, or overriding, the config's).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="The agent's database: an SQLite file or postgresql://USER@HOST:PORT/DB (instead of, or overriding, the config's).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
 @click.option("--verify", "verify_after", is_flag=True, help="Re-read and re-hash everything the snapshot needs afterwards.")
@@ -24,7 +25,7 @@ def command(ctx: click.Context, config_path: str | None, db_path: str | None, in
     """Snapshot the agent while it may be running; only new chunks are stored."""
     repo = open_repo(ctx)
     source = load_agent_source(config_path, db_path)
-    size = source.sqlite_path.stat().st_size if source.is_sqlite and source.sqlite_path.exists() else 0
+    size = database_capture(source.database_url).size_hint()
     progress = Progress("backup", size, enabled=not as_json)
     try:
         result = backup_agent(repo, source, include_logs=include_logs, tags=tags, progress=progress,

@@ -34,6 +34,9 @@ from ..memory_types import CONVERSATION_TABLE, memory_file_name, memory_tables
 from ..repository import Repository
 from ..sanitize import sanitize_yaml_text
 from .report import render_report
+from ..sources.postgres.layout import INFO_PATH, PG_DIR
+from ..sources.postgres.reader import open_pg_capture
+from .postgres_content import pg_schema_info, write_pg_dump, write_pg_memory_json
 from .sqlite_content import integrity_check, open_readonly, schema_info, write_memory_json, write_sql_dump
 
 COMPRESS_MIN_BYTES = 1 << 20
@@ -144,7 +147,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     # Files stored as they were (config, settings, logs), sanitising the config on the way out.
     config_doc: dict = {}
     for entry in snap.files:
-        if entry.path == DB_PATH:
+        if entry.path == DB_PATH or entry.path.startswith(PG_DIR + "/"):
             continue
         if not include_config and entry.path.startswith("config/"):
             if entry.path == CONFIG_PATH:  # still read: it names the memory tables and the Mirix version
@@ -176,6 +179,14 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
         verification = {"integrity_check": "passed" if db.check == "ok" else f"failed: {db.check}",
                         "integrity_check_method": "sqlite PRAGMA quick_check of database/sqlite.db",
+                        "completeness_check": "passed" if db.complete else "failed"}
+    elif INFO_PATH in paths:
+        db = _export_pg_database(repo, snap, root, memory_tables(config_doc), progress)
+        checksums.update(db.checksums)
+        memory_counts = db.memory_counts
+        conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
+        verification = {"integrity_check": "passed",
+                        "integrity_check_method": "every chunk of the snapshot hash-checked while writing the dump",
                         "completeness_check": "passed" if db.complete else "failed"}
 
     compressed_files = {}
@@ -268,6 +279,26 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
     checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
     complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
     return DatabaseExport(checksums, counts, info, check, complete, payloads)
+
+
+def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
+                        progress: Callable[[int], None] | None) -> DatabaseExport:
+    """``mirix_dump.sql`` (beside, in a thread: both read hash-checked chunks), schema info and
+    memories JSON of a PostgreSQL snapshot, all from the repository."""
+    capture = open_pg_capture(repo, snap)
+    checksums, counts = {}, {}
+    with ThreadPoolExecutor(1) as pool, open(root / DUMP, "wb") as dump:
+        dump_md5 = pool.submit(write_pg_dump, capture, dump, progress)
+        for kind, table in tables.items():
+            name = f"memories/{memory_file_name(kind)}"
+            with open(root / name, "wb") as out:
+                counts[kind], checksums[name] = write_pg_memory_json(capture, kind, table, out, progress)
+        checksums[DUMP] = dump_md5.result()
+    info = pg_schema_info(capture)
+    write_json(root / SCHEMA_INFO, info)
+    checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
+    complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
+    return DatabaseExport(checksums, counts, info, "ok", complete, {})
 
 
 def _quick_check(db_file: Path) -> str:

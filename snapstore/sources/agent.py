@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
@@ -63,6 +63,10 @@ def read_config(config_path: Path) -> dict[str, Any]:
     return doc
 
 
+def is_postgres_url(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://", "postgresql+"))
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
@@ -98,8 +102,16 @@ def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str
         cfg_path = Path(config_path).expanduser().resolve()
         config = read_config(cfg_path)
         base_dir = cfg_path.parent
-    url = _sqlite_url(Path(db_path).expanduser()) if db_path is not None else locate_database(config, base_dir, environ)
-    name = str(config.get("agent_name") or (cfg_path.parent.name if cfg_path else Path(db_path).stem))
+    if db_path is not None and is_postgres_url(str(db_path)):
+        url = str(db_path)
+        fallback_name = unquote(urlsplit(url).path.lstrip("/")) or "postgres"
+    elif db_path is not None:
+        url = _sqlite_url(Path(db_path).expanduser())
+        fallback_name = Path(db_path).stem
+    else:
+        url = locate_database(config, base_dir, environ)
+        fallback_name = cfg_path.parent.name if cfg_path else "agent"
+    name = str(config.get("agent_name") or (cfg_path.parent.name if cfg_path else fallback_name))
     env_file = base_dir / ".env"
     log_dir = Path(config["log_dir"]) if config.get("log_dir") else base_dir / "logs"
     if not log_dir.is_absolute():

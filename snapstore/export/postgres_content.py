@@ -1,0 +1,202 @@
+"""What an export derives from a PostgreSQL snapshot: ``mirix_dump.sql``, schema info, memory rows.
+
+Everything comes from the repository (sources/postgres/reader.py); no server is
+needed.  The dump is laid out as ``pg_dump --clean --if-exists`` lays out a plain
+dump: pg_dump's header, the ``DROP … IF EXISTS`` statements, the pre-data
+section (extensions first), one ``COPY … FROM stdin`` block per table, ``setval``
+for every sequence, the post-data section (keys, indexes, triggers, foreign
+keys) — so ``psql -v ON_ERROR_STOP=1 -f`` loads it into an empty database or
+over an existing copy of the schema.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any, BinaryIO, Callable, Iterator
+
+import orjson
+
+from ..sources.postgres.layout import TableInfo, quote_ident
+from ..sources.postgres.reader import PgCapture
+
+OBJECT_START = "--\n-- Name: "
+DUMP_END = "--\n-- PostgreSQL database dump complete\n--\n"
+
+
+def _split_section(sql: str) -> tuple[str, str, str]:
+    """(header, objects, trailer) of a pg_dump/pg_restore plain section."""
+    start = sql.find(OBJECT_START)
+    end = sql.rfind(DUMP_END)
+    if end < 0:
+        end = len(sql)
+    if start < 0 or start > end:
+        start = end
+    return sql[:start], sql[start:end], sql[end:]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table_data_header(table: TableInfo) -> str:
+    return (f"--\n-- Data for Name: {table.name}; Type: TABLE DATA; Schema: {table.schema}; Owner: -\n--\n\n"
+            f"COPY {table.qualified} ({table.column_list()}) FROM stdin;\n")
+
+
+def dump_parts(capture: PgCapture) -> Iterator[bytes]:
+    """``mirix_dump.sql``, piece by piece."""
+    header, pre_objects, trailer = _split_section(capture.schema_sql("pre-data"))
+    _, post_objects, _ = _split_section(capture.schema_sql("post-data"))
+    yield header.encode()
+    clean = capture.schema_sql("clean")
+    if clean:
+        yield clean.encode() + b"\n"
+    yield pre_objects.encode()
+    for table in capture.tables():
+        yield _table_data_header(table).encode()
+        yield from capture.copy_data(table)
+        yield b"\\.\n\n\n"
+    for name, state in capture.sequence_states().items():
+        schema, seq = name.split(".", 1)
+        qualified = f"{quote_ident(schema)}.{quote_ident(seq)}"
+        yield (f"--\n-- Name: {seq}; Type: SEQUENCE SET; Schema: {schema}; Owner: -\n--\n\n"
+               f"SELECT pg_catalog.setval({_literal(qualified)}, {state['last_value']}, "
+               f"{'true' if state['is_called'] else 'false'});\n\n\n").encode()
+    yield post_objects.encode()
+    yield trailer.encode() or DUMP_END.encode()
+
+
+def write_pg_dump(capture: PgCapture, out: BinaryIO, progress: Callable[[int], None] | None = None) -> str:
+    """Write the dump; returns its MD5."""
+    md5 = hashlib.md5()
+    for part in dump_parts(capture):
+        md5.update(part)
+        out.write(part)
+        if progress:
+            progress(len(part))
+    return md5.hexdigest()
+
+
+def table_label(table: TableInfo) -> str:
+    """How schema_info.json and memory files name a table: bare in ``public``, qualified elsewhere."""
+    return table.name if table.schema == "public" else table.key
+
+
+def pg_schema_info(capture: PgCapture) -> dict[str, Any]:
+    tables = {}
+    for t in capture.tables():
+        pk = set(t.primary_key)
+        tables[table_label(t)] = {"schema": t.schema, "columns": [{"name": c, "type": typ, "primary_key": c in pk}
+                                                                   for c, typ in t.columns],
+                                  "primary_key": t.primary_key, "row_count": t.row_count}
+    return {"database_type": "postgresql", "server_version": capture.server_version,
+            "extensions": capture.extensions, "sequences": capture.sequence_states(), "tables": tables}
+
+
+# --- COPY TEXT rows as JSON ---------------------------------------------------------------
+
+_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)", re.S)
+_SIMPLE = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _unescape(match: re.Match) -> bytes:
+    code = match.group(1)
+    if code[:1] == b"x":
+        return bytes([int(code[1:], 16)])
+    if code[:1].isdigit():
+        return bytes([int(code, 8) & 0xFF])
+    return _SIMPLE.get(code, code)
+
+
+def copy_field(raw: bytes) -> str | None:
+    """One field of a COPY TEXT row: ``\\N`` is NULL, backslash escapes decoded."""
+    if raw == b"\\N":
+        return None
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(_unescape, raw)
+    return raw.decode()
+
+
+def copy_rows(blocks: Iterator[bytes]) -> Iterator[list[bytes]]:
+    """Raw fields of each row of a COPY TEXT stream whose blocks end anywhere."""
+    rest = b""
+    for block in blocks:
+        data = rest + block if rest else block
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line.split(b"\t")
+    if rest:
+        yield rest.split(b"\t")
+
+
+def _json_value(text: str) -> Any:
+    """A json/jsonb column: the document when writing it back gives the same text (as the
+    SQLite export wraps it), else the text."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return {"$json": doc} if json.dumps(doc) == text else text
+
+
+def _float(text: str) -> Any:
+    value = float(text)
+    return value if value not in (float("inf"), float("-inf")) and value == value else {"$float": text}
+
+
+def converter(pg_type: str) -> Callable[[str], Any]:
+    """Text of a value as COPY writes it -> its JSON value, by the column's type."""
+    if pg_type in ("integer", "bigint", "smallint"):
+        return int
+    if pg_type in ("real", "double precision"):
+        return _float
+    if pg_type == "boolean":
+        return lambda t: t == "t"
+    if pg_type in ("json", "jsonb"):
+        return _json_value
+    if pg_type.startswith("vector"):
+        # pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no NaN or Infinity exist)
+        return lambda t: orjson.Fragment(t.encode())
+    if pg_type == "bytea":
+        return lambda t: {"$base64": base64.b64encode(bytes.fromhex(t[2:])).decode()}
+    return str
+
+
+def iter_json_rows(capture: PgCapture, table: TableInfo) -> Iterator[dict[str, Any]]:
+    """Rows as dicts with their keys sorted (stable files), in key order."""
+    names = [c for c, _ in table.columns]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    convert = [converter(t) for _, t in table.columns]
+    for fields in copy_rows(capture.copy_data(table)):
+        row = {}
+        for i in order:
+            value = copy_field(fields[i])
+            row[names[i]] = None if value is None else convert[i](value)
+        yield row
+
+
+def write_pg_memory_json(capture: PgCapture, memory_type: str, table_name: str, out: BinaryIO,
+                         progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """The same document as the SQLite export's ``memories/<type>_memory.json``; (rows, md5)."""
+    md5 = hashlib.md5()
+
+    def emit(data: bytes) -> None:
+        md5.update(data)
+        out.write(data)
+        if progress:
+            progress(len(data))
+
+    table = next((t for t in capture.tables() if table_label(t) == table_name), None)
+    count = table.row_count if table else 0
+    emit(("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table_name)},\n'
+          f'  "row_count": {count},\n  "rows": [').encode())
+    n = 0
+    if table is not None:
+        for row in iter_json_rows(capture, table):
+            emit((b",\n    " if n else b"\n    ") + orjson.dumps(row))
+            n += 1
+    emit((b"\n  ]" if n else b"]") + b"\n}\n")
+    return n, md5.hexdigest()

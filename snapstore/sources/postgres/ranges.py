@@ -1,0 +1,128 @@
+"""Key-ordered ranges of a table and their fingerprints: what makes PostgreSQL capture incremental.
+
+A table with a one-column primary key is cut into ranges by boundary keys
+(``bounds``; range ``i`` holds keys ``bounds[i-1] <= k < bounds[i]``, the first and
+last ranges are open).  A range's fingerprint is its row count and two 64-bit
+sums of hashes of ``(key, xmin)`` (kept as one 64-bit digest): every new row version (INSERT, UPDATE, even a
+HOT or no-op update) has a new ``xmin``, and a DELETE drops a pair, so an equal
+fingerprint means the range holds the same row versions as in the parent
+snapshot.  Reading ``(key, xmin)`` never detoasts a column, so fingerprinting a
+table costs a scan of its heap, not of its embeddings; only ranges whose
+fingerprint changed are read again with COPY.
+
+Tables without a primary key (or with a composite one) are one range,
+fingerprinted by ``(ctid, xmin)`` (or ``(key row, xmin)``) and read whole.
+Boundaries are kept from snapshot to snapshot (stable ranges are the point) and
+chosen again only when a range has grown past ``REBALANCE`` times its target.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import psycopg
+
+from .layout import TableInfo, quote_ident
+
+RANGE_BYTES = 256 << 10  # target stored size of one range (heap + TOAST); see docs/design.md
+REBALANCE = 4
+
+
+@dataclass
+class RangePlan:
+    bounds: list[str]           # boundary keys as text, cast back to the key's type in queries
+    target_rows: int            # rows per range when the bounds were chosen
+    rows: list[int]             # rows per range in this snapshot
+    fingerprints: list[str]     # per range
+
+
+def ranged_key(table: TableInfo) -> tuple[str, str] | None:
+    """(column, type) of the one-column primary key ranges are cut on, or None."""
+    if len(table.primary_key) != 1:
+        return None
+    types = dict(table.columns)
+    return table.primary_key[0], types[table.primary_key[0]]
+
+
+def _order_by(table: TableInfo) -> str:
+    return ", ".join(quote_ident(c) for c in table.primary_key)
+
+
+def fingerprint_expr(table: TableInfo) -> str:
+    if table.primary_key:
+        if len(table.primary_key) == 1:
+            return f"{quote_ident(table.primary_key[0])}::text || '/' || xmin::text"
+        return f"ROW({_order_by(table)})::text || '/' || xmin::text"
+    return "ctid::text || '/' || xmin::text"
+
+
+def fingerprints(conn: psycopg.Connection, table: TableInfo, bounds: list[str]) -> tuple[list[int], list[str]]:
+    """Row count and fingerprint of each of the ``len(bounds) + 1`` ranges."""
+    expr = fingerprint_expr(table)
+    key = ranged_key(table)
+    if key and bounds:
+        bucket = f"width_bucket({quote_ident(key[0])}, %s::text[]::{key[1]}[])"
+        params: tuple = (bounds,)
+    else:
+        bucket, params = "0", ()
+    rows = conn.execute(
+        f"SELECT {bucket} AS b, count(*), sum(hashtextextended({expr}, 0)::numeric)::text, "
+        f"sum(hashtextextended({expr}, 1)::numeric)::text FROM {table.qualified} GROUP BY 1", params).fetchall()
+    counts = [0] * (len(bounds) + 1)
+    prints = ["0"] * (len(bounds) + 1)
+    for b, n, h0, h1 in rows:
+        counts[b] = n
+        prints[b] = hashlib.blake2b(f"{n}:{h0}:{h1}".encode(), digest_size=8).hexdigest()
+    return counts, prints
+
+
+def choose_bounds(conn: psycopg.Connection, table: TableInfo, total_rows: int) -> tuple[list[str], int]:
+    """Boundary keys giving ranges of about ``RANGE_BYTES`` each, and the rows per range."""
+    key = ranged_key(table)
+    if key is None or total_rows == 0:
+        return [], max(total_rows, 1)
+    size = conn.execute("SELECT pg_table_size(%s::regclass)", (table.qualified,)).fetchone()[0]
+    per_range = max(1, math.ceil(RANGE_BYTES * total_rows / max(size, 1)))
+    if per_range >= total_rows:
+        return [], per_range
+    col = quote_ident(key[0])
+    bounds = [r[0] for r in conn.execute(
+        f"SELECT k::text FROM (SELECT {col} AS k, row_number() OVER (ORDER BY {col}) AS rn "
+        f"FROM {table.qualified}) s WHERE rn > 1 AND (rn - 1) %% %s = 0 ORDER BY rn", (per_range,))]
+    return bounds, per_range
+
+
+def plan_ranges(conn: psycopg.Connection, table: TableInfo, parent: TableInfo | None) -> tuple[RangePlan, bool]:
+    """This snapshot's ranges, and whether they are the parent's (same bounds, comparable prints)."""
+    prev = parent.ranges if parent is not None and parent.columns == table.columns \
+        and parent.primary_key == table.primary_key else {}
+    if prev and "bounds" in prev:
+        counts, prints = fingerprints(conn, table, prev["bounds"])
+        if max(counts) <= REBALANCE * prev["target_rows"] or ranged_key(table) is None:
+            return RangePlan(prev["bounds"], prev["target_rows"], counts, prints), True
+    total = conn.execute(f"SELECT count(*) FROM {table.qualified}").fetchone()[0]
+    bounds, per_range = choose_bounds(conn, table, total)
+    counts, prints = fingerprints(conn, table, bounds)
+    return RangePlan(bounds, per_range, counts, prints), False
+
+
+def range_query(table: TableInfo, bounds: list[str], first: int, last: int) -> tuple[str, tuple]:
+    """``COPY (SELECT …) TO STDOUT`` of ranges ``first..last`` in key order (physical order
+    for a table without a key, as pg_dump reads it)."""
+    cols = table.column_list()
+    if not table.primary_key:
+        return f"COPY {table.qualified} ({cols}) TO STDOUT", ()
+    where, params = [], []
+    key = ranged_key(table)
+    if key and bounds:
+        col, typ = quote_ident(key[0]), key[1]
+        if first > 0:
+            where.append(f"{col} >= %s::text::{typ}")
+            params.append(bounds[first - 1])
+        if last < len(bounds):
+            where.append(f"{col} < %s::text::{typ}")
+            params.append(bounds[last])
+    cond = f" WHERE {' AND '.join(where)}" if where else ""
+    return (f"COPY (SELECT {cols} FROM {table.qualified}{cond} ORDER BY {_order_by(table)}) TO STDOUT",
+            tuple(params))

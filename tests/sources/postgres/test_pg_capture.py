@@ -1,0 +1,154 @@
+"""PostgreSQL capture on a real server: the reader gives back every row, the schema and the
+sequences; a 1% day re-reads only the ranges it touched; an unchanged database reads nothing."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+import pg_agent_schema as schema
+from pg_agent_schema import cli_pg_env, server  # noqa: F401  (server: a fixture)
+from helpers import ok, run_cli
+from snapstore.backup import backup_agent
+from snapstore.repository import Repository
+from snapstore.sources.agent import load_agent_source
+from snapstore.sources.postgres.layout import INFO_PATH
+from snapstore.sources.postgres.reader import open_pg_capture
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def agent_db(server):
+    name = server.create_database()
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+        schema.create(conn)
+    return name
+
+
+def backup(repo: Repository, url: str, **kw):
+    return backup_agent(repo, load_agent_source(db_path=url), **kw)
+
+
+def test_reader_gives_back_every_table_schema_and_sequence(server, agent_db, tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    result = backup(repo, server.url(agent_db))
+    capture = open_pg_capture(repo, "latest")
+    assert result.snapshot.database["type"] == "postgresql"
+    tables = {t.key: t for t in capture.tables()}
+    assert set(tables) == {"public.agents", "public.memories", "public.accounts", "public.event_log",
+                           "public.tools_agents"}
+    assert tables["public.memories"].primary_key == ["id"]
+    assert tables["public.tools_agents"].primary_key == ["agent_id", "tool_id"]
+    assert tables["public.event_log"].primary_key == []
+    assert dict(tables["public.memories"].columns)["tags"] == "jsonb"
+    with psycopg.connect(server.dsn(agent_db)) as conn:
+        for key, table in tables.items():
+            expected = bytearray()
+            with conn.cursor().copy(f"COPY (SELECT {table.column_list()} FROM {table.qualified} "
+                                    f"ORDER BY {', '.join(table.primary_key) or 'seq'}) TO STDOUT") as copy:
+                for block in copy:
+                    expected += block
+            assert b"".join(capture.copy_data(table)) == bytes(expected), key
+            assert table.row_count == conn.execute(f"SELECT count(*) FROM {table.qualified}").fetchone()[0]
+    assert capture.sequences() == {"public.event_seq": 150}
+    assert "CREATE TABLE public.memories" in capture.schema_sql("pre-data")
+    assert "CREATE FUNCTION public.bump()" in capture.schema_sql("pre-data")
+    post = capture.schema_sql("post-data")
+    for needle in ("memories_agent_idx", "FOREIGN KEY (agent_id)", "CREATE TRIGGER memories_bump",
+                   "PRIMARY KEY (agent_id, tool_id)"):
+        assert needle in post
+    assert "DROP TABLE IF EXISTS public.memories;" in capture.schema_sql("clean")
+    assert capture.server_version.split(".")[0] == str(server.major)
+    read = result.snapshot.database["read"]
+    assert read["full_reads"]["public.memories"] == "new table"
+    assert read["ranges"] > 10  # ~3 MB of memories in ranges of ~256 KiB
+
+
+def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    url = server.url(agent_db)
+    first = backup(repo, url).snapshot
+    memories = next(t for t in open_pg_capture(repo, first).tables() if t.name == "memories")
+    bounds = memories.ranges["bounds"]
+    with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
+        before = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
+        touched = schema.one_percent_day(conn)
+        after = {r[0]: r[1] for r in conn.execute("SELECT id, xmin::text FROM memories")}
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    touched_ranges = {sum(1 for b in bounds if b <= key) for key in changed}  # COLLATE "C"-like keys
+    second = backup(repo, url).snapshot
+    read = second.database["read"]
+    assert "public.memories" not in read["full_reads"]
+    # memories: exactly the touched ranges; the four small tables are one range each, unchanged
+    assert read["ranges_read"] == len(touched_ranges) < (len(bounds) + 1) // 2
+    new_rows = open_pg_capture(repo, second).table("memories").ranges["rows"]
+    assert read["rows_read"] == sum(new_rows[i] for i in touched_ranges) < memories.row_count // 2
+    assert second.parent == first.id and touched == len(changed)
+    # what was not read is still exact: the reader's rows equal the server's
+    capture = open_pg_capture(repo, second)
+    table = capture.table("memories")
+    with psycopg.connect(server.dsn(agent_db)) as conn:
+        expected = bytearray()
+        with conn.cursor().copy(f"COPY (SELECT {table.column_list()} FROM memories ORDER BY id) TO STDOUT") as cp:
+            for block in cp:
+                expected += block
+    assert b"".join(capture.copy_data(table)) == bytes(expected)
+    # nothing changed since: nothing is read, and the data files are the parent's entries
+    third = backup(repo, url).snapshot
+    assert third.database["read"]["ranges_read"] == 0
+    assert third.file(table.file).chunks == second.file(table.file).chunks
+
+
+def test_changed_columns_read_the_table_whole_and_say_so(server, agent_db, tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    url = server.url(agent_db)
+    backup(repo, url)
+    with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
+        conn.execute("ALTER TABLE accounts ADD COLUMN note text DEFAULT 'n/a'")  # no new row versions
+    snap = backup(repo, url).snapshot
+    assert snap.database["read"]["full_reads"] == {"public.accounts": "ranges chosen again"}
+    rows = b"".join(open_pg_capture(repo, snap).copy_data("accounts")).splitlines()
+    assert len(rows) == 20 and all(r.endswith(b"\tn/a") for r in rows)
+
+
+def test_read_all_reads_everything(server, agent_db, tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    url = server.url(agent_db)
+    first = backup(repo, url).snapshot
+    again = backup(repo, url, read_all=True).snapshot
+    assert again.database["read"]["ranges_read"] == again.database["read"]["ranges"]
+    assert again.file(INFO_PATH).size > 0 and again.summary["new_data_bytes"] < first.summary["new_data_bytes"] // 10
+
+
+def test_password_is_never_stored(server, agent_db, tmp_path):
+    """The test server trusts local connections, so any password is accepted and must vanish."""
+    repo_path = tmp_path / "repo"
+    ok(run_cli("init", repo=repo_path))
+    url = f"postgresql://postgres:s3cr3t-Pa55@{server.host}:{server.port}/{agent_db}"
+    result = ok(run_cli("backup", "--db", url, "--json", repo=repo_path, env=cli_pg_env(server)))
+    assert "s3cr3t" not in result.stdout + result.stderr
+    shown = ok(run_cli("show", "latest", "--json", repo=repo_path)).stdout
+    assert "s3cr3t" not in shown and "postgres:***@" in shown
+    for path in repo_path.rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t" not in path.read_bytes(), path
+    export = tmp_path / "export"
+    ok(run_cli("export", "latest", export, repo=repo_path, env=cli_pg_env(server)))
+    for path in export.rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t" not in path.read_bytes(), path
+
+
+def test_unreachable_server_is_one_line(tmp_path):
+    repo_path = tmp_path / "repo"
+    ok(run_cli("init", repo=repo_path))
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_cli("backup", "--db", f"postgresql://postgres:pw@127.0.0.1:{port}/mirix", repo=repo_path)
+    assert result.returncode == 3
+    assert result.stderr.startswith("snapstore: cannot connect to postgresql://postgres:***@127.0.0.1")
+    assert len(result.stderr.strip().splitlines()) == 1 and "pw@" not in result.stderr
+    assert Repository.open(repo_path).snapshot_ids() == []
