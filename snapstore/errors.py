@@ -104,8 +104,6 @@ def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 
-class PgPrerequisite(SnapstoreError):
+class PgPrerequisite(SourceError):
     """A PostgreSQL prerequisite is missing (server unreachable, wrong password, privileges,
     pgvector); checked before any work, nothing was changed."""
-
-    exit_code = 6

@@ -7,6 +7,8 @@ agent it was loaded from.
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +97,32 @@ def live_copy(conn: psycopg.Connection):
             for block in cp:
                 yield bytes(block)
     return copy_data
+
+
+def _memory_rows(db, table):
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["id"]: dict(r) for r in conn.execute(f"SELECT * FROM {table}")}
+    finally:
+        conn.close()
+
+
+def assert_same_memories(original, converted):
+    """Every memory row equal: JSON as JSON, embeddings as padded float32 vectors, the rest exactly."""
+    from snapstore.migrate.values import decode_sqlite_embedding, padded
+    from snapstore.sample_agent.schema import EMBEDDING_COLUMNS, MEMORY_TABLES
+
+    for table in (*MEMORY_TABLES, "messages", "block", "agents"):
+        want, got = _memory_rows(original, table), _memory_rows(converted, table)
+        assert want.keys() == got.keys(), table
+        for key, row in want.items():
+            other = got[key]
+            for column, value in row.items():
+                theirs = other[column]
+                if column in EMBEDDING_COLUMNS.get(table, ()):
+                    assert padded(decode_sqlite_embedding(theirs)) == padded(decode_sqlite_embedding(value))
+                elif isinstance(value, str) and value[:1] in "[{":
+                    assert json.loads(theirs) == json.loads(value), (table, column)
+                else:
+                    assert theirs == value, (table, key, column)

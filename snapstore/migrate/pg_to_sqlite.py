@@ -15,11 +15,12 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Protocol
 
 from ..mirix_schema.postgres import quote_ident
 from ..sample_agent import schema as mirix_sqlite
-from .values import (CannotCarry, copy_fields, encode_sqlite_embedding, parse_vector_text, sqlite_timestamp)
+from ..export.postgres_content import copy_field, copy_rows
+from .values import CannotCarry, encode_sqlite_embedding, parse_vector_text, sqlite_timestamp
 
 _BATCH_ROWS = 2000
 
@@ -121,27 +122,14 @@ def _mirix_extras(conn: sqlite3.Connection, names: set[str]) -> None:
                 conn.execute(statement)
 
 
-def _rows(blocks: Iterable[bytes]) -> Iterator[str]:
-    """COPY text rows from blocks that end anywhere (a row ends at its one unescaped newline)."""
-    rest = b""
-    for block in blocks:
-        data = rest + block
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line.decode("utf-8")
-    if rest:
-        raise CannotCarry("the COPY data ends inside a row")
-
-
 def _insert_rows(conn: sqlite3.Connection, table: PgTable, blocks: Iterable[bytes]) -> int:
     convert = [_value_converter(t) for _, t in table.columns]
     cols = ", ".join(quote_ident(c) for c, _ in table.columns)
     insert = f"INSERT INTO {quote_ident(table.name)} ({cols}) VALUES ({', '.join('?' * len(table.columns))})"
     pk_at = [i for i, (c, _) in enumerate(table.columns) if c in table.primary_key]
     count, batch = 0, []
-    for line in _rows(blocks):
-        fields = copy_fields(line)
+    for raw in copy_rows(iter(blocks)):
+        fields = [copy_field(f) for f in raw]
         if len(fields) != len(convert):
             raise CannotCarry(f"{table.name}: a row has {len(fields)} fields, the table {len(convert)} columns")
         try:
@@ -156,6 +144,13 @@ def _insert_rows(conn: sqlite3.Connection, table: PgTable, blocks: Iterable[byte
     if batch:
         conn.executemany(insert, batch)
     return count
+
+
+def _metered(blocks: Iterable[bytes], progress: Callable[[int], None] | None) -> Iterable[bytes]:
+    for block in blocks:
+        if progress:
+            progress(len(block))
+        yield block
 
 
 def pg_only_objects(post_data_sql: str, extensions: Iterable[str], sequences: Iterable[str]) -> list[str]:
@@ -188,9 +183,7 @@ def write_sqlite(dest: Path, tables: list[PgTable], copy_data: Callable[[PgTable
             result.not_carried += [f"column {table.name}.{o}: kept as its PostgreSQL text" for o in odd]
         _mirix_extras(conn, {t.name for t in public})
         for table in public:
-            result.rows[table.name] = _insert_rows(conn, table, copy_data(table))
-            if progress:
-                progress(result.rows[table.name])
+            result.rows[table.name] = _insert_rows(conn, table, _metered(copy_data(table), progress))
         conn.execute("COMMIT")
     finally:
         conn.close()

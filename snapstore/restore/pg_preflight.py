@@ -6,82 +6,20 @@ message, a log or a result.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import PgPrerequisite, UsageError
-from ..sources.agent import redact_url
+from ..sources.postgres.connect import PgTarget
 
-_SCHEMES = ("postgresql", "postgres")
-
-
-def is_postgres_url(text: str) -> bool:
-    scheme = text.split("://", 1)[0].split("+", 1)[0] if "://" in text else ""
-    return scheme in _SCHEMES
-
-
-@dataclass(frozen=True)
-class PgDatabase:
-    """One database on one server: libpq parameters, the password kept apart."""
-
-    params: dict
-    password: str | None
-    label: str
-
-    @classmethod
-    def from_url(cls, url: str) -> "PgDatabase":
-        clean = re.sub(r"^postgres(?:ql)?(\+\w+)?://", "postgresql://", url)
-        try:
-            params = conninfo_to_dict(clean)
-        except psycopg.ProgrammingError as exc:
-            raise UsageError(f"not a usable PostgreSQL URL {redact_url(url)}: {exc}") from None
-        if not params.get("dbname"):
-            raise UsageError(f"{redact_url(url)} names no database (postgresql://USER@HOST:PORT/DB)")
-        password = params.pop("password", None)
-        return cls(params, password, redact_url(url))
-
-    @property
-    def dbname(self) -> str:
-        return self.params["dbname"]
-
-    @property
-    def server(self) -> str:
-        return f"{self.params.get('host', 'localhost')}:{self.params.get('port', 5432)}"
-
-    def sibling(self, dbname: str) -> "PgDatabase":
-        return PgDatabase({**self.params, "dbname": dbname}, self.password, self.label)
-
-    def connect(self, **kwargs) -> psycopg.Connection:
-        try:
-            return psycopg.connect(make_conninfo(**self.params), password=self.password, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: psycopg.OperationalError) -> Exception:
-        text = str(exc)
-        user = self.params.get("user", "")
-        if "password authentication failed" in text or "no password supplied" in text:
-            return PgPrerequisite(f"wrong password for PostgreSQL user {user} at {self.server}")
-        if re.search(r'database "[^"]*" does not exist', text):
-            return DatabaseMissing(f"database {self.dbname} does not exist on {self.server}")
-        if re.search(r'role "[^"]*" does not exist', text):
-            return PgPrerequisite(f"PostgreSQL user {user} does not exist on {self.server}")
-        if "Connection refused" in text or "could not connect" in text or "timeout" in text.lower():
-            return PgPrerequisite(f"cannot connect to PostgreSQL at {self.server}: connection refused "
-                                  "(is the server running and listening there?)")
-        last = text.strip().splitlines()[-1] if text.strip() else "connection failed"
-        return PgPrerequisite(f"cannot connect to {self.label}: {last}")
+def target_database(url: str) -> PgTarget:
+    db = PgTarget.from_url(url)
+    if not db.params.get("dbname"):
+        raise UsageError(f"{db.label} names no database (postgresql://USER@HOST:PORT/DB)")
+    return db
 
 
-class DatabaseMissing(PgPrerequisite):
-    """The target database does not exist (a whole restore may create it)."""
-
-
-def create_database(db: PgDatabase) -> None:
+def create_database(db: PgTarget) -> None:
     """CREATE DATABASE, if the user may; connects to the server's ``postgres`` database."""
     with db.sibling("postgres").connect(autocommit=True) as conn:
         may = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
@@ -92,12 +30,12 @@ def create_database(db: PgDatabase) -> None:
             sql.Identifier(db.dbname)))
 
 
-def drop_database(db: PgDatabase) -> None:
+def drop_database(db: PgTarget) -> None:
     with db.sibling("postgres").connect(autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.dbname)))
 
 
-def check_privileges(conn: psycopg.Connection, db: PgDatabase, tables: list[str], creates: bool) -> None:
+def check_privileges(conn: psycopg.Connection, db: PgTarget, tables: list[str], creates: bool) -> None:
     """The rights a restore needs, asked of the server (has_*_privilege), before any change."""
     user = db.params.get("user", "")
     row = conn.execute("SELECT has_database_privilege(current_database(), 'CONNECT'), "
@@ -119,7 +57,7 @@ def check_privileges(conn: psycopg.Connection, db: PgDatabase, tables: list[str]
                                  "(SELECT, INSERT, UPDATE, DELETE)")
 
 
-def check_extensions(conn: psycopg.Connection, db: PgDatabase, needed: list[str]) -> list[str]:
+def check_extensions(conn: psycopg.Connection, db: PgTarget, needed: list[str]) -> list[str]:
     """Every extension in ``needed`` is installed or can be created here; returns those to create.
 
     pgvector is the one a Mirix agent cannot do without (its embedding columns)."""

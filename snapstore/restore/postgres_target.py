@@ -1,46 +1,52 @@
 """``snapstore restore SNAPSHOT --to postgresql://…``: a snapshot into a PostgreSQL database.
 
 Whole restores go into an empty or new database (created when the user may): the
-schema's pre-data, every table by COPY, then indexes and keys -- one transaction,
-a database created for it is dropped again if the load fails.  Restoring over an
-existing agent (a whole restore into a database that has tables, or a selective
-``--memory-type``/``--only conversations`` restore) stages the snapshot's rows and
-replaces them row by row in one transaction (``pg_stage``), after a safety
-snapshot of the target.  Every prerequisite (connection, password, privileges,
-pgvector) is checked before any change (``pg_preflight``).
+schema's pre-data, every table by COPY, sequences, then indexes and keys (post-data)
+-- one transaction; a database created for it is dropped again if the load fails.
+Restoring over an existing agent (a whole restore into a database that has
+tables, or a selective ``--memory-type``/``--only conversations`` restore) first
+takes a safety snapshot of the target, then stages the snapshot's rows and
+replaces them row by row in one transaction (``pg_stage``).  Every prerequisite
+(connection, password, privileges, pgvector) is checked before any change
+(``pg_preflight``).
 
-Sources: a snapshot (or folder) of an SQLite agent -- the migration of Mirix's
-"Migration Between Systems" -- whose rows are converted on the way (``migrate``).
+Sources: a PostgreSQL snapshot (its stored COPY data goes straight back into
+COPY), or a snapshot or folder of an SQLite agent -- Mirix's "Migration Between
+Systems" -- whose rows are converted on the way (``migrate``).
 """
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable
 
 import psycopg
+from psycopg import sql
 
-from ..atomic import remove_stale_temps, temp_dir
-from ..backup import DB_PATH
-from ..errors import DiskFull, PgPrerequisite, SnapstoreError, UsageError, disk_full
+from ..errors import PgPrerequisite, UsageError
 from ..migrate.sqlite_to_pg import copy_table, load_sqlite_database, open_sqlite_readonly
 from ..migrate.values import CannotCarry
-from ..mirix_schema.postgres import Table, pg_schema_from_sqlite
-from .pg_preflight import (DatabaseMissing, PgDatabase, check_extensions, check_privileges, create_database,
-                           drop_database)
+from ..mirix_schema.postgres import Table, pg_schema_from_sqlite, quote_ident
+from ..sources.postgres.connect import DatabaseMissing, PgTarget
+from ..sources.postgres.reader import PgCapture
+from ..sources.sqlite_capture import DB_PATH
+from .pg_preflight import check_extensions, check_privileges, create_database, drop_database, target_database
 from .pg_stage import introspect, replace_rows
+from .safety import safety_snapshot
+
+Progress = Callable[[int], None]
 
 
 class SqliteRows:
-    """An SQLite agent database as the rows of a PostgreSQL restore."""
+    """An SQLite agent database (materialised from the snapshot) as the rows of a restore."""
 
     def __init__(self, path: Path):
         self.path = path
         self.conn = open_sqlite_readonly(str(path))
         self.schema = pg_schema_from_sqlite(self.conn)
+        self.required_extensions = self.schema.required_extensions
 
     def close(self) -> None:
         self.conn.close()
@@ -51,52 +57,111 @@ class SqliteRows:
     def column_names(self, table: str) -> list[str]:
         return [r[1] for r in self.conn.execute(f'PRAGMA table_info("{table}")')]
 
+    def counts(self) -> dict[str, int]:
+        return {t: self.conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in self.table_names()}
+
     def copy_into(self, conn: psycopg.Connection, table: Table, stage: str, columns: list[str]) -> int:
         return copy_table(self.conn, conn, table, target=stage)
+
+    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
+        loaded = load_sqlite_database(str(self.path), conn, schema=self.schema, progress=progress)
+        return loaded.rows, loaded.not_carried
+
+
+class CaptureRows:
+    """A PostgreSQL snapshot's tables of schema ``public`` as the rows of a restore."""
+
+    def __init__(self, capture: PgCapture):
+        self.capture = capture
+        self.tables = {t.name: t for t in capture.tables() if t.schema == "public"}
+        self.required_extensions = [e["name"] for e in capture.extensions if e["name"] != "plpgsql"]
+
+    def close(self) -> None:
+        pass
+
+    def table_names(self) -> list[str]:
+        return list(self.tables)
+
+    def column_names(self, table: str) -> list[str]:
+        return [c for c, _ in self.tables[table].columns]
+
+    def counts(self) -> dict[str, int]:
+        return {name: t.row_count for name, t in self.tables.items()}
+
+    def copy_into(self, conn: psycopg.Connection, table: Table, stage: str, columns: list[str],
+                  progress: Progress | None = None) -> int:
+        return self._copy(conn, sql.Identifier(stage), self.tables[table.name], progress)
+
+    def _copy(self, conn: psycopg.Connection, target: sql.Composable, info, progress: Progress | None) -> int:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in info.columns)
+        with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, cols)) as cp:
+            for block in self.capture.copy_data(info):
+                cp.write(block)
+                if progress:
+                    progress(len(block))
+        return info.row_count
+
+    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
+        """pg_dump's order: pre-data, data, sequence values, post-data (indexes and keys last)."""
+        conn.execute(_sql_only(self.capture.schema_sql("pre-data")))
+        rows = {}
+        for info in self.capture.tables():
+            rows[info.key if info.schema != "public" else info.name] = self._copy(
+                conn, sql.SQL(info.qualified), info, progress)
+        for name, state in self.capture.sequence_states().items():
+            conn.execute("SELECT pg_catalog.setval(%s, %s, %s)", (_qualified(name), state["last_value"],
+                                                                   state["is_called"]))
+        conn.execute(_sql_only(self.capture.schema_sql("post-data")))
+        return rows, []
+
+
+def _qualified(name: str) -> str:
+    schema, _, rel = name.partition(".")
+    return f"{quote_ident(schema)}.{quote_ident(rel)}"
+
+
+def _sql_only(script: str) -> str:
+    """A pg_restore section without psql's meta-commands (``\\restrict``), for the server."""
+    return "".join(line + "\n" for line in script.splitlines() if not line.startswith("\\"))
 
 
 def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components: list[str],
                         tables: Callable[[dict], list[str] | None], dry_run: bool = False,
-                        progress: Callable[[int], None] | None = None):
+                        progress: Progress | None = None):
     """Restore the database part of ``source`` into the PostgreSQL database at ``url``.
 
     ``tables(config)`` gives the tables a selective restore replaces (None: all)."""
     from . import RestoreResult
-    from .sources import FolderSource, open_source, source_config
+    from .sources import FolderSource, database_copy, open_source, source_config
 
     started = time.perf_counter()
-    db = PgDatabase.from_url(url)
+    db = target_database(url)
     unsupported = [c for c in components if c in ("config", "logs")]
     if unsupported:
         raise UsageError(f"{' and '.join(unsupported)} are files: restore them with --to a path, "
                          "not a PostgreSQL URL")
     origin = open_source(repo, source)
-    if DB_PATH not in origin.paths():
-        raise UsageError(f"{origin.label} has no database to restore")
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(db.label, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)
     selected = tables(source_config(origin))
-    work = Path(tempfile.gettempdir())
-    remove_stale_temps(work)
-    with temp_dir(work, "restore") as tmp:
-        snap_db = tmp / "snapshot.db"
-        try:
-            origin.database(snap_db, progress)
-        except OSError as exc:
-            if disk_full(exc):
-                raise DiskFull(f"disk full in {work} while restoring; {db.label} is unchanged") from None
-            raise
-        rows = SqliteRows(snap_db)
-        try:
-            result.tables, result.not_carried = _restore_rows(repo, db, rows, selected, dry_run, result)
-        finally:
-            rows.close()
+    if not isinstance(origin, FolderSource) and origin.snap.database.get("type") == "postgresql":
+        rows = CaptureRows(PgCapture(repo, origin.snap))
+        _restore_rows(repo, url, db, rows, selected, result, progress)
+    elif DB_PATH in origin.paths():
+        with database_copy(origin, Path(tempfile.gettempdir()), db.label, progress) as snap_db:
+            rows = SqliteRows(snap_db)
+            try:
+                _restore_rows(repo, url, db, rows, selected, result, progress)
+            finally:
+                rows.close()
+    else:
+        raise UsageError(f"{origin.label} holds no database snapstore can restore into PostgreSQL "
+                         "(a PostgreSQL backup folder loads with psql -f database/mirix_dump.sql)")
     result.duration_s = time.perf_counter() - started
     return result
 
 
-def _restore_rows(repo, db: PgDatabase, rows: SqliteRows, selected: list[str] | None, dry_run: bool,
-                  result) -> tuple[dict, list[str]]:
+def _restore_rows(repo, url: str, db: PgTarget, rows, selected: list[str] | None, result, progress: Progress | None) -> None:
     created = False
     try:
         conn = db.connect()
@@ -104,8 +169,9 @@ def _restore_rows(repo, db: PgDatabase, rows: SqliteRows, selected: list[str] | 
         if selected is not None:
             raise PgPrerequisite(f"database {db.dbname} does not exist on {db.server}; "
                                  "a selective restore needs the agent's database") from None
-        if dry_run:
-            return _source_counts(rows), list(rows.schema.not_carried)
+        if result.dry_run:
+            result.tables = {t: {"deleted": 0, "inserted": n} for t, n in rows.counts().items()}
+            return
         create_database(db)
         created = True
         conn = db.connect()
@@ -113,47 +179,43 @@ def _restore_rows(repo, db: PgDatabase, rows: SqliteRows, selected: list[str] | 
         with conn:
             existing = introspect(conn)
             if selected is None and not existing:
-                return _load_whole(conn, db, rows, dry_run)
-            return _replace(repo, conn, db, rows, existing, selected, dry_run, result), []
+                _load_whole(conn, db, rows, result, progress)
+            else:
+                _replace(repo, url, conn, db, rows, existing, selected, result)
     except BaseException:
         if created:
             drop_database(db)
         raise
 
 
-def _source_counts(rows: SqliteRows) -> dict[str, dict[str, int]]:
-    return {t: {"deleted": 0, "inserted": rows.conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]}
-            for t in rows.table_names()}
-
-
-def _load_whole(conn: psycopg.Connection, db: PgDatabase, rows: SqliteRows, dry_run: bool):
+def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: Progress | None) -> None:
     check_privileges(conn, db, [], creates=True)
-    check_extensions(conn, db, rows.schema.required_extensions)
-    loaded = load_sqlite_database(str(rows.path), conn, schema=rows.schema)
-    if dry_run:
+    check_extensions(conn, db, rows.required_extensions)
+    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    loaded, result.not_carried = rows.load(conn, progress)
+    result.tables = {t: {"deleted": 0, "inserted": n} for t, n in loaded.items()}
+    if result.dry_run:
         conn.rollback()
     else:
         conn.commit()
-    return {t: {"deleted": 0, "inserted": n} for t, n in loaded.rows.items()}, loaded.not_carried
 
 
-def _replace(repo, conn: psycopg.Connection, db: PgDatabase, rows: SqliteRows, existing: dict[str, Table],
-             selected: list[str] | None, dry_run: bool, result) -> dict:
+def _replace(repo, url: str, conn: psycopg.Connection, db: PgTarget, rows, existing: dict[str, Table],
+             selected: list[str] | None, result) -> None:
     names = selected if selected is not None else rows.table_names()
     _check_carried(db, rows, existing, names)
     check_privileges(conn, db, names, creates=False)
-    conn.rollback()  # the checks' snapshot ends here; the safety snapshot sees the target as it is now
-    if not dry_run:
-        result.safety_snapshot_id = _safety_snapshot(repo, db)
-    counts = replace_rows(conn, rows, existing, names)
-    if dry_run:
+    conn.rollback()  # the checks' transaction ends; the safety snapshot sees the target as it is now
+    if not result.dry_run:
+        result.safety_snapshot_id = safety_snapshot(repo, db_path=url)
+    result.tables = replace_rows(conn, rows, existing, names)
+    if result.dry_run:
         conn.rollback()
     else:
         conn.commit()
-    return counts
 
 
-def _check_carried(db: PgDatabase, rows: SqliteRows, existing: dict[str, Table], names: Iterable[str]) -> None:
+def _check_carried(db: PgTarget, rows, existing: dict[str, Table], names: Iterable[str]) -> None:
     """Every table and column of the snapshot has a place in the target, before any change."""
     for name in names:
         if name not in rows.table_names():
@@ -164,8 +226,3 @@ def _check_carried(db: PgDatabase, rows: SqliteRows, existing: dict[str, Table],
         if lacking:
             raise CannotCarry(f"{db.label} table {name} has no column {', '.join(lacking)}; "
                               "nothing was changed")
-
-
-def _safety_snapshot(repo, db: PgDatabase) -> str:
-    raise UsageError(f"{db.label} already holds an agent; replacing it needs a safety snapshot of it, "
-                     "which needs PostgreSQL capture: restore into a new or empty database, or use --dry-run")

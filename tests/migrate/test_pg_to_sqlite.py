@@ -2,43 +2,15 @@
 SQLite gives back equal memories, and what SQLite cannot hold is listed."""
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
-from pg_agent import live_copy, live_tables
+from pg_agent import assert_same_memories, live_copy, live_tables
 
 from snapstore.migrate.pg_to_sqlite import pg_only_objects, write_sqlite
-from snapstore.migrate.values import decode_sqlite_embedding, padded
-from snapstore.sample_agent.schema import EMBEDDING_COLUMNS, MEMORY_TABLES, TABLES
+from snapstore.sample_agent.schema import TABLES
 
 pytestmark = pytest.mark.postgres
-
-
-def _memory_rows(db, table):
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["id"]: dict(r) for r in conn.execute(f"SELECT * FROM {table}")}
-    finally:
-        conn.close()
-
-
-def assert_same_memories(original, converted):
-    """Every memory row equal: JSON as JSON, embeddings as padded float32 vectors, the rest exactly."""
-    for table in (*MEMORY_TABLES, "messages", "block", "agents"):
-        want, got = _memory_rows(original, table), _memory_rows(converted, table)
-        assert want.keys() == got.keys(), table
-        for key, row in want.items():
-            other = got[key]
-            for column, value in row.items():
-                theirs = other[column]
-                if column in EMBEDDING_COLUMNS.get(table, ()):
-                    assert padded(decode_sqlite_embedding(theirs)) == padded(decode_sqlite_embedding(value))
-                elif isinstance(value, str) and value[:1] in "[{":
-                    assert json.loads(theirs) == json.loads(value), (table, column)
-                else:
-                    assert theirs == value, (table, key, column)
 
 
 def test_round_trip_sqlite_postgres_sqlite(pg_sample_agent, tmp_path):
