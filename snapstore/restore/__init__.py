@@ -101,12 +101,12 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
     started = time.perf_counter()
     components = parse_components(only, memory_types)
     if is_postgres_url(str(target)):
-        return restore_to_postgres(repo, source, str(target), components=components, dry_run=dry_run,
+        return restore_to_postgres(repo, source, str(target), components=components, files_dir=files_dir,
                                    tables=lambda config: _selected_tables(components, memory_types, config),
-                                   progress=progress)
+                                   dry_run=dry_run, progress=progress)
     target = Path(target)
     _check_target(target, dry_run)
-    origin = as_sqlite_source(open_source(repo, source))
+    origin = as_sqlite_source(repo, open_source(repo, source))
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(target, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)

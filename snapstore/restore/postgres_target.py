@@ -32,6 +32,8 @@ from ..mirix_schema.postgres import Table, pg_schema_from_sqlite, quote_ident
 from ..sources.postgres.connect import DatabaseMissing, PgTarget
 from ..sources.postgres.reader import PgCapture
 from ..sources.sqlite_capture import DB_PATH
+from .pg_source import pg_capture_of
+from .sources import FolderSource, database_copy, open_source, source_config
 from .pg_preflight import check_extensions, check_privileges, create_database, drop_database, target_database
 from .pg_stage import introspect, replace_rows
 from .safety import safety_snapshot
@@ -126,26 +128,35 @@ def _sql_only(script: str) -> str:
 
 
 def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components: list[str],
-                        tables: Callable[[dict], list[str] | None], dry_run: bool = False,
-                        progress: Progress | None = None):
-    """Restore the database part of ``source`` into the PostgreSQL database at ``url``.
-
-    ``tables(config)`` gives the tables a selective restore replaces (None: all)."""
-    from . import RestoreResult
-    from .sources import FolderSource, database_copy, open_source, source_config
-
+                        tables: Callable[[dict], list[str] | None], files_dir: str | os.PathLike | None = None,
+                        dry_run: bool = False, progress: Progress | None = None):
+    """Restore ``source`` into the PostgreSQL database at ``url``; config and logs, being files,
+    go to ``files_dir``.  ``tables(config)`` gives the tables a selective restore replaces (None: all)."""
+    from . import RestoreResult, _plan_files, _write_files
     started = time.perf_counter()
     db = target_database(url)
-    unsupported = [c for c in components if c in ("config", "logs")]
-    if unsupported:
-        raise UsageError(f"{' and '.join(unsupported)} are files: restore them with --to a path, "
-                         "not a PostgreSQL URL")
+    file_parts = [c for c in components if c in ("config", "logs")]
+    if file_parts and files_dir is None:
+        raise UsageError(f"{' and '.join(file_parts)} are files: give --files-dir for them "
+                         "(the target is a PostgreSQL database)")
     origin = open_source(repo, source)
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(db.label, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)
-    selected = tables(source_config(origin))
-    if not isinstance(origin, FolderSource) and origin.snap.database.get("type") == "postgresql":
-        rows = CaptureRows(PgCapture(repo, origin.snap))
+    file_plan = _plan_files(origin, Path(files_dir), file_parts) if file_parts else []
+    if any(c in ("database", "memories", "conversations") for c in components):
+        _restore_database(repo, origin, url, db, tables(source_config(origin)), result, progress)
+    result.files = [str(Path(files_dir) / p) for p in file_plan] if file_plan else []
+    if file_plan and not dry_run:
+        _write_files(origin, Path(files_dir), file_plan)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _restore_database(repo, origin, url: str, db: PgTarget, selected: list[str] | None, result,
+                      progress: Progress | None) -> None:
+    capture = pg_capture_of(repo, origin)
+    if capture is not None:
+        rows = CaptureRows(capture)
         _restore_rows(repo, url, db, rows, selected, result, progress)
     elif DB_PATH in origin.paths():
         with database_copy(origin, Path(tempfile.gettempdir()), db.label, progress) as snap_db:
@@ -155,10 +166,7 @@ def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components
             finally:
                 rows.close()
     else:
-        raise UsageError(f"{origin.label} holds no database snapstore can restore into PostgreSQL "
-                         "(a PostgreSQL backup folder loads with psql -f database/mirix_dump.sql)")
-    result.duration_s = time.perf_counter() - started
-    return result
+        raise UsageError(f"{origin.label} holds no database to restore")
 
 
 def _restore_rows(repo, url: str, db: PgTarget, rows, selected: list[str] | None, result, progress: Progress | None) -> None:

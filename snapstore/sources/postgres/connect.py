@@ -118,3 +118,19 @@ def pg_tool(name: str, server_major: int = 0) -> str:
             return str(cand)
     raise SourceError(f"{name} at {usable[0]} is older than the PostgreSQL {server_major} server; "
                       f"{PG_BIN_HINT} (version {server_major} or newer)")
+
+
+def psql_load(target: PgTarget, script: Path) -> str | None:
+    """Load an SQL script with ``psql`` (a version at least the server's) in one transaction,
+    stopping at the first error; the password goes through ``PGPASSWORD``.  None when it loaded,
+    else psql's first error line (nothing was changed)."""
+    with target.connect() as conn:
+        server_major = conn.info.server_version // 10000
+    psql = pg_tool("psql", server_major)
+    proc = subprocess.run([psql, "-X", "--set", "ON_ERROR_STOP=on", "--single-transaction", "-q",
+                           "-d", target.conninfo(), "-f", str(script)],
+                          capture_output=True, env=target.env(), stdin=subprocess.DEVNULL)
+    if proc.returncode == 0:
+        return None
+    lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[0] if lines else f"psql exited {proc.returncode}"
