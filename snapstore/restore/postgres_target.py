@@ -29,10 +29,11 @@ from ..errors import PgPrerequisite, UsageError
 from ..migrate.sqlite_to_pg import copy_table, load_sqlite_database, open_sqlite_readonly
 from ..migrate.values import CannotCarry
 from ..mirix_schema.postgres import Table, pg_schema_from_sqlite, quote_ident
-from ..sources.postgres.connect import DatabaseMissing, PgTarget
+from ..folder.layout import DUMP
+from ..sources.postgres.connect import DatabaseMissing, PgTarget, psql_load
 from ..sources.postgres.reader import PgCapture
 from ..sources.sqlite_capture import DB_PATH
-from .pg_source import pg_capture_of
+from .pg_source import folder_dump, is_pg_folder, pg_capture_of
 from .sources import FolderSource, database_copy, open_source, source_config
 from .pg_preflight import check_extensions, check_privileges, create_database, drop_database, target_database
 from .pg_stage import introspect, replace_rows
@@ -117,6 +118,21 @@ class CaptureRows:
         return rows, []
 
 
+class DumpRows(CaptureRows):
+    """A PostgreSQL folder whose snapshot is not in the repository: staged from its dump's COPY
+    blocks; a whole load into an empty database is the dump itself, loaded by psql."""
+
+    def __init__(self, dump, target: PgTarget):
+        super().__init__(dump)
+        self.dump, self.target = dump, target
+
+    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
+        failure = psql_load(self.target, self.dump.dump)
+        if failure:
+            raise UsageError(f"psql could not load {DUMP} into {self.target.label} (nothing was changed): {failure}")
+        return self.counts(), []
+
+
 def _qualified(name: str) -> str:
     schema, _, rel = name.partition(".")
     return f"{quote_ident(schema)}.{quote_ident(rel)}"
@@ -158,6 +174,10 @@ def _restore_database(repo, origin, url: str, db: PgTarget, selected: list[str] 
     if capture is not None:
         rows = CaptureRows(capture)
         _restore_rows(repo, url, db, rows, selected, result, progress)
+    elif is_pg_folder(origin):
+        with tempfile.TemporaryDirectory(prefix="snapstore-restore-") as tmp:
+            rows = DumpRows(folder_dump(origin, Path(tmp)), db)
+            _restore_rows(repo, url, db, rows, selected, result, progress)
     elif DB_PATH in origin.paths():
         with database_copy(origin, Path(tempfile.gettempdir()), db.label, progress) as snap_db:
             rows = SqliteRows(snap_db)
@@ -199,6 +219,9 @@ def _restore_rows(repo, url: str, db: PgTarget, rows, selected: list[str] | None
 def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: Progress | None) -> None:
     check_privileges(conn, db, [], creates=True)
     check_extensions(conn, db, rows.required_extensions)
+    if result.dry_run and isinstance(rows, DumpRows):  # psql would load it for real
+        result.tables = {t: {"deleted": 0, "inserted": n} for t, n in rows.counts().items()}
+        return
     conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     loaded, result.not_carried = rows.load(conn, progress)
     result.tables = {t: {"deleted": 0, "inserted": n} for t, n in loaded.items()}
