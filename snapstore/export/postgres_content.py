@@ -49,6 +49,12 @@ def dump_parts(capture: PgCapture) -> Iterator[bytes]:
     """``mirix_dump.sql``, piece by piece."""
     header, pre_objects, trailer = _split_section(capture.schema_sql("pre-data"))
     _, post_objects, _ = _split_section(capture.schema_sql("post-data"))
+    # pg_dump's fence against meta-commands smuggled in by a server; the key must not be
+    # guessable beforehand, and the same snapshot must export the same bytes: derived from its id.
+    key = hashlib.sha256(b"restrict:" + capture.snapshot.id.encode()).hexdigest()[:40]
+    fenced = capture.info.get("psql_restrict", False)
+    if fenced:
+        yield f"\\restrict {key}\n\n".encode()
     yield header.encode()
     clean = capture.schema_sql("clean")
     if clean:
@@ -66,6 +72,8 @@ def dump_parts(capture: PgCapture) -> Iterator[bytes]:
                f"{'true' if state['is_called'] else 'false'});\n\n\n").encode()
     yield post_objects.encode()
     yield trailer.encode() or DUMP_END.encode()
+    if fenced:
+        yield f"\n\\unrestrict {key}\n\n".encode()
 
 
 def write_pg_dump(capture: PgCapture, out: BinaryIO, progress: Callable[[int], None] | None = None) -> str:

@@ -26,6 +26,7 @@ from .layout import (CLEAN_PATH, FORMAT_VERSION, INFO_PATH, POST_DATA_PATH, PRE_
                      data_path)
 from .ranges import RangePlan, plan_ranges, range_query
 from .schema_dump import SchemaDump
+from .snapshot import SharedSnapshot
 
 if TYPE_CHECKING:
     from ...backup import SnapshotBuilder
@@ -63,8 +64,9 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
 
 class _TableCapture:
     def __init__(self, conn: psycopg.Connection, builder: "SnapshotBuilder", stats: ReadStats,
-                 progress: Callable[[int], None] | None):
+                 progress: Callable[[int], None] | None, read_all: bool):
         self.conn, self.builder, self.stats, self.progress = conn, builder, stats, progress
+        self.read_all = read_all
 
     def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
         plan, same_bounds = plan_ranges(self.conn, table, parent_table)
@@ -76,7 +78,8 @@ class _TableCapture:
         self.stats.tables += 1
         self.stats.ranges += n
         if not any(reuse):
-            self.stats.full_reads[table.key] = ("new table" if parent_table is None
+            self.stats.full_reads[table.key] = ("read-all" if self.read_all
+                                                else "new table" if parent_table is None
                                                 else "ranges chosen again" if not same_bounds
                                                 else "every range changed")
         if all(reuse):
@@ -91,37 +94,34 @@ class _TableCapture:
             starts.append(starts[-1] + count)
         ids, chunks, sizes = bytearray(), [0] * n, [0] * n
         new_chunks = new_bytes = 0
-        i = 0
-        while i < n:
-            j = i
-            while j + 1 < n and reuse[j + 1] == reuse[i]:
-                j += 1
+        fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
+        for i in range(n):
             if reuse[i]:
-                ids += parent_ids[starts[i] * 32:starts[j + 1] * 32]
-                for k in range(i, j + 1):
-                    chunks[k], sizes[k] = prev["chunks"][k], prev["bytes"][k]
-            else:
-                for k, result in self._read(table, plan, i, j):
-                    ids += result.ids
-                    chunks[k], sizes[k] = len(result.ids) // 32, result.size
-                    new_chunks += result.new_chunks
-                    new_bytes += result.new_bytes
-            i = j + 1
+                ids += parent_ids[starts[i] * 32:starts[i + 1] * 32]
+                chunks[i], sizes[i] = prev["chunks"][i], prev["bytes"][i]
+                continue
+            result = next(fresh)
+            ids += result.ids
+            chunks[i], sizes[i] = len(result.ids) // 32, result.size
+            new_chunks += result.new_chunks
+            new_bytes += result.new_bytes
+        for _ in fresh:  # the splitter's final check
+            pass
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "rows": plan.rows,
                         "fingerprints": plan.fingerprints, "chunks": chunks, "bytes": sizes}
         self.builder.add(table.file, IngestResult(bytes(ids), sum(sizes), new_chunks, new_bytes), CHUNKER)
 
-    def _read(self, table: TableInfo, plan: RangePlan, first: int, last: int):
-        """COPY ranges ``first..last`` in one statement; yields (range, IngestResult) per range."""
-        query, params = range_query(table, plan.bounds, first, last)
+    def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
+        """One COPY of the given ranges; yields an IngestResult per range, in order."""
+        query, params = range_query(table, plan.bounds, None if all_ranges else ranges)
         writer = self.builder.writer
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)
-            for k in range(first, last + 1):
+            for k in ranges:
                 result = ingest_stream(BlockStream(splitter.rows(plan.rows[k])), writer, self.progress)
                 self.stats.ranges_read += 1
                 self.stats.rows_read += plan.rows[k]
-                yield k, result
+                yield result
             splitter.finish()
             self.stats.bytes_read += splitter.bytes_read
 
@@ -133,8 +133,6 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
     prev = None if read_all else parent_info(builder, parent)
     prev_tables = {f"{t['schema']}.{t['name']}": TableInfo.from_doc(t) for t in (prev or {}).get("tables", [])}
     stats = ReadStats()
-    from .snapshot import SharedSnapshot
-
     with SharedSnapshot(target) as shot:
         conn = shot.conn
         server = catalog.server(conn)
@@ -143,7 +141,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
-            reader = _TableCapture(conn, builder, stats, progress)
+            reader = _TableCapture(conn, builder, stats, progress, read_all)
             for table in tables:
                 before = prev_tables.get(table.key)
                 entry = None
@@ -161,13 +159,13 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             schema.close()
             raise
     try:
-        sections = schema.sections()
+        sections, fenced = schema.sections()
     finally:
         schema.close()
     builder.add_bytes(PRE_DATA_PATH, sections["pre-data"].encode())
     builder.add_bytes(POST_DATA_PATH, sections["post-data"].encode())
     builder.add_bytes(CLEAN_PATH, sections["clean"].encode())
-    info = {"format": FORMAT_VERSION, **server, "extensions": extensions, "sequences": sequences,
+    info = {"format": FORMAT_VERSION, **server, "psql_restrict": fenced, "extensions": extensions, "sequences": sequences,
             "tables": [t.to_doc() for t in tables]}
     builder.add_bytes(INFO_PATH, json.dumps(info, indent=1, sort_keys=True).encode())
     return {"type": "postgresql", "format": FORMAT_VERSION, "server_version": server["server_version"],

@@ -9,6 +9,7 @@ whoever loads them, so a dump loads on a server without the original roles.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -51,17 +52,30 @@ class SchemaDump:
             raise SourceError(f"pg_restore could not read the schema dump: {_last_line(done.stderr)}")
         return done.stdout
 
-    def sections(self) -> dict[str, str]:
-        """``pre-data``, ``post-data`` and ``clean`` SQL texts."""
-        return {"pre-data": self._restore("--section=pre-data"),
-                "post-data": self._restore("--section=post-data"),
-                "clean": drop_statements(self._restore("--schema-only", "--clean", "--if-exists"))}
+    def sections(self) -> tuple[dict[str, str], bool]:
+        """``pre-data``, ``post-data`` and ``clean`` SQL texts, and whether pg_dump fenced them
+        with ``\\restrict``: its key is random on every run, so it is taken out (else the schema
+        would never deduplicate) and the export writes a key of its own."""
+        pre, fenced_pre = unfence(self._restore("--section=pre-data"))
+        post, fenced_post = unfence(self._restore("--section=post-data"))
+        return ({"pre-data": pre, "post-data": post,
+                 "clean": drop_statements(self._restore("--schema-only", "--clean", "--if-exists"))},
+                fenced_pre or fenced_post)
 
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_FENCE = re.compile(r"^\\(un)?restrict \S+\n", re.M)
+
+
+def unfence(sql: str) -> tuple[str, bool]:
+    """``sql`` without pg_dump's ``\\restrict KEY`` / ``\\unrestrict KEY`` lines."""
+    out, n = _FENCE.subn("", sql)
+    return out, n > 0
 
 
 def drop_statements(clean_dump: str) -> str:

@@ -2,16 +2,19 @@
 sequences; a 1% day re-reads only the ranges it touched; an unchanged database reads nothing."""
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
+import yaml
 
 import pg_agent_schema as schema
 from pg_agent_schema import cli_pg_env, server  # noqa: F401  (server: a fixture)
-from helpers import ok, run_cli
+from helpers import cli_env, ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.repository import Repository
 from snapstore.sources.agent import load_agent_source
-from snapstore.sources.postgres.layout import INFO_PATH
+from snapstore.sources.postgres.layout import CLEAN_PATH, INFO_PATH, POST_DATA_PATH, PRE_DATA_PATH
 from snapstore.sources.postgres.reader import open_pg_capture
 
 pytestmark = pytest.mark.postgres
@@ -97,6 +100,9 @@ def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_p
     third = backup(repo, url).snapshot
     assert third.database["read"]["ranges_read"] == 0
     assert third.file(table.file).chunks == second.file(table.file).chunks
+    for path in (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH, INFO_PATH):  # pg_dump's random \restrict key left out
+        assert third.file(path).digest == second.file(path).digest, path
+    assert third.summary["added_chunks"] == 0
 
 
 def test_changed_columns_read_the_table_whole_and_say_so(server, agent_db, tmp_path):
@@ -117,6 +123,7 @@ def test_read_all_reads_everything(server, agent_db, tmp_path):
     first = backup(repo, url).snapshot
     again = backup(repo, url, read_all=True).snapshot
     assert again.database["read"]["ranges_read"] == again.database["read"]["ranges"]
+    assert set(again.database["read"]["full_reads"].values()) == {"read-all"}
     assert again.file(INFO_PATH).size > 0 and again.summary["new_data_bytes"] < first.summary["new_data_bytes"] // 10
 
 
@@ -152,3 +159,36 @@ def test_unreachable_server_is_one_line(tmp_path):
     assert result.stderr.startswith("snapstore: cannot connect to postgresql://postgres:***@127.0.0.1")
     assert len(result.stderr.strip().splitlines()) == 1 and "pw@" not in result.stderr
     assert Repository.open(repo_path).snapshot_ids() == []
+
+
+@pytest.mark.parametrize("how", ["database_url", "MIRIX_PG_URI", "pg_settings"])
+def test_config_names_the_postgres_database(postgres_server, tmp_path, how):
+    """The config's database_url, else MIRIX_PG_URI, else pg_* settings (SPEC.md §3)."""
+    name = postgres_server.create_database()
+    with psycopg.connect(postgres_server.dsn(name), autocommit=True) as conn:
+        schema.create(conn, rows=20)
+    config = {"agent_name": "pg-agent", "model_name": "m"}
+    env = cli_env(SNAPSTORE_PG_BIN=str(postgres_server.bindir))
+    if how == "database_url":
+        config["database_url"] = postgres_server.url(name)
+    elif how == "MIRIX_PG_URI":
+        env["MIRIX_PG_URI"] = postgres_server.url(name)
+    else:
+        config.update(pg_user="postgres", pg_password="hunter2-pw", pg_host=postgres_server.host,
+                      pg_port=postgres_server.port, pg_db=name)
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "mirix.yaml").write_text(yaml.safe_dump(config))
+    repo_path = tmp_path / "repo"
+    ok(run_cli("init", repo=repo_path))
+    ok(run_cli("backup", "--config", agent / "mirix.yaml", repo=repo_path, env=env))
+    repo = Repository.open(repo_path)
+    capture = open_pg_capture(repo, "latest")
+    assert capture.table("memories").row_count == 20
+    assert capture.snapshot.agent == "pg-agent"
+    assert capture.snapshot.source["database"].endswith(f"@{postgres_server.host}:{postgres_server.port}/{name}")
+    exported = tmp_path / "export"
+    ok(run_cli("export", "latest", exported, repo=repo_path, env=env))
+    assert json.loads((exported / "metadata.json").read_text())["backup_info"]["database_type"] == "postgresql"
+    assert ok(run_cli("verify-folder", exported)).returncode == 0
+    assert b"hunter2" not in (exported / "config" / "mirix.yaml").read_bytes()

