@@ -26,18 +26,19 @@ import psycopg
 from psycopg import sql
 
 from ..errors import PgPrerequisite, UsageError
+from ..folder.layout import DUMP
 from ..migrate.sqlite_to_pg import copy_table, load_sqlite_database, open_sqlite_readonly
 from ..migrate.values import CannotCarry
 from ..mirix_schema.postgres import Table, pg_schema_from_sqlite, quote_ident
-from ..folder.layout import DUMP
 from ..sources.postgres.connect import DatabaseMissing, PgTarget, psql_load
 from ..sources.postgres.reader import PgCapture
 from ..sources.sqlite_capture import DB_PATH
-from .pg_source import folder_dump, is_pg_folder, pg_capture_of
-from .sources import FolderSource, database_copy, open_source, source_config
+from . import pg_parallel
 from .pg_preflight import check_extensions, check_privileges, create_database, drop_database, target_database
+from .pg_source import folder_dump, is_pg_folder, pg_capture_of
 from .pg_stage import introspect, replace_rows
 from .safety import safety_snapshot
+from .sources import FolderSource, database_copy, open_source, source_config
 
 Progress = Callable[[int], None]
 
@@ -66,7 +67,8 @@ class SqliteRows:
     def copy_into(self, conn: psycopg.Connection, table: Table, stage: str, columns: list[str]) -> int:
         return copy_table(self.conn, conn, table, target=stage)
 
-    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
+    def load(self, conn: psycopg.Connection, progress: Progress | None,
+             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
         loaded = load_sqlite_database(str(self.path), conn, schema=self.schema, progress=progress)
         return loaded.rows, loaded.not_carried
 
@@ -104,18 +106,37 @@ class CaptureRows:
                     progress(len(block))
         return info.row_count
 
-    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
-        """pg_dump's order: pre-data, data, sequence values, post-data (indexes and keys last)."""
+    def load(self, conn: psycopg.Connection, progress: Progress | None,
+             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
+        """pg_dump's order: pre-data, data, sequence values, post-data (indexes and keys last);
+        into a database the restore created (``parallel``), on several connections."""
         conn.execute(_sql_only(self.capture.schema_sql("pre-data")))
-        rows = {}
-        for info in self.capture.tables():
-            rows[info.key if info.schema != "public" else info.name] = self._copy(
-                conn, sql.SQL(info.qualified), info, progress)
+        infos = self.capture.tables()
+        if parallel is None:
+            for info in infos:
+                self._copy(conn, sql.SQL(info.qualified), info, progress)
+        else:
+            conn.commit()  # the tables must be visible to the workers
+            largest_first = sorted(infos, key=lambda t: -self.capture.snapshot.file(t.file).size)
+            pg_parallel.run_all(parallel, [self._copy_job(info, progress) for info in largest_first])
         for name, state in self.capture.sequence_states().items():
             conn.execute("SELECT pg_catalog.setval(%s, %s, %s)", (_qualified(name), state["last_value"],
                                                                    state["is_called"]))
-        conn.execute(_sql_only(self.capture.schema_sql("post-data")))
-        return rows, []
+        post = _sql_only(self.capture.schema_sql("post-data"))
+        if parallel is not None:
+            header, per_table, post = pg_parallel.split_post_data(post)
+            conn.commit()
+            pg_parallel.run_all(parallel, [_script_job(header + "".join(objects)) for objects in per_table.values()])
+            post = header + post
+        conn.execute(post)
+        return {t.key if t.schema != "public" else t.name: t.row_count for t in infos}, []
+
+    def _copy_job(self, info, progress: Progress | None) -> Callable[[psycopg.Connection], None]:
+        return lambda conn: self._copy(conn, sql.SQL(info.qualified), info, progress)
+
+
+def _script_job(script: str) -> Callable[[psycopg.Connection], None]:
+    return lambda conn: conn.execute(script)
 
 
 class DumpRows(CaptureRows):
@@ -126,7 +147,8 @@ class DumpRows(CaptureRows):
         super().__init__(dump)
         self.dump, self.target = dump, target
 
-    def load(self, conn: psycopg.Connection, progress: Progress | None) -> tuple[dict[str, int], list[str]]:
+    def load(self, conn: psycopg.Connection, progress: Progress | None,
+             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
         failure = psql_load(self.target, self.dump.dump)
         if failure:
             raise UsageError(f"psql could not load {DUMP} into {self.target.label} (nothing was changed): {failure}")
@@ -207,7 +229,7 @@ def _restore_rows(repo, url: str, db: PgTarget, rows, selected: list[str] | None
         with conn:
             existing = introspect(conn)
             if selected is None and not existing:
-                _load_whole(conn, db, rows, result, progress)
+                _load_whole(conn, db, rows, result, progress, parallel=created)
             else:
                 _replace(repo, url, conn, db, rows, existing, selected, result)
     except BaseException:
@@ -216,14 +238,15 @@ def _restore_rows(repo, url: str, db: PgTarget, rows, selected: list[str] | None
         raise
 
 
-def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: Progress | None) -> None:
+def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: Progress | None,
+                parallel: bool) -> None:
     check_privileges(conn, db, [], creates=True)
     check_extensions(conn, db, rows.required_extensions)
     if result.dry_run and isinstance(rows, DumpRows):  # psql would load it for real
         result.tables = {t: {"deleted": 0, "inserted": n} for t, n in rows.counts().items()}
         return
     conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    loaded, result.not_carried = rows.load(conn, progress)
+    loaded, result.not_carried = rows.load(conn, progress, parallel=db if parallel else None)
     result.tables = {t: {"deleted": 0, "inserted": n} for t, n in loaded.items()}
     if result.dry_run:
         conn.rollback()
