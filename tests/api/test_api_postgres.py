@@ -113,3 +113,15 @@ def test_postgres_folder_without_its_snapshot_loads_from_the_dump(pg_agent, pg_s
     agent = AgentWrapper("new/mirix.yaml", load_from="./pg_backup")
     assert agent.last_load["success"]
     assert table_md5s(postgres18_server.url("from_dump")) == original
+
+
+def test_recover_without_psql_gives_the_hint(pg_agent, postgres18_server, monkeypatch, tmp_path):
+    assert pg_agent.save_agent("./pg_backup")["success"]
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("SNAPSTORE_PG_BIN", str(empty))
+    name = postgres18_server.create_database()
+    result = recover_database_only("./pg_backup", target=postgres18_server.url(name))
+    assert result["success"] is False
+    assert "psql not found" in result["error"] and "SNAPSTORE_PG_BIN" in result["error"]
+    assert table_md5s(postgres18_server.url(name)) == {}

@@ -202,3 +202,34 @@ def test_missing_privileges(sqlite_backup, postgres18_server, pg_sample_agent):
     r = run_cli("restore", "latest", "--to", url.rsplit("/", 1)[0] + "/not_allowed_db", repo=repo)
     assert_one_line_error(r, "may not create databases")
     assert table_md5s(pg_sample_agent.url) == before
+
+
+def test_a_password_never_reaches_output_repository_or_results(sqlite_backup, postgres18_server, pg_env):
+    _, repo = sqlite_backup
+    postgres18_server.password_role("snapstore_owner", "s3cr3t-pw")
+    with psycopg.connect(postgres18_server.dsn("postgres"), autocommit=True) as conn:
+        conn.execute("ALTER ROLE snapstore_owner SUPERUSER")  # creates the database and pgvector
+    postgres18_server.drop_database("owned_agent")
+    url = f"postgresql://snapstore_owner:s3cr3t-pw@{postgres18_server.host}:{postgres18_server.port}/owned_agent"
+    first = ok(run_cli("restore", "latest", "--to", url, "--json", repo=repo, env=pg_env))
+    again = ok(run_cli("restore", "latest", "--to", url, "--memory-type", "episodic", repo=repo, env=pg_env))
+    assert json.loads(first.stdout)["target"].startswith("postgresql://snapstore_owner:***@")
+    assert "to undo" in again.stdout  # a safety snapshot of the PostgreSQL target was stored
+    for out in (first, again):
+        assert "s3cr3t" not in out.stdout + out.stderr
+    for path in repo.rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t" not in path.read_bytes(), path
+
+
+def test_missing_client_tools_give_the_hint(sqlite_backup, pg_sample_agent, tmp_path):
+    """No pg_dump where SNAPSTORE_PG_BIN points: the safety snapshot cannot be taken; nothing changed."""
+    _, repo = sqlite_backup
+    before = table_md5s(pg_sample_agent.url)
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    r = run_cli("restore", "latest", "--to", pg_sample_agent.url, "--memory-type", "episodic", repo=repo,
+                env=cli_env(SNAPSTORE_PG_BIN=str(empty)))
+    assert_one_line_error(r, "pg_dump not found", "SNAPSTORE_PG_BIN")
+    assert r.returncode == 3
+    assert table_md5s(pg_sample_agent.url) == before
