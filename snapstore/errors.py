@@ -102,3 +102,8 @@ class DiskFull(SnapstoreError):
 
 def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
+class PgPrerequisite(SourceError):
+    """A PostgreSQL prerequisite is missing (server unreachable, wrong password, privileges,
+    pgvector); checked before any work, nothing was changed."""

@@ -31,7 +31,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -42,6 +41,7 @@ from typing import Optional
 from urllib.parse import quote
 
 import pytest
+from pg_agent import free_port
 
 PREFERRED_PG_MAJOR = 15
 PG_SUPERUSER = "postgres"
@@ -109,12 +109,6 @@ def find_pg_bindir() -> Optional[Path]:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class PostgresServer:
     """A running throwaway PostgreSQL server (see module docstring)."""
@@ -174,6 +168,25 @@ class PostgresServer:
                 )
             )
         return name
+
+    def password_role(self, name: str, password: str) -> None:
+        """A login role (no other rights) that must give its password: pg_hba.conf gets a
+        scram-sha-256 line for it ahead of the trust lines, and the server reloads."""
+        import psycopg
+        from psycopg import sql
+
+        hba = self.datadir / "pg_hba.conf"
+        line = f"host all {name} 127.0.0.1/32 scram-sha-256\n"
+        text = hba.read_text()
+        if line not in text:
+            _write_like(hba, line + text, like=hba)
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)))
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.2)  # the postmaster rereads pg_hba.conf on SIGHUP, asynchronously
 
     def drop_database(self, name: str) -> None:
         import psycopg
@@ -316,7 +329,7 @@ def start_postgres_server(bindir: Optional[Path] = None) -> PostgresServer:
     server: Optional[PostgresServer] = None
     last_err = ""
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         settings = (
             "# snapstore throwaway test server (tests/conftest.py)\n"
             "listen_addresses = '127.0.0.1'\n"

@@ -7,11 +7,21 @@ agent it was loaded from.
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -60,3 +70,59 @@ def table_md5s(url_or_dsn: str, schema: str = "public") -> dict[str, tuple[int, 
             digest = hashlib.md5("".join(sorted(r[0] for r in rows)).encode()).hexdigest()
             out[t] = (len(rows), digest)
     return out
+
+
+@dataclass
+class LiveTable:
+    """A table of a live database, shaped like a capture's TableInfo."""
+
+    schema: str
+    name: str
+    columns: list[tuple[str, str]]
+    primary_key: list[str]
+
+
+def live_tables(conn: psycopg.Connection) -> list[LiveTable]:
+    from snapstore.restore.pg_stage import introspect
+
+    return [LiveTable("public", t.name, [(c.name, c.pg_type) for c in t.columns], t.primary_key)
+            for t in introspect(conn).values()]
+
+
+def live_copy(conn: psycopg.Connection):
+    """``copy_data(table)`` over a live connection: the server's own COPY text, as a capture stores it."""
+    def copy_data(table: LiveTable):
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns)
+        with conn.cursor().copy(sql.SQL("COPY public.{} ({}) TO STDOUT").format(sql.Identifier(table.name), cols)) as cp:
+            for block in cp:
+                yield bytes(block)
+    return copy_data
+
+
+def _memory_rows(db, table):
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["id"]: dict(r) for r in conn.execute(f"SELECT * FROM {table}")}
+    finally:
+        conn.close()
+
+
+def assert_same_memories(original, converted):
+    """Every memory row equal: JSON as JSON, embeddings as padded float32 vectors, the rest exactly."""
+    from snapstore.migrate.values import decode_sqlite_embedding, padded
+    from snapstore.sample_agent.schema import EMBEDDING_COLUMNS, MEMORY_TABLES
+
+    for table in (*MEMORY_TABLES, "messages", "block", "agents"):
+        want, got = _memory_rows(original, table), _memory_rows(converted, table)
+        assert want.keys() == got.keys(), table
+        for key, row in want.items():
+            other = got[key]
+            for column, value in row.items():
+                theirs = other[column]
+                if column in EMBEDDING_COLUMNS.get(table, ()):
+                    assert padded(decode_sqlite_embedding(theirs)) == padded(decode_sqlite_embedding(value))
+                elif isinstance(value, str) and value[:1] in "[{":
+                    assert json.loads(theirs) == json.loads(value), (table, column)
+                else:
+                    assert theirs == value, (table, key, column)

@@ -11,9 +11,11 @@ the dump is loaded with the engine's own tool, never through a shell string.
   stale ``-wal`` is never replayed).  A target that does not exist yet is created
   by an atomic rename.
 * PostgreSQL (``pg_dump``): ``psql -X --set ON_ERROR_STOP=on --single-transaction
-  -f DUMP`` into the target database, which should be empty: any error rolls the
-  whole load back, so existing data is never half overwritten.  The password goes
-  to psql through ``PGPASSWORD``, not its arguments.
+  -f DUMP`` (a psql at least as new as the server: ``SNAPSTORE_PG_BIN``, PATH) into
+  the target database: any error rolls the whole load back, so existing data is
+  never half overwritten.  A target that already has tables is captured first in a
+  ``pre-restore`` safety snapshot (the dump's ``DROP … IF EXISTS`` replaces them).
+  The password goes to psql through ``PGPASSWORD``, not its arguments.
 
 ``target``: an ``AgentWrapper``, a ``mirix.yaml`` path, a database file, a
 ``sqlite:///`` or ``postgresql://`` URL, or None for the agent of
@@ -22,14 +24,12 @@ the dump is loaded with the engine's own tool, never through a shell string.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 from ..atomic import fsync_dir, remove_stale_temps, temp_dir
@@ -154,33 +154,24 @@ def _recover_sqlite(dump: Path, compressed: bool, target: Target, result: dict) 
             fsync_dir(db.parent)
 
 
-def psql_connection(url: str) -> tuple[str, dict[str, str]]:
-    """(a URL psql accepts, without its password; the environment carrying the password)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    scheme = "postgresql" if scheme == "postgres" else scheme
-    env = dict(os.environ)
-    netloc = parts.netloc
-    if parts.password is not None:
-        env["PGPASSWORD"] = unquote(parts.password)
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment)), env
-
-
 def _recover_postgres(dump: Path, compressed: bool, target: Target, result: dict) -> None:
-    psql = shutil.which("psql")
-    if psql is None:
-        raise RecoveryError("psql not found: install the PostgreSQL client tools and put them on PATH")
-    url, env = psql_connection(target.url)
+    from ..restore.pg_stage import introspect
+    from ..sources.postgres.connect import PgTarget, psql_load
+
+    db = PgTarget.from_url(target.url)
+    with db.connect() as conn:
+        has_tables = bool(introspect(conn))
+    if has_tables:  # the dump (--clean --if-exists) replaces the agent: keep its state first
+        repo = open_repository(target.repository_path or repository_location({}, Path.cwd()))
+        result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path,
+                                                       db_path=None if target.config_path else target.url)
+        result["undo"] = (f"snapstore --repo {repo.path} restore {result['safety_snapshot_id'][:12]} "
+                          f"--to {redact_url(target.url)}")
     with tempfile.TemporaryDirectory(prefix="snapstore-recover-") as tmp:
-        sql = _plain_dump(dump, compressed, Path(tmp))
-        proc = subprocess.run([psql, "-X", "--set", "ON_ERROR_STOP=on", "--single-transaction", "-q",
-                               "-d", url, "-f", str(sql)], capture_output=True, env=env, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        err = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+        failure = psql_load(db, _plain_dump(dump, compressed, Path(tmp)))
+    if failure:
         raise RecoveryError(f"psql could not load {dump.name} into {redact_url(target.url)} (nothing was changed): "
-                            f"{err[0] if err else proc.returncode}")
+                            f"{failure}")
 
 
 def recover_database_only(backup_path: str | os.PathLike, target: Any = None, *,

@@ -14,6 +14,10 @@
 * ``logs`` — the backup's ``logs/`` written beside the config, in
   ``restored-logs-<folder>-<time>/``, never over the live logs.
 
+A PostgreSQL agent (``database_url: postgresql://…``) is restored the same way:
+from the snapshot a PostgreSQL folder names (in the agent's repository), or from
+an SQLite folder, converted (``restore --to postgresql://…``).
+
 The folder is verified (checksums) before anything changes, a newer folder format
 is refused, another Mirix version gives a warning, and the live database is
 captured in a ``pre-restore`` safety snapshot first (``undo`` says how to go back).
@@ -26,12 +30,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import SourceError, UsageError
+from ..errors import UsageError
 from ..importer import plan_folder
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..restore import restore
 from ..restore.safety import safety_snapshot
 from ..restore.sources import FolderSource
+from ..sources.agent import redact_url
 from ..sqlite_uri import sqlite_uri
 from .config_restore import restore_config
 from .opened import opened_backup
@@ -73,8 +78,15 @@ def parse_restore_components(components: Any, mapping: Mapping[str, str]) -> tup
     return selected, memory_types
 
 
-def _count_rows(db: Path, tables: list[str]) -> int:
-    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
+def _count_rows(source, tables: list[str]) -> int:
+    """Rows of ``tables`` in the agent's database (SQLite file or PostgreSQL)."""
+    if not source.is_sqlite:
+        from ..sources.postgres.connect import PgTarget
+
+        with PgTarget.from_url(source.database_url).connect() as conn:
+            present = {n for (n,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            return sum(conn.execute(f'SELECT count(*) FROM public."{t}"').fetchone()[0] for t in tables if t in present)
+    conn = sqlite3.connect(sqlite_uri(source.sqlite_path, mode="ro"), uri=True)
     try:
         present = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables if t in present)
@@ -91,10 +103,7 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
         mapping = memory_tables(agent.config)
         selected, memory_types = parse_restore_components(restore_components, mapping)
         result["components"] = [c for c in COMPONENTS if c in selected]
-        if not source.is_sqlite:
-            raise SourceError(f"agent {source.name} uses PostgreSQL: load_agent restores into SQLite only in this "
-                              "version; use recover_database_only to load the dump with psql")
-        target = source.sqlite_path
+        target = source.sqlite_path if source.is_sqlite else source.database_url
         with opened_backup(backup_path, encryption_key) as folder:
             plan = plan_folder(folder)  # checksums verified, newer folder format refused
             info = plan.metadata.get("backup_info", {})
@@ -102,7 +111,7 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
             result["backup_verification"] = plan.metadata.get("verification", {})
             result["warnings"] += version_warnings(info.get("mirix_version"), get_mirix_version(agent))
             repo = agent.repository
-            if "config" in selected and target.is_file():
+            if "config" in selected and (not source.is_sqlite or target.is_file()):
                 # One snapshot of the whole agent (old config included) before anything changes.
                 result["safety_snapshot_id"] = safety_snapshot(repo, config_path=agent.config_path)
             db_parts = [c for c in ("database", "memories", "conversations") if c in selected]
@@ -120,15 +129,16 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
         whole = "database" in selected
         if whole or "memories" in selected:
             kinds = memory_types or list(mapping)
-            result["memory_count"] = _count_rows(target, [mapping[k] for k in kinds])
+            result["memory_count"] = _count_rows(source, [mapping[k] for k in kinds])
         if whole or "conversations" in selected:
-            result["conversation_count"] = _count_rows(target, [CONVERSATION_TABLE])
+            result["conversation_count"] = _count_rows(source, [CONVERSATION_TABLE])
     except Exception as exc:  # every failure is a result, never an exception (the reference's contract)
         result["error"] = error_text(exc)
         result["message"] = f"Agent state could not be loaded: {result['error']}"
         return result
     if result["safety_snapshot_id"]:
-        undo = f"snapstore --repo {agent.repository_path} restore {result['safety_snapshot_id'][:12]} --to {target}"
+        shown = target if source.is_sqlite else redact_url(target)
+        undo = f"snapstore --repo {agent.repository_path} restore {result['safety_snapshot_id'][:12]} --to {shown}"
         result["undo"] = undo
         if "config" in selected:  # the previous mirix.yaml comes back as a file to copy over the config
             result["config"]["undo"] = f"{undo} --only config --files-dir {agent.config_path.parent / 'previous'}"

@@ -10,6 +10,8 @@ Checks (each True/False in ``checks``; a failure is also a line in ``warnings``)
   or ``backup_path``);
 * ``search_index`` — every FTS5 index passes its ``integrity-check``.
 
+A PostgreSQL agent gets the same checks asked of the server (``_postgres_checks``).
+
 Advisory warnings that do not fail the run: another Mirix version, and config
 settings still holding the redaction marker (fill them in again).
 """
@@ -22,6 +24,8 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from ..errors import SnapstoreError
 from ..export.sqlite_content import JSON_COLUMNS
@@ -79,6 +83,74 @@ def _markers(doc: Any, path: str = "") -> list[str]:
     return [path] if doc == MARKER else []
 
 
+def _sqlite_checks(agent: "AgentWrapper", checks: dict, warnings: list, counts: dict) -> int | None:
+    """The SQLite agent's checks; returns its conversation count."""
+    conversations = None
+    db = agent.db_path
+    if not Path(db).is_file():
+        raise SnapstoreError(f"the agent's database {db} does not exist")
+    conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
+    try:
+        quick = conn.execute("PRAGMA quick_check").fetchall()
+        checks["database"] = quick == [("ok",)]
+        if not checks["database"]:
+            warnings.append(f"database {db} fails quick_check: {quick[0][0]}")
+        tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        problems = []
+        for kind, table in memory_tables(agent.config).items():
+            if table not in tables:
+                problems.append(f"memory table {table} ({kind}) is missing")
+                continue
+            counts[kind] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            problems += _readable(conn, table)
+        checks["memories_readable"] = not problems
+        warnings += problems
+        if CONVERSATION_TABLE in tables:
+            conversations = conn.execute(f'SELECT count(*) FROM "{CONVERSATION_TABLE}"').fetchone()[0]
+    finally:
+        conn.close()
+    fts_problems = []
+    rw = sqlite3.connect(db, timeout=30, isolation_level=None)
+    try:
+        for name in _fts_tables(rw):
+            try:
+                rw.execute(f'INSERT INTO "{name}"("{name}") VALUES (\'integrity-check\')')
+            except sqlite3.DatabaseError as exc:
+                fts_problems.append(f"search index {name} fails its integrity-check: {exc}")
+    finally:
+        rw.close()
+    checks["search_index"] = not fts_problems
+    warnings += fts_problems
+    return conversations
+
+
+def _postgres_checks(agent: "AgentWrapper", checks: dict, warnings: list, counts: dict) -> int | None:
+    """The PostgreSQL agent's checks: the server's types already guarantee that json parses and
+    vectors decode, so "readable" is every memory table present and readable, "search_index"
+    every index valid (a failed CREATE INDEX CONCURRENTLY leaves an invalid one)."""
+    from ..sources.postgres.connect import PgTarget
+
+    with PgTarget.from_url(agent.database_url).connect() as conn:
+        checks["database"] = conn.execute("SELECT 1").fetchone() == (1,)
+        tables = {n for (n,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        problems = []
+        for kind, table in memory_tables(agent.config).items():
+            if table not in tables:
+                problems.append(f"memory table {table} ({kind}) is missing")
+                continue
+            counts[kind] = conn.execute(f'SELECT count(*) FROM public."{table}"').fetchone()[0]
+        checks["memories_readable"] = not problems
+        warnings += problems
+        invalid = [n for (n,) in conn.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT i.indisvalid")]
+        checks["search_index"] = not invalid
+        warnings += [f"index {n} is invalid: REINDEX it" for n in invalid]
+        if CONVERSATION_TABLE in tables:
+            return conn.execute(f'SELECT count(*) FROM public."{CONVERSATION_TABLE}"').fetchone()[0]
+    return None
+
+
 def run_post_migration_tests(agent: "AgentWrapper", backup_path: str | os.PathLike | None = None, *,
                              encryption_key: str | bytes | None = None) -> dict:
     checks: dict[str, bool] = {}
@@ -87,43 +159,8 @@ def run_post_migration_tests(agent: "AgentWrapper", backup_path: str | os.PathLi
     conversations = None
     try:
         agent.reload()
-        db = agent.db_path
-        if db is None:
-            raise SnapstoreError(f"agent {agent.name} does not use SQLite; post-migration tests need SQLite")
-        if not Path(db).is_file():
-            raise SnapstoreError(f"the agent's database {db} does not exist")
-        conn = sqlite3.connect(sqlite_uri(db, mode="ro"), uri=True)
-        try:
-            quick = conn.execute("PRAGMA quick_check").fetchall()
-            checks["database"] = quick == [("ok",)]
-            if not checks["database"]:
-                warnings.append(f"database {db} fails quick_check: {quick[0][0]}")
-            tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            problems = []
-            for kind, table in memory_tables(agent.config).items():
-                if table not in tables:
-                    problems.append(f"memory table {table} ({kind}) is missing")
-                    continue
-                counts[kind] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-                problems += _readable(conn, table)
-            checks["memories_readable"] = not problems
-            warnings += problems
-            if CONVERSATION_TABLE in tables:
-                conversations = conn.execute(f'SELECT count(*) FROM "{CONVERSATION_TABLE}"').fetchone()[0]
-        finally:
-            conn.close()
-        fts_problems = []
-        rw = sqlite3.connect(db, timeout=30, isolation_level=None)
-        try:
-            for name in _fts_tables(rw):
-                try:
-                    rw.execute(f'INSERT INTO "{name}"("{name}") VALUES (\'integrity-check\')')
-                except sqlite3.DatabaseError as exc:
-                    fts_problems.append(f"search index {name} fails its integrity-check: {exc}")
-        finally:
-            rw.close()
-        checks["search_index"] = not fts_problems
-        warnings += fts_problems
+        run = _sqlite_checks if agent.db_path is not None else _postgres_checks
+        conversations = run(agent, checks, warnings, counts)
 
         expected = _expected(agent, backup_path, encryption_key)
         if expected is None:
@@ -143,7 +180,7 @@ def run_post_migration_tests(agent: "AgentWrapper", backup_path: str | os.PathLi
         if agent.last_load:
             warnings += agent.last_load.get("warnings", [])
         warnings += [f"config setting {p} still holds {MARKER}: set it again" for p in _markers(agent.config)]
-    except (SnapstoreError, OSError, sqlite3.Error) as exc:
+    except (SnapstoreError, OSError, sqlite3.Error, psycopg.Error) as exc:
         checks["database"] = False
         warnings.append(getattr(exc, "message", None) or str(exc))
     return {"all_passed": bool(checks) and all(checks.values()), "warnings": warnings, "checks": checks,

@@ -1,4 +1,4 @@
-"""snapstore restore: a snapshot or folder back into an SQLite database (whole or in part)."""
+"""snapstore restore: a snapshot or folder back into an SQLite or PostgreSQL database (whole or in part)."""
 from __future__ import annotations
 
 import click
@@ -9,7 +9,7 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo
 
 @click.command("restore")
 @click.argument("source", metavar="ID|latest|FOLDER")
-@click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="Target SQLite database file.")
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="Target SQLite database file, or a postgresql:// URL.")
 @click.option("--only", help="Components: database (default), memories, conversations, config, logs.")
 @click.option("--memory-type", "memory_types", help="Memory types, e.g. episodic,semantic (implies --only memories).")
 @click.option("--files-dir", type=click.Path(file_okay=False), help="Where config/ and logs/ go (default: beside the target).")
@@ -33,6 +33,8 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
     for table, change in sorted(result.tables.items()):
         if change["deleted"] or change["inserted"]:
             click.echo(f"  {table:28} -{change['deleted']:<8} +{change['inserted']}")
+    for what in result.not_carried:
+        click.echo(f"  not carried: {what}")
     for path in result.files:
         click.echo(f"  file {path}")
     if result.undo_hint:

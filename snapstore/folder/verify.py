@@ -131,23 +131,28 @@ def _check_postgres(folder: Path, errors: list[str], pg_url: str | None) -> None
 
 
 def _load_into_scratch(dump: Path, pg_url: str, errors: list[str]) -> None:
+    """Load the dump into a throwaway database on ``pg_url``'s server, then drop it."""
     import psycopg
+    from psycopg import sql
 
-    name = f"snapstore_verify_{secrets.token_hex(4)}"
+    from ..sources.postgres.connect import PgTarget, psql_load
+
+    server = PgTarget.from_url(pg_url)
+    scratch = server.sibling(f"snapstore_verify_{secrets.token_hex(4)}")
     try:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        with server.connect(autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch.dbname)))
         try:
-            target = pg_url.rsplit("/", 1)[0] + "/" + name
-            proc = subprocess.run(["psql", "-X", "--set", "ON_ERROR_STOP=on", "--single-transaction", "-q",
-                                   "-d", target, "-f", str(dump)], capture_output=True)
-            if proc.returncode != 0:
-                errors.append(f"{DUMP} does not load: {proc.stderr.decode(errors='replace').strip()[:300]}")
+            failure = psql_load(scratch, dump)
+            if failure:
+                errors.append(f"{DUMP} does not load: {failure[:300]}")
         finally:
-            with psycopg.connect(pg_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            with server.connect(autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch.dbname)))
     except psycopg.Error as exc:
         errors.append(f"cannot use the PostgreSQL server to load the dump: {str(exc).splitlines()[0]}")
+    except SnapstoreError as exc:
+        errors.append(f"cannot use the PostgreSQL server to load the dump: {exc.message}")
 
 
 def _check_memories(folder: Path, config: dict, errors: list[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Optional
 import psycopg
 from psycopg import sql
 
+from ..errors import PgPrerequisite
 from ..mirix_schema.postgres import Column, PgSchema, Table, pg_schema_from_sqlite, quote_ident
 from ..sqlite_uri import sqlite_uri
 from .values import CannotCarry, copy_escape, decode_sqlite_embedding, padded, vector_text
@@ -79,6 +80,23 @@ def converter(column: Column) -> Callable[[object], str]:
     return _text
 
 
+def create_extensions(conn: psycopg.Connection, schema: PgSchema) -> list[str]:
+    """Create the schema's extensions the server has; a missing required one is an error,
+    a missing optional one is returned (to be listed as not carried)."""
+    missing = []
+    for ext in schema.extensions:
+        available = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = %s)",
+                                 (ext,)).fetchone()[0]
+        if available:
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+        elif ext in schema.required_extensions:
+            raise PgPrerequisite(f"extension {ext} is not installed on the PostgreSQL server; "
+                                 "the embedding columns need it")
+        else:
+            missing.append(f"extension {ext} (not available on the target server; no column uses it)")
+    return missing
+
+
 def create_section(conn: psycopg.Connection, statements: Iterable[str]) -> None:
     for statement in statements:
         conn.execute(statement)  # type: ignore[arg-type]  # schema text we generated
@@ -133,8 +151,9 @@ def load_sqlite_database(sqlite_path: str, conn: psycopg.Connection, *,
         schema = schema or pg_schema_from_sqlite(sconn)
         conn.execute("SET LOCAL TimeZone = 'UTC'")  # SQLite's naive timestamps are UTC
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        create_section(conn, schema.pre_data)
         result = LoadResult(not_carried=list(schema.not_carried))
+        result.not_carried += create_extensions(conn, schema)
+        create_section(conn, schema.pre_data)
         for table in schema.tables:
             result.rows[table.name] = copy_table(sconn, conn, table, progress=progress)
         create_section(conn, schema.post_data)

@@ -28,7 +28,6 @@ class CannotCarry(SnapstoreError):
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_UNESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
 def copy_escape(text: str) -> str:
@@ -36,50 +35,6 @@ def copy_escape(text: str) -> str:
     if "\x00" in text:
         raise CannotCarry("a text value holds a NUL character, which PostgreSQL text cannot store")
     return text.translate(_COPY_ESCAPES)
-
-
-def copy_fields(line: str) -> list[str | None]:
-    """Split one COPY text line (no newline) into fields, ``\\N`` as None, escapes undone."""
-    out: list[str | None] = []
-    for raw in line.split("\t"):
-        if raw == "\\N":
-            out.append(None)
-        elif "\\" not in raw:
-            out.append(raw)
-        else:
-            out.append(_unescape(raw))
-    return out
-
-
-def _unescape(raw: str) -> str:
-    parts: list[str] = []
-    i, n = 0, len(raw)
-    while i < n:
-        ch = raw[i]
-        if ch != "\\" or i + 1 == n:
-            parts.append(ch)
-            i += 1
-            continue
-        nxt = raw[i + 1]
-        if nxt in _COPY_UNESCAPES:
-            parts.append(_COPY_UNESCAPES[nxt])
-            i += 2
-        elif nxt in "01234567":
-            j = i + 1
-            while j < min(n, i + 4) and raw[j] in "01234567":
-                j += 1
-            parts.append(chr(int(raw[i + 1:j], 8)))
-            i = j
-        elif nxt == "x" and i + 2 < n and raw[i + 2] in "0123456789abcdefABCDEF":
-            j = i + 2
-            while j < min(n, i + 4) and raw[j] in "0123456789abcdefABCDEF":
-                j += 1
-            parts.append(chr(int(raw[i + 2:j], 16)))
-            i = j
-        else:
-            parts.append(nxt)
-            i += 2
-    return "".join(parts)
 
 
 def decode_sqlite_embedding(value: str | bytes) -> array:

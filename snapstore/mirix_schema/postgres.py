@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 MAX_EMBEDDING_DIM = 4096
 """Mirix's ``MAX_EMBEDDING_DIM``: every vector is zero-padded to this length."""
 
-REQUIRED_EXTENSIONS = ("vector", "pg_trgm")
-OPTIONAL_EXTENSIONS = ("uuid-ossp",)
-"""Mirix's init.sql creates uuid-ossp, but no column or default uses it."""
+MIRIX_EXTENSIONS = ("vector", "pg_trgm", "uuid-ossp")
+"""Mirix's init.sql.  Only ``vector`` is needed (by the embedding columns); the other two are
+created where the server has them (no column, default or index of Mirix's uses them)."""
 
 FILTER_TAG_TABLES = (
     "episodic_memory", "semantic_memory", "procedural_memory", "resource_memory",
@@ -90,6 +90,8 @@ class PgSchema:
     """A Mirix PostgreSQL schema in pg_dump's sections, plus what SQLite had that it lacks."""
 
     tables: list[Table]
+    extensions: list[str] = field(default_factory=list)
+    required_extensions: list[str] = field(default_factory=list)
     pre_data: list[str] = field(default_factory=list)
     post_data: list[str] = field(default_factory=list)
     not_carried: list[str] = field(default_factory=list)
@@ -99,7 +101,8 @@ class PgSchema:
 
     def sql(self) -> str:
         """The whole schema as one script (extensions first, then tables, then indexes)."""
-        return "".join(s + ";\n" for s in self.pre_data + self.post_data)
+        extensions = [f"CREATE EXTENSION IF NOT EXISTS {quote_ident(e)}" for e in self.extensions]
+        return "".join(s + ";\n" for s in extensions + self.pre_data + self.post_data)
 
 
 def pg_type_for(column: str, sqlite_type: str) -> str:
@@ -271,9 +274,10 @@ def pg_schema_from_sqlite(conn: sqlite3.Connection) -> PgSchema:
     """The Mirix PostgreSQL schema for the tables of an SQLite agent database."""
     names, left = _sqlite_tables(conn)
     tables = [_table_from_sqlite(conn, n) for n in names]
-    schema = PgSchema(tables, not_carried=left)
-    schema.pre_data = [f"CREATE EXTENSION IF NOT EXISTS {quote_ident(e)}" for e in REQUIRED_EXTENSIONS]
-    schema.pre_data += [_create_table(t) for t in tables]
+    schema = PgSchema(tables, not_carried=left, extensions=list(MIRIX_EXTENSIONS))
+    if any(c.is_vector for t in tables for c in t.columns):
+        schema.required_extensions = ["vector"]
+    schema.pre_data = [_create_table(t) for t in tables]
     for t in tables:
         schema.post_data += _constraints(conn, t)
     indexes: list[str] = []

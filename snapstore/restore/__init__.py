@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..atomic import AtomicFile, fsync_dir, remove_stale_temps, temp_dir, temp_name
+from ..atomic import AtomicFile, fsync_dir, temp_name
 from ..backup import DB_PATH
-from ..errors import DiskFull, IntegrityError, SourceError, UsageError, disk_full
+from ..errors import IntegrityError, SourceError, UsageError
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..repository import Repository
 from ..sqlite_uri import sqlite_uri
+from ..sources.agent import is_postgres_url
+from .pg_source import PgSnapshotAsSqlite, as_sqlite_source
+from .postgres_target import restore_to_postgres
 from .safety import safety_snapshot
-from .sources import FolderSource, open_source, source_config
+from .sources import FolderSource, database_copy, open_source, source_config
 from .sqlite_target import attach_snapshot, copy_database, diff_tables, integrity, replace_tables, table_names
 
 COMPONENTS = ("database", "memories", "conversations", "config", "logs")
@@ -37,6 +40,7 @@ class RestoreResult:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     safety_snapshot_id: str | None = None
+    not_carried: list[str] = field(default_factory=list)  # what the target engine cannot hold
     dry_run: bool = False
     duration_s: float = 0.0
 
@@ -50,7 +54,7 @@ class RestoreResult:
         return {"target": str(self.target), "snapshot_id": self.snapshot_id, "source": self.source,
                 "components": self.components,
                 "tables": self.tables, "files": self.files, "safety_snapshot_id": self.safety_snapshot_id,
-                "undo": self.undo_hint, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
+                "undo": self.undo_hint, "not_carried": self.not_carried, "dry_run": self.dry_run, "duration_s": round(self.duration_s, 3)}
 
 
 def _names(value: str | Iterable[str]) -> list[str]:
@@ -92,12 +96,17 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
             only: str | Iterable[str] | None = None, memory_types: str | Iterable[str] | None = None,
             files_dir: str | os.PathLike | None = None, dry_run: bool = False,
             progress: Callable[[int], None] | None = None) -> RestoreResult:
-    """Restore ``source`` (snapshot ref or backup folder) into the SQLite database ``target``."""
+    """Restore ``source`` (snapshot ref or backup folder) into the SQLite database ``target``
+    or, given a ``postgresql://`` URL, into that PostgreSQL database."""
     started = time.perf_counter()
-    target = Path(target)
     components = parse_components(only, memory_types)
+    if is_postgres_url(str(target)):
+        return restore_to_postgres(repo, source, str(target), components=components, files_dir=files_dir,
+                                   tables=lambda config: _selected_tables(components, memory_types, config),
+                                   dry_run=dry_run, progress=progress)
+    target = Path(target)
     _check_target(target, dry_run)
-    origin = open_source(repo, source)
+    origin = as_sqlite_source(repo, open_source(repo, source))
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(target, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)
@@ -114,17 +123,11 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
         # Beside the target, so the result can be renamed into place; a dry run writes nothing
         # there (the target's directory may be read-only) and works in the system's temp dir.
         work_parent = Path(tempfile.gettempdir()) if dry_run else target.parent
-        remove_stale_temps(work_parent)  # what a restore killed earlier left there
-        with temp_dir(work_parent, "restore") as tmp:
-            snap_db = tmp / "snapshot.db"
-            try:
-                origin.database(snap_db, progress)
-            except OSError as exc:
-                if disk_full(exc):
-                    raise DiskFull(f"disk full in {work_parent} while restoring; {target} is unchanged") from None
-                raise
+        with database_copy(origin, work_parent, str(target), progress) as snap_db:
             # A snapshot's pages were each hash-checked on the way out: they are the captured
             # database byte for byte.  A folder's file is only as good as the folder, so check it.
+            if isinstance(origin, PgSnapshotAsSqlite):
+                result.not_carried = origin.not_carried
             check = integrity(snap_db) if isinstance(origin, FolderSource) else "ok"
             if check != "ok":
                 raise IntegrityError(f"the database of {origin.label} fails integrity_check: {check}")

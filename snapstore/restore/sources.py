@@ -9,12 +9,14 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import BinaryIO, Callable
+from contextlib import contextmanager
+from typing import BinaryIO, Callable, Iterator
 
 import yaml
 
 from ..backup import CONFIG_PATH, DB_PATH
-from ..errors import UsageError
+from ..atomic import remove_stale_temps, temp_dir
+from ..errors import DiskFull, UsageError, disk_full
 from ..extract import materialize, write_file
 from ..folder.zst import decompress_stream
 from ..importer import FolderPlan, plan_folder
@@ -71,6 +73,23 @@ def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | Fo
     if os.sep in text or text.startswith("."):  # meant as a folder: say so, not "no snapshot './x'"
         raise UsageError(f"no backup folder {text} (and it is not a snapshot id)")
     return SnapshotSource(repo, resolve_snapshot(repo, text))
+
+
+@contextmanager
+def database_copy(origin: "SnapshotSource | FolderSource", work_parent: Path, target_label: str,
+                  progress: Callable[[int], None] | None) -> Iterator[Path]:
+    """The source's SQLite database written to a work directory under ``work_parent`` (what a
+    killed restore left there is removed first), for as long as the ``with`` lasts."""
+    remove_stale_temps(work_parent)
+    with temp_dir(work_parent, "restore") as tmp:
+        snap_db = tmp / "snapshot.db"
+        try:
+            origin.database(snap_db, progress)
+        except OSError as exc:
+            if disk_full(exc):
+                raise DiskFull(f"disk full in {work_parent} while restoring; {target_label} is unchanged") from None
+            raise
+        yield snap_db
 
 
 def source_config(source: SnapshotSource | FolderSource) -> dict:

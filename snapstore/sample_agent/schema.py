@@ -159,7 +159,7 @@ FTS_COLUMNS: dict[str, tuple[str, ...]] = {
     "messages": ("text",),
 }
 
-_INDEXES = [
+INDEXES = [
     "CREATE INDEX ix_messages_agent_created_at ON messages (agent_id, created_at)",
     "CREATE INDEX ix_messages_created_at ON messages (created_at, id)",
     "CREATE INDEX ix_messages_user_id ON messages (user_id)",
@@ -170,7 +170,7 @@ _INDEXES = [
 ]
 
 
-def _fts_statements(table: str, columns: tuple[str, ...]) -> list[str]:
+def fts_statements(table: str, columns: tuple[str, ...]) -> list[str]:
     """External-content FTS5 table plus the three triggers that keep it in sync."""
     fts = f"{table}_fts"
     cols = ", ".join(columns)
@@ -190,8 +190,8 @@ def _fts_statements(table: str, columns: tuple[str, ...]) -> list[str]:
 def create_schema(conn: sqlite3.Connection) -> None:
     for table, body in TABLES.items():
         conn.execute(f"CREATE TABLE {table} ({body}\n)")
-    for statement in _INDEXES:
+    for statement in INDEXES:
         conn.execute(statement)
     for table, columns in FTS_COLUMNS.items():
-        for statement in _fts_statements(table, columns):
+        for statement in fts_statements(table, columns):
             conn.execute(statement)

@@ -10,7 +10,7 @@ import pytest
 
 from api_helpers import db_count, db_execute, db_rows, fts_consistent, fts_matches, logical_rows
 from snapstore import AgentWrapper, recover_database_only, recover_specific_memories
-from snapstore.agent_api.database_recovery import psql_connection
+from snapstore.sources.postgres.connect import PgTarget
 from snapstore.manifest import list_snapshots
 from snapstore.restore import restore
 
@@ -96,9 +96,10 @@ def test_recover_database_only_into_a_new_file_and_from_compressed_dump(agent, t
 
 
 def test_psql_gets_the_password_through_its_environment():
-    url, env = psql_connection("postgresql+psycopg://mirix:s%40cret@db.example:5433/mirix?sslmode=require")
-    assert url == "postgresql://mirix@db.example:5433/mirix?sslmode=require"
-    assert env["PGPASSWORD"] == "s@cret"
+    target = PgTarget.from_url("postgresql+psycopg://mirix:s%40cret@db.example:5433/mirix?sslmode=require")
+    assert "s@cret" not in target.conninfo() and "cret" not in target.label
+    assert "dbname=mirix" in target.conninfo() and "sslmode=require" in target.conninfo()
+    assert target.env()["PGPASSWORD"] == "s@cret"
 
 
 @pytest.mark.postgres

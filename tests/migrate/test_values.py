@@ -7,7 +7,8 @@ from array import array
 
 import pytest
 
-from snapstore.migrate.values import (CannotCarry, copy_escape, copy_fields, decode_sqlite_embedding,
+from snapstore.export.postgres_content import copy_field
+from snapstore.migrate.values import (CannotCarry, copy_escape, decode_sqlite_embedding,
                                       encode_sqlite_embedding, padded, parse_vector_text, sqlite_timestamp,
                                       vector_text)
 
@@ -32,8 +33,8 @@ def test_embedding_base64_round_trip_and_padding():
 
 def test_copy_text_escapes_round_trip():
     text = "tab\there\nnew line \\ backslash \r and ünïcødé"
-    assert copy_fields(copy_escape(text) + "\t\\N\t") == [text, None, ""]
-    assert copy_fields("\\101\\x42") == ["AB"]
+    line = (copy_escape(text) + "\t\\N\t").encode()
+    assert [copy_field(f) for f in line.split(b"\t")] == [text, None, ""]
     with pytest.raises(CannotCarry, match="NUL"):
         copy_escape("a\x00b")
 

@@ -19,7 +19,9 @@ def test_same_tables_and_columns_as_the_sqlite_sample():
     assert not any(t.name.endswith("_fts") or "_fts_" in t.name for t in schema.tables)
     assert any("episodic_memory_fts" in n for n in schema.not_carried)
     # sections in pg_dump's order: extensions and tables first, indexes and keys after the rows
-    assert schema.pre_data[0].startswith("CREATE EXTENSION") and "vector" in schema.pre_data[0]
+    assert schema.required_extensions == ["vector"] and "pg_trgm" in schema.extensions
+    assert schema.sql().startswith("CREATE EXTENSION IF NOT EXISTS \"vector\"")
+    assert all(s.startswith("CREATE TABLE") for s in schema.pre_data)
     assert all(s.startswith(("ALTER TABLE", "CREATE INDEX", "CREATE UNIQUE INDEX")) for s in schema.post_data)
 
 

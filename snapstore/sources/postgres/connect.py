@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ...errors import SourceError
+from ...errors import PgPrerequisite, SourceError
 from ..agent import redact_url
 
 PG_BIN_HINT = "install the PostgreSQL client (apt-get install postgresql-client) or set SNAPSTORE_PG_BIN"
@@ -55,12 +55,39 @@ class PgTarget:
             env["PGPASSWORD"] = self.password
         return env
 
+    @property
+    def server(self) -> str:
+        return f"{self.params.get('host', 'localhost')}:{self.params.get('port', 5432)}"
+
+    def sibling(self, dbname: str) -> "PgTarget":
+        """The same server and credentials, another database (``postgres`` to create one)."""
+        return PgTarget({**self.params, "dbname": dbname}, self.password, self.label)
+
     def connect(self, **kwargs) -> psycopg.Connection:
         try:
             return psycopg.connect(self.conninfo(), password=self.password, **kwargs)
         except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
-            raise SourceError(f"cannot connect to {self.label}: {first}") from None
+            raise self._connect_error(exc) from None
+
+    def _connect_error(self, exc: psycopg.OperationalError) -> SourceError:
+        """libpq's message, told in one line a user can act on (never the password)."""
+        text = str(exc).strip()
+        user = self.params.get("user", "")
+        if "password authentication failed" in text or "no password supplied" in text:
+            why = f"wrong password for user {user}"
+        elif re.search(r'database "[^"]*" does not exist', text):
+            return DatabaseMissing(f"cannot connect to {self.label}: database {self.dbname} does not exist")
+        elif re.search(r'role "[^"]*" does not exist', text):
+            why = f"user {user} does not exist"
+        elif "Connection refused" in text:
+            why = "connection refused (is the server running and listening there?)"
+        else:
+            why = text.splitlines()[-1] if text else "connection failed"
+        return PgPrerequisite(f"cannot connect to {self.label}: {why}")
+
+
+class DatabaseMissing(PgPrerequisite):
+    """The database does not exist (a whole restore may create it)."""
 
 
 def _major(binary: Path) -> int:
@@ -91,3 +118,19 @@ def pg_tool(name: str, server_major: int = 0) -> str:
             return str(cand)
     raise SourceError(f"{name} at {usable[0]} is older than the PostgreSQL {server_major} server; "
                       f"{PG_BIN_HINT} (version {server_major} or newer)")
+
+
+def psql_load(target: PgTarget, script: Path) -> str | None:
+    """Load an SQL script with ``psql`` (a version at least the server's) in one transaction,
+    stopping at the first error; the password goes through ``PGPASSWORD``.  None when it loaded,
+    else psql's first error line (nothing was changed)."""
+    with target.connect() as conn:
+        server_major = conn.info.server_version // 10000
+    psql = pg_tool("psql", server_major)
+    proc = subprocess.run([psql, "-X", "--set", "ON_ERROR_STOP=on", "--single-transaction", "-q",
+                           "-d", target.conninfo(), "-f", str(script)],
+                          capture_output=True, env=target.env(), stdin=subprocess.DEVNULL)
+    if proc.returncode == 0:
+        return None
+    lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[0] if lines else f"psql exited {proc.returncode}"
