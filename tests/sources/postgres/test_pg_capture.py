@@ -91,6 +91,9 @@ def test_one_percent_day_rereads_only_the_touched_ranges(server, agent_db, tmp_p
     rows_in = {i: sum(1 for key in keys if sum(1 for b in bounds if b <= key) == i) for i in touched_ranges}
     assert read["rows_read"] == sum(rows_in.values()) < memories.row_count // 2
     assert second.parent == first.id and touched == len(changed)
+    # ranges keep their slots in the table's chunk list: a patch on the parent's base, not a new list
+    before_ref, after_ref = first.file(memories.file).chunks, second.file(memories.file).chunks
+    assert before_ref.base is not None and after_ref.base == before_ref.base and after_ref.patch is not None
     # what was not read is still exact: the reader's rows equal the server's
     capture = open_pg_capture(repo, second)
     table = capture.table("memories")
