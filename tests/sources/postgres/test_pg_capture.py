@@ -202,3 +202,26 @@ def test_config_names_the_postgres_database(postgres_server, tmp_path, how):
     assert json.loads((exported / "metadata.json").read_text())["backup_info"]["database_type"] == "postgresql"
     assert ok(run_cli("verify-folder", exported)).returncode == 0
     assert b"hunter2" not in (exported / "config" / "mirix.yaml").read_bytes()
+
+
+def test_a_range_outgrowing_its_slots_gets_a_new_layout(server, agent_db, tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    url = server.url(agent_db)
+    first = backup(repo, url).snapshot
+    memories = open_pg_capture(repo, first).table("memories")
+    low = memories.ranges["bounds"][10]
+    with psycopg.connect(server.dsn(agent_db), autocommit=True) as conn:
+        # 8 more rows of ~20 KB inside one range: more chunks than its slots, fewer rows than a re-cut
+        conn.execute("INSERT INTO memories (id, agent_id, body) SELECT %s || '-' || i, 'agent-1', "
+                     "repeat(md5(i::text || %s), 600) FROM generate_series(1, 8) i", (low, low))
+    second = backup(repo, url).snapshot
+    assert second.database["read"]["ranges_read"] == 1 and not second.database["read"]["full_reads"]
+    table = open_pg_capture(repo, second).table("memories")
+    assert table.ranges["chunks"][11] > memories.ranges["slots"][11]
+    assert second.file(table.file).chunks.base != first.file(table.file).chunks.base  # written whole once
+    with psycopg.connect(server.dsn(agent_db)) as conn:
+        expected = bytearray()
+        with conn.cursor().copy(f"COPY (SELECT {table.column_list()} FROM memories ORDER BY id) TO STDOUT") as cp:
+            for block in cp:
+                expected += block
+    assert b"".join(open_pg_capture(repo, second).copy_data(table)) == bytes(expected)
