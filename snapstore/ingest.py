@@ -19,7 +19,7 @@ import io
 import multiprocessing
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import blake3
 import zstandard
@@ -127,11 +127,12 @@ def iter_cdc_chunks(stream: BinaryIO, chunker: FastCDC) -> Iterator[bytes]:
         yield bytes(chunk.data)
 
 
-def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | None = None) -> IngestResult:
-    """Store a byte stream as content-defined chunks."""
+def ingest_chunks(chunks: Iterable[bytes], writer: BlobWriter, progress: Progress | None = None) -> IngestResult:
+    """Store chunks cut by any chunker; returns their id list.  (Compressing new chunks in
+    groups, as new pages are, saved 0.4% on a PostgreSQL 1% day: not done.)"""
     ids = bytearray()
     size = new_chunks = new_bytes = 0
-    for data in iter_cdc_chunks(stream, cdc_chunker(writer)):
+    for data in chunks:
         chunk_id = blake3.blake3(data).digest()
         ids += chunk_id
         size += len(data)
@@ -141,6 +142,11 @@ def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | Non
         if progress:
             progress(len(data))
     return IngestResult(bytes(ids), size, new_chunks, new_bytes)
+
+
+def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | None = None) -> IngestResult:
+    """Store a byte stream as content-defined chunks."""
+    return ingest_chunks(iter_cdc_chunks(stream, cdc_chunker(writer)), writer, progress)
 
 
 def ingest_bytes(data: bytes, writer: BlobWriter) -> IngestResult:

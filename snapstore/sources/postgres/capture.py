@@ -14,26 +14,28 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+import blake3
 import psycopg
+import zstandard
 
 from ...chunklist import load_list
 from ...errors import SnapshotNotFound, SourceError
-from ...ingest import IngestResult, ingest_stream
+from ...repository import BLOB_DATA
+from ...repository.pack import CODEC_ZSTD
+from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
 from .connect import PgTarget
-from .copystream import BlockStream, RowSplitter
+from .copystream import RowSplitter
 from .layout import (CLEAN_PATH, FORMAT_VERSION, INFO_PATH, POST_DATA_PATH, PRE_DATA_PATH, TableInfo,
                      data_path)
 from .ranges import RangePlan, plan_ranges, range_query
+from .rowchunks import CHUNKER, row_chunks
 from .schema_dump import SchemaDump
 from .snapshot import SharedSnapshot
 
 if TYPE_CHECKING:
     from ...backup import SnapshotBuilder
     from ...manifest import Snapshot
-
-CHUNKER = "fastcdc-16k"
-
 
 @dataclass
 class ReadStats:
@@ -62,11 +64,25 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
     return json.loads(b"".join(builder.reader.read(ids[i:i + 32]) for i in range(0, len(ids), 32)))
 
 
+# Each range owns a fixed run of slots in the table's chunk list, padded with the empty chunk,
+# so a range that gains or loses a chunk does not shift every position after it: the list is
+# then stored as a small patch on the parent's (chunklist.py) instead of written whole.
+EMPTY_ID = blake3.blake3(b"").digest()
+SLACK_SLOTS = 2
+
+
+def store_empty_chunk(writer) -> None:
+    """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
+    if not writer.has(EMPTY_ID):
+        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_ID, 0)])])
+
+
 class _TableCapture:
     def __init__(self, conn: psycopg.Connection, builder: "SnapshotBuilder", stats: ReadStats,
                  progress: Callable[[int], None] | None, read_all: bool):
         self.conn, self.builder, self.stats, self.progress = conn, builder, stats, progress
         self.read_all = read_all
+        self.cdc = cdc_chunker(builder.writer)
 
     def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
         plan, same_bounds = plan_ranges(self.conn, table, parent_table)
@@ -83,33 +99,42 @@ class _TableCapture:
                                                 else "ranges chosen again" if not same_bounds
                                                 else "every range changed")
         if all(reuse):
-            table.ranges = dict(prev, rows=plan.rows)
+            table.ranges = prev
             self.builder.reuse(parent_entry)
             if self.progress:
                 self.progress(parent_entry.size)
             return
         parent_ids = load_list(parent_entry.chunks, self.builder.reader) if any(reuse) else b""
-        starts = [0]
-        for count in prev.get("chunks", []):
+        starts = [0]  # where each range's chunks begin in the parent's list
+        for count in prev.get("slots", prev.get("chunks", [])):
             starts.append(starts[-1] + count)
-        ids, chunks, sizes = bytearray(), [0] * n, [0] * n
+        per_range: list[bytes] = []
+        size = 0
+        index = self.builder.writer.index
         new_chunks = new_bytes = 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
-                ids += parent_ids[starts[i] * 32:starts[i + 1] * 32]
-                chunks[i], sizes[i] = prev["chunks"][i], prev["bytes"][i]
+                own = parent_ids[starts[i] * 32:(starts[i] + prev["chunks"][i]) * 32]
+                per_range.append(own)
+                size += sum(index.get(own[j:j + 32]).plain_length for j in range(0, len(own), 32))
                 continue
             result = next(fresh)
-            ids += result.ids
-            chunks[i], sizes[i] = len(result.ids) // 32, result.size
+            per_range.append(result.ids)
+            size += result.size
             new_chunks += result.new_chunks
             new_bytes += result.new_bytes
         for _ in fresh:  # the splitter's final check
             pass
-        table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "rows": plan.rows,
-                        "fingerprints": plan.fingerprints, "chunks": chunks, "bytes": sizes}
-        self.builder.add(table.file, IngestResult(bytes(ids), sum(sizes), new_chunks, new_bytes), CHUNKER)
+        chunks = [len(r) // 32 for r in per_range]
+        slots = prev.get("slots")
+        if not slots or any(c > s for c, s in zip(chunks, slots)):
+            slots = [c + SLACK_SLOTS for c in chunks]  # a new layout: the list is written whole once
+        ids = b"".join(r + EMPTY_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
+        store_empty_chunk(self.builder.writer)
+        table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
+                        "chunks": chunks, "slots": slots}
+        self.builder.add(table.file, IngestResult(bytes(ids), size, new_chunks, new_bytes), CHUNKER)
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
         """One COPY of the given ranges; yields an IngestResult per range, in order."""
@@ -118,12 +143,25 @@ class _TableCapture:
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)
             for k in ranges:
-                result = ingest_stream(BlockStream(splitter.rows(plan.rows[k])), writer, self.progress)
+                result = ingest_chunks(row_chunks(splitter.rows(plan.rows[k]), self.cdc), writer, self.progress)
                 self.stats.ranges_read += 1
                 self.stats.rows_read += plan.rows[k]
                 yield result
             splitter.finish()
             self.stats.bytes_read += splitter.bytes_read
+
+
+SCHEMA_FILES = (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH)
+
+
+def _unchanged_schema(parent: "Snapshot | None", prev: dict | None, fingerprint: str) -> list | None:
+    """The parent's schema entries when the catalogs have not changed since (no pg_dump needed)."""
+    if not prev or prev.get("schema_fingerprint") != fingerprint:
+        return None
+    try:
+        return [parent.file(path) for path in SCHEMA_FILES]
+    except SnapshotNotFound:
+        return None
 
 
 def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | None",
@@ -133,11 +171,15 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
     prev = None if read_all else parent_info(builder, parent)
     prev_tables = {f"{t['schema']}.{t['name']}": TableInfo.from_doc(t) for t in (prev or {}).get("tables", [])}
     stats = ReadStats()
+    schema: SchemaDump | None = None
     with SharedSnapshot(target) as shot:
         conn = shot.conn
-        server = catalog.server(conn)
-        schema = SchemaDump(target, shot.snapshot_id, server["server_version_num"] // 10000)
         try:
+            server = catalog.server(conn)
+            fingerprint = catalog.schema_fingerprint(conn)
+            same_schema = _unchanged_schema(parent, prev, fingerprint)
+            if same_schema is None:
+                schema = SchemaDump(target, shot.snapshot_id, server["server_version_num"] // 10000)
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
@@ -151,25 +193,32 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
                     except SnapshotNotFound:
                         before = None
                 reader.run(table, before, entry)
-            schema.wait()  # pg_dump has imported the snapshot long before; wait while it is alive anyway
+            if schema is not None:
+                schema.wait()  # pg_dump imported the snapshot long before; wait while it is alive anyway
         except psycopg.Error as exc:
-            schema.close()
+            if schema is not None:
+                schema.close()
             raise SourceError(f"reading {target.label} failed: {str(exc).strip().splitlines()[0]}") from None
         except BaseException:
-            schema.close()
+            if schema is not None:
+                schema.close()
             raise
-    try:
-        sections, fenced = schema.sections()
-    finally:
-        schema.close()
-    builder.add_bytes(PRE_DATA_PATH, sections["pre-data"].encode())
-    builder.add_bytes(POST_DATA_PATH, sections["post-data"].encode())
-    builder.add_bytes(CLEAN_PATH, sections["clean"].encode())
-    info = {"format": FORMAT_VERSION, **server, "psql_restrict": fenced, "extensions": extensions, "sequences": sequences,
-            "tables": [t.to_doc() for t in tables]}
-    builder.add_bytes(INFO_PATH, json.dumps(info, indent=1, sort_keys=True).encode())
+    if schema is None:
+        for entry in same_schema:
+            builder.reuse(entry)
+        fenced = prev.get("psql_restrict", False)
+    else:
+        try:
+            sections, fenced = schema.sections()
+        finally:
+            schema.close()
+        for path, section in zip(SCHEMA_FILES, ("pre-data", "post-data", "clean")):
+            builder.add_bytes(path, sections[section].encode())
+    info = {"format": FORMAT_VERSION, **server, "schema_fingerprint": fingerprint, "psql_restrict": fenced,
+            "extensions": extensions, "sequences": sequences, "tables": [t.to_doc() for t in tables]}
+    builder.add_bytes(INFO_PATH, json.dumps(info, sort_keys=True, separators=(",", ":")).encode())
     return {"type": "postgresql", "format": FORMAT_VERSION, "server_version": server["server_version"],
-            "database": server["database"], "read": stats.as_doc()}
+            "database": server["database"], "schema_dumped": schema is not None, "read": stats.as_doc()}
 
 
 class PostgresCapture:

@@ -5,6 +5,8 @@ schema section brings them back (as ``pg_dump`` does).
 """
 from __future__ import annotations
 
+import hashlib
+
 import psycopg
 
 from .layout import TableInfo, quote_ident
@@ -61,3 +63,28 @@ def server(conn: psycopg.Connection) -> dict:
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
         "pg_encoding_to_char(encoding), datname FROM pg_database WHERE datname = current_database()").fetchone()
     return {"server_version": version, "server_version_num": num, "encoding": encoding, "database": dbname}
+
+
+# Catalog rows pg_dump never dumps that other sessions create as a side effect: a backend's
+# temporary namespaces appear with its first temporary table and stay.
+_NOT_DUMPED = {"pg_namespace": r" WHERE nspname !~ '^pg_(toast_)?temp_'"}
+
+
+def schema_fingerprint(conn: psycopg.Connection) -> str:
+    """A digest that changes whenever the schema may have: the row versions (``xmin``,
+    ``ctid``) of every database-local system catalog.  Any DDL inserts, updates or deletes
+    catalog rows, each with a new ``xmin``; VACUUM and ANALYZE update ``pg_class`` in place
+    (same ``xmin``) and write statistics (left out), and temporary namespaces are left out.  When it equals the parent's, the
+    parent's schema sections are the schema, and ``pg_dump`` need not run (a false alarm —
+    e.g. a temporary table of another session — only costs a dump)."""
+    names = [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' "
+        "AND NOT c.relisshared AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject') "
+        "ORDER BY 1")]
+    parts = " UNION ALL ".join(
+        f"SELECT {i}, count(*), sum(hashtextextended(xmin::text || ctid::text, {i})::numeric) FROM pg_catalog.{name}"
+        + _NOT_DUMPED.get(name, "") for i, name in enumerate(names))
+    rows = conn.execute(f"SELECT string_agg(concat_ws(':', n, c, s), ',' ORDER BY n) FROM ({parts}) t(n, c, s)"
+                        ).fetchone()[0]
+    version = conn.execute("SELECT current_setting('server_version_num')").fetchone()[0]
+    return hashlib.blake2b(f"{version}|{','.join(names)}|{rows}".encode(), digest_size=16).hexdigest()

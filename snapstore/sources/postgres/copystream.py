@@ -1,4 +1,4 @@
-"""Cutting one COPY stream into per-range streams, and handing a stream of blocks to the chunker.
+"""Cutting one COPY stream into per-range streams.
 
 COPY TEXT ends every row with exactly one ``\\n`` (newlines inside values are
 escaped), so a stream of ranges read with one ``COPY … ORDER BY key`` splits at
@@ -6,32 +6,9 @@ row counts the fingerprint query already gave: no key is parsed or compared here
 """
 from __future__ import annotations
 
-import io
 from typing import Iterable, Iterator
 
 from ...errors import SourceError
-
-
-class BlockStream(io.RawIOBase):
-    """A readable binary stream over an iterator of byte blocks (what pyfastcdc reads)."""
-
-    def __init__(self, blocks: Iterable[bytes]):
-        self._blocks = iter(blocks)
-        self._rest = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:
-        while not self._rest:
-            block = next(self._blocks, None)
-            if block is None:
-                return 0
-            self._rest = memoryview(block)
-        n = min(len(buf), len(self._rest))
-        buf[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
-        return n
 
 
 class RowSplitter:

@@ -25,7 +25,7 @@ import psycopg
 
 from .layout import TableInfo, quote_ident
 
-RANGE_BYTES = 256 << 10  # target stored size of one range (heap + TOAST); see docs/design.md
+RANGE_BYTES = 32 << 10   # target stored size of one range (heap + TOAST); see docs/design.md
 RANGE_ROWS = 8           # at most this many rows per range (random-key writes touch 1-(1-p)^rows ranges)...
 MAX_RANGES = 20000       # ...unless a table would need more ranges than this
 REBALANCE = 4
