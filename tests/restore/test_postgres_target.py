@@ -233,3 +233,16 @@ def test_missing_client_tools_give_the_hint(sqlite_backup, pg_sample_agent, tmp_
     assert_one_line_error(r, "pg_dump not found", "SNAPSTORE_PG_BIN")
     assert r.returncode == 3
     assert table_md5s(pg_sample_agent.url) == before
+
+
+def test_only_conversations_replaces_messages_alone(sqlite_backup, pg_sample_agent, pg_env):
+    _, repo = sqlite_backup
+    original = table_md5s(pg_sample_agent.url)
+    _edit(pg_sample_agent)
+    edited = table_md5s(pg_sample_agent.url)
+    out = ok(run_cli("restore", "latest", "--to", pg_sample_agent.url, "--only", "conversations", "--json",
+                     repo=repo, env=pg_env))
+    assert json.loads(out.stdout)["tables"] == {"messages": {"deleted": 1, "inserted": 1}}
+    after = table_md5s(pg_sample_agent.url)
+    assert after["messages"] == original["messages"]
+    assert {t: v for t, v in after.items() if t != "messages"} == {t: v for t, v in edited.items() if t != "messages"}
