@@ -88,20 +88,28 @@ def test_selective_dry_run_counts_changed_rows_and_changes_nothing(sqlite_backup
     assert table_md5s(pg_sample_agent.url) == before
 
 
+def _restore_one_part(repo, agent, env, *args: str) -> tuple[dict, dict, dict]:
+    """Edit the agent, restore one part of the snapshot over it: (result, original md5s, edited md5s)."""
+    original = table_md5s(agent.url)
+    _edit(agent)
+    edited = table_md5s(agent.url)
+    out = ok(run_cli("restore", "latest", "--to", agent.url, *args, "--json", repo=repo, env=env))
+    return json.loads(out.stdout), original, edited
+
+
+def _only_changed(agent, table: str, original: dict, edited: dict) -> None:
+    """``table`` is back to the original; every other table still holds its edits."""
+    after = table_md5s(agent.url)
+    assert after[table] == original[table]
+    assert {t: v for t, v in after.items() if t != table} == {t: v for t, v in edited.items() if t != table}
+
+
 def test_selective_restore_touches_only_the_chosen_memory_type_and_can_be_undone(
-        sqlite_backup, pg_sample_agent, pg_sample_template, pg_env):
+        sqlite_backup, pg_sample_agent, pg_env):
     _, repo = sqlite_backup
-    original = table_md5s(pg_sample_agent.url)
-    _edit(pg_sample_agent)
-    edited = table_md5s(pg_sample_agent.url)
-    out = ok(run_cli("restore", "latest", "--to", pg_sample_agent.url, "--memory-type", "episodic", "--json",
-                     repo=repo, env=pg_env))
-    doc = json.loads(out.stdout)
+    doc, original, edited = _restore_one_part(repo, pg_sample_agent, pg_env, "--memory-type", "episodic")
     assert doc["tables"] == {"episodic_memory": {"deleted": 1, "inserted": 3}} and doc["safety_snapshot_id"]
-    after = table_md5s(pg_sample_agent.url)
-    assert after["episodic_memory"] == original["episodic_memory"]
-    assert {t: v for t, v in after.items() if t != "episodic_memory"} == \
-        {t: v for t, v in edited.items() if t != "episodic_memory"}  # semantic, messages: still edited
+    _only_changed(pg_sample_agent, "episodic_memory", original, edited)  # semantic, messages: still edited
     # the safety snapshot is a PostgreSQL snapshot of the target: restoring it undoes the restore
     ok(run_cli("restore", doc["safety_snapshot_id"], "--to", pg_sample_agent.url, "--memory-type", "episodic",
                repo=repo, env=pg_env))
@@ -237,12 +245,6 @@ def test_missing_client_tools_give_the_hint(sqlite_backup, pg_sample_agent, tmp_
 
 def test_only_conversations_replaces_messages_alone(sqlite_backup, pg_sample_agent, pg_env):
     _, repo = sqlite_backup
-    original = table_md5s(pg_sample_agent.url)
-    _edit(pg_sample_agent)
-    edited = table_md5s(pg_sample_agent.url)
-    out = ok(run_cli("restore", "latest", "--to", pg_sample_agent.url, "--only", "conversations", "--json",
-                     repo=repo, env=pg_env))
-    assert json.loads(out.stdout)["tables"] == {"messages": {"deleted": 1, "inserted": 1}}
-    after = table_md5s(pg_sample_agent.url)
-    assert after["messages"] == original["messages"]
-    assert {t: v for t, v in after.items() if t != "messages"} == {t: v for t, v in edited.items() if t != "messages"}
+    doc, original, edited = _restore_one_part(repo, pg_sample_agent, pg_env, "--only", "conversations")
+    assert doc["tables"] == {"messages": {"deleted": 1, "inserted": 1}}
+    _only_changed(pg_sample_agent, "messages", original, edited)
