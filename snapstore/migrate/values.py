@@ -85,7 +85,7 @@ def parse_vector_text(text: str) -> array:
     if not (body.startswith("[") and body.endswith("]")):
         raise CannotCarry(f"not a pgvector value: {text[:40]!r}")
     inner = body[1:-1]
-    return array("f", [float(x) for x in inner.split(",")] if inner else [])
+    return array("f", map(float, inner.split(","))) if inner else array("f")
 
 
 def sqlite_timestamp(pg_text: str, with_zone: bool) -> str:
