@@ -11,6 +11,7 @@ over an existing copy of the schema.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -140,9 +141,11 @@ def copy_rows(blocks: Iterator[bytes]) -> Iterator[list[bytes]]:
         yield rest.split(b"\t")
 
 
+@functools.lru_cache(maxsize=4096)
 def _json_value(text: str) -> Any:
     """A json/jsonb column: the document when writing it back gives the same text (as the
-    SQLite export wraps it), else the text."""
+    SQLite export wraps it), else the text.  Cached: configs and tags repeat from row to row
+    (the result is only ever serialised, never changed)."""
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError:
