@@ -42,6 +42,9 @@ class SqliteRows:
     def table_names(self) -> list[str]:
         return [t.name for t in self.schema.tables]
 
+    def other_tables(self) -> list[str]:
+        return []
+
     def column_names(self, table: str) -> list[str]:
         return [r[1] for r in self.conn.execute(f'PRAGMA table_info("{table}")')]
 
@@ -70,6 +73,10 @@ class CaptureRows:
 
     def table_names(self) -> list[str]:
         return list(self.tables)
+
+    def other_tables(self) -> list[str]:
+        """Tables outside schema ``public``."""
+        return [t.key for t in self.capture.tables() if t.schema != "public"]
 
     def column_names(self, table: str) -> list[str]:
         return [c for c, _ in self.tables[table].columns]

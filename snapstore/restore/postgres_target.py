@@ -129,6 +129,9 @@ def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: 
 def _replace(repo, url: str, conn: psycopg.Connection, db: PgTarget, rows, existing: dict[str, Table],
              selected: list[str] | None, result) -> None:
     names = selected if selected is not None else rows.table_names()
+    if selected is None:  # row by row replaces the agent's tables in schema public only
+        result.not_carried = [f"table {t} (outside schema public: restore into a new database to have it)"
+                              for t in rows.other_tables()]
     _check_carried(db, rows, existing, names)
     check_privileges(conn, db, names, creates=False)
     conn.rollback()  # the checks' transaction ends; the safety snapshot sees the target as it is now

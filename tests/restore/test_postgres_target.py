@@ -129,19 +129,27 @@ def test_postgres_snapshot_into_a_new_database_every_table_equal(pg_sample_agent
                                                                  tmp_path):
     repo = tmp_path / "repo"
     ok(run_cli("init", repo=repo))
-    with pg_sample_agent.connect() as conn:  # a sequence the restore must carry
+    with pg_sample_agent.connect() as conn:  # a sequence and a table outside public the restore must carry
         conn.execute("CREATE SEQUENCE step_seq START 7")
         conn.execute("SELECT nextval('step_seq'), nextval('step_seq')")
+        conn.execute("CREATE SCHEMA extra")
+        conn.execute("CREATE TABLE extra.notes (id int PRIMARY KEY, body text)")
+        conn.execute("INSERT INTO extra.notes VALUES (1, 'kept')")
     ok(run_cli("backup", "--db", pg_sample_agent.url, repo=repo, env=pg_env))
     url = postgres18_server.url("from_pg_snapshot")
     postgres18_server.drop_database("from_pg_snapshot")
     ok(run_cli("restore", "latest", "--to", url, repo=repo, env=pg_env))
     assert table_md5s(url) == table_md5s(pg_sample_agent.url)
+    assert table_md5s(url, "extra") == table_md5s(pg_sample_agent.url, "extra")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT nextval('step_seq')").fetchone()[0] == 9
         indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     with pg_sample_agent.connect() as conn:
         assert indexes == {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    # over the existing agent, row by row: public's tables; the other schema's is listed, not dropped silently
+    out = ok(run_cli("restore", "latest", "--to", url, "--dry-run", "--json", repo=repo, env=pg_env))
+    assert json.loads(out.stdout)["not_carried"] == [
+        "table extra.notes (outside schema public: restore into a new database to have it)"]
 
 
 def test_postgres_snapshot_into_sqlite_gives_equal_memories(pg_sample_agent, pg_env, tmp_path):
