@@ -69,11 +69,10 @@ def padded(vector: array, dim: int = MAX_EMBEDDING_DIM) -> array:
 
 
 def vector_text(vector: array) -> str:
-    """pgvector's text input for a float32 array; the zero tail is written once, cheaply."""
-    end = len(vector)
-    while end and vector[end - 1] == 0.0 and str(vector[end - 1])[0] != "-":
-        end -= 1
-    head = ",".join(format(v, ".9g") for v in vector[:end])
+    """pgvector's text input for a float32 array; the zero tail is found in the bytes and
+    written once (Mirix pads 768-dimension vectors to 4096: most of every vector)."""
+    end = (len(vector.tobytes().rstrip(b"\0")) + 3) // 4  # -0.0 has a non-zero byte: kept
+    head = ("%.9g," * end % tuple(vector[:end]))[:-1]
     tail = ",0" * (len(vector) - end)
     if not head:
         tail = tail[1:]
@@ -86,7 +85,7 @@ def parse_vector_text(text: str) -> array:
     if not (body.startswith("[") and body.endswith("]")):
         raise CannotCarry(f"not a pgvector value: {text[:40]!r}")
     inner = body[1:-1]
-    return array("f", [float(x) for x in inner.split(",")] if inner else [])
+    return array("f", map(float, inner.split(","))) if inner else array("f")
 
 
 def sqlite_timestamp(pg_text: str, with_zone: bool) -> str:

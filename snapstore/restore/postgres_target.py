@@ -10,9 +10,9 @@ replaces them row by row in one transaction (``pg_stage``).  Every prerequisite
 (connection, password, privileges, pgvector) is checked before any change
 (``pg_preflight``).
 
-Sources: a PostgreSQL snapshot (its stored COPY data goes straight back into
-COPY), or a snapshot or folder of an SQLite agent -- Mirix's "Migration Between
-Systems" -- whose rows are converted on the way (``migrate``).
+Sources (``pg_rows``): a PostgreSQL snapshot or backup folder, or a snapshot or
+folder of an SQLite agent -- Mirix's "Migration Between Systems" -- whose rows are
+converted on the way (``migrate``).
 """
 from __future__ import annotations
 
@@ -23,146 +23,18 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import psycopg
-from psycopg import sql
 
 from ..errors import PgPrerequisite, UsageError
-from ..folder.layout import DUMP
-from ..migrate.sqlite_to_pg import copy_table, load_sqlite_database, open_sqlite_readonly
 from ..migrate.values import CannotCarry
-from ..mirix_schema.postgres import Table, pg_schema_from_sqlite, quote_ident
-from ..sources.postgres.connect import DatabaseMissing, PgTarget, psql_load
-from ..sources.postgres.reader import PgCapture
+from ..mirix_schema.postgres import Table
+from ..sources.postgres.connect import DatabaseMissing, PgTarget
 from ..sources.sqlite_capture import DB_PATH
-from . import pg_parallel
 from .pg_preflight import check_extensions, check_privileges, create_database, drop_database, target_database
+from .pg_rows import CaptureRows, DumpRows, Progress, SqliteRows
 from .pg_source import folder_dump, is_pg_folder, pg_capture_of
 from .pg_stage import introspect, replace_rows
 from .safety import safety_snapshot
 from .sources import FolderSource, database_copy, open_source, source_config
-
-Progress = Callable[[int], None]
-
-
-class SqliteRows:
-    """An SQLite agent database (materialised from the snapshot) as the rows of a restore."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.conn = open_sqlite_readonly(str(path))
-        self.schema = pg_schema_from_sqlite(self.conn)
-        self.required_extensions = self.schema.required_extensions
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def table_names(self) -> list[str]:
-        return [t.name for t in self.schema.tables]
-
-    def column_names(self, table: str) -> list[str]:
-        return [r[1] for r in self.conn.execute(f'PRAGMA table_info("{table}")')]
-
-    def counts(self) -> dict[str, int]:
-        return {t: self.conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in self.table_names()}
-
-    def copy_into(self, conn: psycopg.Connection, table: Table, stage: str, columns: list[str]) -> int:
-        return copy_table(self.conn, conn, table, target=stage)
-
-    def load(self, conn: psycopg.Connection, progress: Progress | None,
-             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
-        loaded = load_sqlite_database(str(self.path), conn, schema=self.schema, progress=progress)
-        return loaded.rows, loaded.not_carried
-
-
-class CaptureRows:
-    """A PostgreSQL snapshot's tables of schema ``public`` as the rows of a restore."""
-
-    def __init__(self, capture: PgCapture):
-        self.capture = capture
-        self.tables = {t.name: t for t in capture.tables() if t.schema == "public"}
-        self.required_extensions = [e["name"] for e in capture.extensions if e["name"] != "plpgsql"]
-
-    def close(self) -> None:
-        pass
-
-    def table_names(self) -> list[str]:
-        return list(self.tables)
-
-    def column_names(self, table: str) -> list[str]:
-        return [c for c, _ in self.tables[table].columns]
-
-    def counts(self) -> dict[str, int]:
-        return {name: t.row_count for name, t in self.tables.items()}
-
-    def copy_into(self, conn: psycopg.Connection, table: Table, stage: str, columns: list[str],
-                  progress: Progress | None = None) -> int:
-        return self._copy(conn, sql.Identifier(stage), self.tables[table.name], progress)
-
-    def _copy(self, conn: psycopg.Connection, target: sql.Composable, info, progress: Progress | None) -> int:
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in info.columns)
-        with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, cols)) as cp:
-            for block in self.capture.copy_data(info):
-                cp.write(block)
-                if progress:
-                    progress(len(block))
-        return info.row_count
-
-    def load(self, conn: psycopg.Connection, progress: Progress | None,
-             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
-        """pg_dump's order: pre-data, data, sequence values, post-data (indexes and keys last);
-        into a database the restore created (``parallel``), on several connections."""
-        conn.execute(_sql_only(self.capture.schema_sql("pre-data")))
-        infos = self.capture.tables()
-        if parallel is None:
-            for info in infos:
-                self._copy(conn, sql.SQL(info.qualified), info, progress)
-        else:
-            conn.commit()  # the tables must be visible to the workers
-            largest_first = sorted(infos, key=lambda t: -self.capture.snapshot.file(t.file).size)
-            pg_parallel.run_all(parallel, [self._copy_job(info, progress) for info in largest_first])
-        for name, state in self.capture.sequence_states().items():
-            conn.execute("SELECT pg_catalog.setval(%s, %s, %s)", (_qualified(name), state["last_value"],
-                                                                   state["is_called"]))
-        post = _sql_only(self.capture.schema_sql("post-data"))
-        if parallel is not None:
-            header, per_table, post = pg_parallel.split_post_data(post)
-            conn.commit()
-            pg_parallel.run_all(parallel, [_script_job(header + "".join(objects)) for objects in per_table.values()])
-            post = header + post
-        conn.execute(post)
-        return {t.key if t.schema != "public" else t.name: t.row_count for t in infos}, []
-
-    def _copy_job(self, info, progress: Progress | None) -> Callable[[psycopg.Connection], None]:
-        return lambda conn: self._copy(conn, sql.SQL(info.qualified), info, progress)
-
-
-def _script_job(script: str) -> Callable[[psycopg.Connection], None]:
-    return lambda conn: conn.execute(script)
-
-
-class DumpRows(CaptureRows):
-    """A PostgreSQL folder whose snapshot is not in the repository: staged from its dump's COPY
-    blocks; a whole load into an empty database is the dump itself, loaded by psql."""
-
-    def __init__(self, dump, target: PgTarget):
-        super().__init__(dump)
-        self.dump, self.target = dump, target
-
-    def load(self, conn: psycopg.Connection, progress: Progress | None,
-             parallel: PgTarget | None = None) -> tuple[dict[str, int], list[str]]:
-        failure = psql_load(self.target, self.dump.dump)
-        if failure:
-            raise UsageError(f"psql could not load {DUMP} into {self.target.label} (nothing was changed): {failure}")
-        return self.counts(), []
-
-
-def _qualified(name: str) -> str:
-    schema, _, rel = name.partition(".")
-    return f"{quote_ident(schema)}.{quote_ident(rel)}"
-
-
-def _sql_only(script: str) -> str:
-    """A pg_restore section without psql's meta-commands (``\\restrict``), for the server."""
-    return "".join(line + "\n" for line in script.splitlines() if not line.startswith("\\"))
 
 
 def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components: list[str],
@@ -257,6 +129,9 @@ def _load_whole(conn: psycopg.Connection, db: PgTarget, rows, result, progress: 
 def _replace(repo, url: str, conn: psycopg.Connection, db: PgTarget, rows, existing: dict[str, Table],
              selected: list[str] | None, result) -> None:
     names = selected if selected is not None else rows.table_names()
+    if selected is None:  # row by row replaces the agent's tables in schema public only
+        result.not_carried = [f"table {t} (outside schema public: restore into a new database to have it)"
+                              for t in rows.other_tables()]
     _check_carried(db, rows, existing, names)
     check_privileges(conn, db, names, creates=False)
     conn.rollback()  # the checks' transaction ends; the safety snapshot sees the target as it is now

@@ -88,20 +88,28 @@ def test_selective_dry_run_counts_changed_rows_and_changes_nothing(sqlite_backup
     assert table_md5s(pg_sample_agent.url) == before
 
 
+def _restore_one_part(repo, agent, env, *args: str) -> tuple[dict, dict, dict]:
+    """Edit the agent, restore one part of the snapshot over it: (result, original md5s, edited md5s)."""
+    original = table_md5s(agent.url)
+    _edit(agent)
+    edited = table_md5s(agent.url)
+    out = ok(run_cli("restore", "latest", "--to", agent.url, *args, "--json", repo=repo, env=env))
+    return json.loads(out.stdout), original, edited
+
+
+def _only_changed(agent, table: str, original: dict, edited: dict) -> None:
+    """``table`` is back to the original; every other table still holds its edits."""
+    after = table_md5s(agent.url)
+    assert after[table] == original[table]
+    assert {t: v for t, v in after.items() if t != table} == {t: v for t, v in edited.items() if t != table}
+
+
 def test_selective_restore_touches_only_the_chosen_memory_type_and_can_be_undone(
-        sqlite_backup, pg_sample_agent, pg_sample_template, pg_env):
+        sqlite_backup, pg_sample_agent, pg_env):
     _, repo = sqlite_backup
-    original = table_md5s(pg_sample_agent.url)
-    _edit(pg_sample_agent)
-    edited = table_md5s(pg_sample_agent.url)
-    out = ok(run_cli("restore", "latest", "--to", pg_sample_agent.url, "--memory-type", "episodic", "--json",
-                     repo=repo, env=pg_env))
-    doc = json.loads(out.stdout)
+    doc, original, edited = _restore_one_part(repo, pg_sample_agent, pg_env, "--memory-type", "episodic")
     assert doc["tables"] == {"episodic_memory": {"deleted": 1, "inserted": 3}} and doc["safety_snapshot_id"]
-    after = table_md5s(pg_sample_agent.url)
-    assert after["episodic_memory"] == original["episodic_memory"]
-    assert {t: v for t, v in after.items() if t != "episodic_memory"} == \
-        {t: v for t, v in edited.items() if t != "episodic_memory"}  # semantic, messages: still edited
+    _only_changed(pg_sample_agent, "episodic_memory", original, edited)  # semantic, messages: still edited
     # the safety snapshot is a PostgreSQL snapshot of the target: restoring it undoes the restore
     ok(run_cli("restore", doc["safety_snapshot_id"], "--to", pg_sample_agent.url, "--memory-type", "episodic",
                repo=repo, env=pg_env))
@@ -121,19 +129,27 @@ def test_postgres_snapshot_into_a_new_database_every_table_equal(pg_sample_agent
                                                                  tmp_path):
     repo = tmp_path / "repo"
     ok(run_cli("init", repo=repo))
-    with pg_sample_agent.connect() as conn:  # a sequence the restore must carry
+    with pg_sample_agent.connect() as conn:  # a sequence and a table outside public the restore must carry
         conn.execute("CREATE SEQUENCE step_seq START 7")
         conn.execute("SELECT nextval('step_seq'), nextval('step_seq')")
+        conn.execute("CREATE SCHEMA extra")
+        conn.execute("CREATE TABLE extra.notes (id int PRIMARY KEY, body text)")
+        conn.execute("INSERT INTO extra.notes VALUES (1, 'kept')")
     ok(run_cli("backup", "--db", pg_sample_agent.url, repo=repo, env=pg_env))
     url = postgres18_server.url("from_pg_snapshot")
     postgres18_server.drop_database("from_pg_snapshot")
     ok(run_cli("restore", "latest", "--to", url, repo=repo, env=pg_env))
     assert table_md5s(url) == table_md5s(pg_sample_agent.url)
+    assert table_md5s(url, "extra") == table_md5s(pg_sample_agent.url, "extra")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT nextval('step_seq')").fetchone()[0] == 9
         indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     with pg_sample_agent.connect() as conn:
         assert indexes == {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    # over the existing agent, row by row: public's tables; the other schema's is listed, not dropped silently
+    out = ok(run_cli("restore", "latest", "--to", url, "--dry-run", "--json", repo=repo, env=pg_env))
+    assert json.loads(out.stdout)["not_carried"] == [
+        "table extra.notes (outside schema public: restore into a new database to have it)"]
 
 
 def test_postgres_snapshot_into_sqlite_gives_equal_memories(pg_sample_agent, pg_env, tmp_path):
@@ -233,3 +249,10 @@ def test_missing_client_tools_give_the_hint(sqlite_backup, pg_sample_agent, tmp_
     assert_one_line_error(r, "pg_dump not found", "SNAPSTORE_PG_BIN")
     assert r.returncode == 3
     assert table_md5s(pg_sample_agent.url) == before
+
+
+def test_only_conversations_replaces_messages_alone(sqlite_backup, pg_sample_agent, pg_env):
+    _, repo = sqlite_backup
+    doc, original, edited = _restore_one_part(repo, pg_sample_agent, pg_env, "--only", "conversations")
+    assert doc["tables"] == {"messages": {"deleted": 1, "inserted": 1}}
+    _only_changed(pg_sample_agent, "messages", original, edited)
