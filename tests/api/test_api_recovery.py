@@ -103,7 +103,8 @@ def test_psql_gets_the_password_through_its_environment():
 
 
 @pytest.mark.postgres
-def test_recover_database_only_postgres(postgres_server, tmp_path):
+def test_recover_database_only_postgres(postgres_server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the safety snapshot's default repository is ./.snapstore
     source = postgres_server.create_database()
     subprocess.run([postgres_server.bin("psql"), "-X", "-q", "-d", postgres_server.url(source), "-c",
                     "CREATE TABLE episodic_memory (id text PRIMARY KEY, summary text);"
