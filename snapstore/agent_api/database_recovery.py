@@ -162,6 +162,10 @@ def _recover_postgres(dump: Path, compressed: bool, target: Target, result: dict
     with db.connect() as conn:
         has_tables = bool(introspect(conn))
     if has_tables:  # the dump (--clean --if-exists) replaces the agent: keep its state first
+        if target.repository_path is None and not os.environ.get("SNAPSTORE_REPO"):
+            raise RecoveryError(f"{redact_url(target.url)} already has tables and no repository is known for "
+                                "its safety snapshot: pass the agent (AgentWrapper or mirix.yaml) or set "
+                                "SNAPSTORE_REPO (nothing was changed)")
         repo = open_repository(target.repository_path or repository_location({}, Path.cwd()))
         result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path,
                                                        db_path=None if target.config_path else target.url)

@@ -125,3 +125,16 @@ def test_recover_without_psql_gives_the_hint(pg_agent, postgres18_server, monkey
     assert result["success"] is False
     assert "psql not found" in result["error"] and "SNAPSTORE_PG_BIN" in result["error"]
     assert table_md5s(postgres18_server.url(name)) == {}
+
+
+def test_recover_database_only_over_the_agent_takes_a_safety_snapshot(pg_agent, pg_sample_agent):
+    assert pg_agent.save_agent("./pg_backup")["success"]
+    original = table_md5s(pg_sample_agent.url)
+    _edit(pg_sample_agent)
+    edited = table_md5s(pg_sample_agent.url)
+    refused = recover_database_only("./pg_backup", target=pg_sample_agent.url)  # no repository known
+    assert refused["success"] is False and "nothing was changed" in refused["error"]
+    assert table_md5s(pg_sample_agent.url) == edited
+    result = recover_database_only("./pg_backup", target=pg_agent)
+    assert result["success"], result.get("error")
+    assert result["safety_snapshot_id"] and table_md5s(pg_sample_agent.url) == original
