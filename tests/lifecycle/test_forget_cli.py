@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from snapstore.manifest import list_snapshots, save_snapshot
 from snapstore.repository import Repository
-from tests.helpers import assert_one_line_error, backed_up_agent, cli_env, ok, run_cli
+from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, run_cli
 
 NOW = datetime.now(timezone.utc)
 
