@@ -106,6 +106,24 @@ def plan_forget(snaps: Iterable[Snapshot], policy: Policy, *, group_by: Sequence
     return plan
 
 
+def plan_older_than(snaps: Iterable[Snapshot], age: Duration, now: datetime | None = None) -> ForgetPlan:
+    """The API's ``cleanup_old_backups`` on a repository: per host and agent, remove snapshots
+    older than ``age`` but always keep the newest one (an agent whose backups stopped keeps
+    its last state)."""
+    now = now or datetime.now(timezone.utc)
+    snaps = list(snaps)
+    plan = ForgetPlan(snapshots={s.id: s for s in snaps})
+    groups: dict[tuple, list[Snapshot]] = {}
+    for s in snaps:
+        groups.setdefault(_group_key(s, ("host", "agent")), []).append(s)
+    for key, members in sorted(groups.items()):
+        decision = keep_recent([_item(s) for s in members], age, now, f"younger than {age}")
+        if not decision.keep and decision.remove:
+            decision.keep.append((decision.remove.pop(0), ["newest of its agent"]))
+        plan.groups.append(GroupPlan(dict(key), "age", decision))
+    return plan
+
+
 def forget_snapshots(repo: Repository, snapshot_ids: Iterable[str]) -> list[str]:
     """Remove these snapshot manifests under the exclusive lock; returns the ids removed."""
     removed = []
