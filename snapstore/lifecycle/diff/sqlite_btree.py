@@ -98,10 +98,17 @@ def btree_pages(root: int, get: PageGetter) -> tuple[list[int], list[int]]:
         level = below
 
 
-def leaf_cells(page: bytes, pgno: int, geo: Geometry, get: PageGetter,
-               overflow_seen: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
-    """(rowid, full record payload) of each cell of a table leaf page; overflow chains followed
-    (their page numbers appended to ``overflow_seen``)."""
+@dataclass
+class Cell:
+    """A table leaf cell as stored on its page: the overflow chain is not read yet."""
+
+    rowid: int
+    total: int       # payload size
+    local: bytes     # the part of the payload on the leaf page
+    head: int        # first overflow page (0: none)
+
+
+def leaf_cells(page: bytes, pgno: int, geo: Geometry) -> Iterator[Cell]:
     kind, cells = cell_pointers(page, pgno)
     if kind != LEAF_TABLE:
         raise IntegrityError(f"page {pgno} is not a table leaf (type {kind})")
@@ -110,16 +117,41 @@ def leaf_cells(page: bytes, pgno: int, geo: Geometry, get: PageGetter,
         rowid, pos = varint(page, pos)
         rowid = rowid - (1 << 64) if rowid >= 1 << 63 else rowid
         local = geo.local_payload(total)
-        payload = bytearray(page[pos:pos + local])
-        if local < total:
-            nxt = struct.unpack(">I", page[pos + local:pos + local + 4])[0]
-            while nxt and len(payload) < total:
-                if overflow_seen is not None:
-                    overflow_seen.append(nxt)
-                ov = get(nxt)
-                nxt = struct.unpack(">I", ov[:4])[0]
-                payload += ov[4:4 + min(geo.usable - 4, total - len(payload))]
-        yield rowid, bytes(payload)
+        head = struct.unpack(">I", page[pos + local:pos + local + 4])[0] if local < total else 0
+        yield Cell(rowid, total, bytes(page[pos:pos + local]), head)
+
+
+def full_payload(cell: Cell, geo: Geometry, get: PageGetter, overflow_seen: list[int]) -> bytes:
+    """The cell's whole payload, its overflow chain followed (page numbers added to ``overflow_seen``)."""
+    if not cell.head:
+        return cell.local
+    payload = bytearray(cell.local)
+    nxt = cell.head
+    while nxt and len(payload) < cell.total:
+        overflow_seen.append(nxt)
+        page = get(nxt)
+        nxt = struct.unpack(">I", page[:4])[0]
+        payload += page[4:4 + min(geo.usable - 4, cell.total - len(payload))]
+    return bytes(payload)
+
+
+def overflow_chains(page: bytes, pgno: int, geo: Geometry, get: PageGetter, overflow_seen: list[int]) -> None:
+    """Only the overflow pages of a table leaf's cells (for tables whose rows are not compared):
+    most cells are small and cost one varint, no payload is assembled."""
+    _, cells = cell_pointers(page, pgno)
+    limit = geo.usable - 35
+    for off in cells:
+        total, pos = varint(page, off)
+        if total <= limit:
+            continue
+        _, pos = varint(page, pos)
+        local = geo.local_payload(total)
+        nxt = struct.unpack(">I", page[pos + local:pos + local + 4])[0]
+        for _ in range(-(-(total - local) // (geo.usable - 4))):
+            if not nxt:
+                break
+            overflow_seen.append(nxt)
+            nxt = struct.unpack(">I", get(nxt)[:4])[0]
 
 
 def freelist_pages(page1: bytes, get: PageGetter) -> set[int]:
@@ -135,11 +167,12 @@ def freelist_pages(page1: bytes, get: PageGetter) -> set[int]:
     return pages
 
 
-def decode_record(payload: bytes, encoding: int) -> list:
-    """The column values of a record (text as str, blobs as bytes)."""
+def decode_record(payload: bytes, encoding: int, limit: int | None = None) -> list:
+    """The column values of a record (text as str, blobs as bytes); only the first ``limit``
+    columns when given (a row's key is usually its first column)."""
     header_len, pos = varint(payload, 0)
     types = []
-    while pos < header_len:
+    while pos < header_len and (limit is None or len(types) < limit):
         t, pos = varint(payload, pos)
         types.append(t)
     values, body = [], header_len

@@ -22,12 +22,13 @@ from typing import Callable, Iterator
 
 import blake3
 
-from ...chunklist import load_list
+from ...chunklist import diff_positions, load_list
 from ...manifest import Snapshot
 from ...repository import Repository
 from ...sources.sqlite import SQLiteImageReader
 from .model import DiffResult, TableChanges, summarize
-from .sqlite_btree import INTERIOR_INDEX, LEAF_INDEX, Geometry, btree_pages, decode_record, freelist_pages, leaf_cells
+from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
+                           full_payload, leaf_cells, overflow_chains)
 
 DB_PATH = "database/sqlite.db"
 
@@ -80,10 +81,11 @@ class _Schema:
 
     def __init__(self, side: PageSide, geo: Geometry):
         rows = []
+        self.overflow: list[int] = []  # sqlite_master's own overflow pages (long CREATE statements)
         for leaf in btree_pages(1, side.get)[1]:
-            for _, payload in leaf_cells(side.get(leaf), leaf, geo, side.get):
-                rows.append(decode_record(payload, geo.text_encoding))
-        self.btrees = [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
+            for cell in leaf_cells(side.get(leaf), leaf, geo):
+                rows.append(decode_record(full_payload(cell, geo, side.get, self.overflow), geo.text_encoding))
+        self.btrees = [1] + [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
         virtual = [r[1] for r in rows if r[0] == "table" and (r[4] or "").upper().startswith("CREATE VIRTUAL")]
         self.tables: dict[str, dict] = {}
         mem = sqlite3.connect(":memory:")
@@ -103,29 +105,43 @@ class _Schema:
         mem.close()
 
 
-def _rows(side: PageSide, geo: Geometry, table: dict, leaves: list[int], overflow: list[int]) -> dict:
-    """key -> record payload for the cells of these leaves; for a table without a declared key
-    (whose rowids VACUUM may renumber), payload -> how many rows hold it."""
+class _Side:
+    """One side's geometry and the overflow pages read so far (every chain read is recorded)."""
+
+    def __init__(self, pages: PageSide, geo: Geometry):
+        self.pages, self.geo = pages, geo
+        self.overflow: list[int] = []
+
+    def payload(self, cell: Cell) -> bytes:
+        return full_payload(cell, self.geo, self.pages.get, self.overflow)
+
+    def values(self, cell: Cell, limit: int | None = None) -> list:
+        return decode_record(cell.local if limit else self.payload(cell), self.geo.text_encoding, limit)
+
+
+def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
+    """key -> Cell for the cells of these leaves; for a table without a declared key (whose
+    rowids VACUUM may renumber), whole payload -> how many rows hold it."""
     out: dict = {}
     for leaf in leaves:
-        for rowid, payload in leaf_cells(side.get(leaf), leaf, geo, side.get, overflow):
+        for cell in leaf_cells(side.pages.get(leaf), leaf, side.geo):
             if table["key"] is None:
+                payload = side.payload(cell)
                 out[payload] = out.get(payload, 0) + 1
-                continue
-            if table["key"]:
-                values = decode_record(payload, geo.text_encoding)
-                key = tuple(values[i] for i in table["key"])
+            elif table["key"]:
+                values = side.values(cell, max(table["key"]) + 1)
+                out[tuple(values[i] for i in table["key"])] = cell
             else:
-                key = rowid
-            out[key] = payload
+                out[cell.rowid] = cell
     return out
 
 
-def _multiset(changes: TableChanges, rows_a: dict, rows_b: dict, ta, tb, geo_a, geo_b, limit: int) -> None:
-    for rows, other, kind, table, geo in ((rows_b, rows_a, "added", tb, geo_b), (rows_a, rows_b, "removed", ta, geo_a)):
+def _multiset(changes: TableChanges, rows_a: dict, rows_b: dict, ta, tb, sa: _Side, sb: _Side, limit: int) -> None:
+    for rows, other, kind, table, side in ((rows_b, rows_a, "added", tb, sb), (rows_a, rows_b, "removed", ta, sa)):
         for payload, n in rows.items():
             for _ in range(n - other.get(payload, 0)):
-                changes.note(kind, "-", summarize(table["columns"], decode_record(payload, geo.text_encoding)), limit)
+                changes.note(kind, "-", summarize(table["columns"], decode_record(payload, side.geo.text_encoding)),
+                             limit)
 
 
 def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
@@ -134,7 +150,7 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
     leaves = {}
     accounted = []
     for side, schema in ((a, schema_a), (b, schema_b)):
-        seen = {1} | freelist_pages(side.get(1), side.get)
+        seen = {1, *schema.overflow} | freelist_pages(side.get(1), side.get)
         per_table = {}
         for root in schema.btrees:
             interior, leaf_pages = btree_pages(root, side.get)
@@ -143,7 +159,8 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
             per_table[root] = leaf_pages
         leaves[id(side)] = per_table
         accounted.append(seen)
-    differing = {p for p in range(1, max(a.page_count, b.page_count) + 1) if a.page_id(p) != b.page_id(p)}
+    longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
+    differing = {pos + 1 for pos in diff_positions(longer, shorter)}
     result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
     if result is None:  # a changed page no side can explain: decode everything
         result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, None, rows, accounted)
@@ -152,9 +169,12 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
 
 
 def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limit, accounted) -> DiffResult | None:
+    """Rows whose leaf cells are equal on both sides and whose overflow chains start on the same
+    page are deferred: their chains are read only if some differing page is left unexplained
+    once every other row's chain has been read (a page is in at most one chain per side)."""
     result = DiffResult("sqlite")
-    overflow_a: list[int] = []
-    overflow_b: list[int] = []
+    sa, sb = _Side(a, geo_a), _Side(b, geo_b)
+    deferred: list[tuple[TableChanges, list, object, Cell, Cell]] = []
     decoded = 0
     for name in sorted(set(schema_a.tables) | set(schema_b.tables)):
         ta, tb = schema_a.tables.get(name), schema_b.tables.get(name)
@@ -167,31 +187,41 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         only_a = [p for p in la if p not in shared]
         only_b = [p for p in lb if p not in shared]
         decoded += len(only_a) + len(only_b)
-        rows_a = _rows(a, geo_a, ta, only_a, overflow_a) if ta else {}
-        rows_b = _rows(b, geo_b, tb, only_b, overflow_b) if tb else {}
-        if (ta or tb)["shadow"]:
+        if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported, only its overflow pages are accounted for
+            for side, pages in ((sa, only_a), (sb, only_b)):
+                for leaf in pages:
+                    overflow_chains(side.pages.get(leaf), leaf, side.geo, side.pages.get, side.overflow)
             continue
-        changes = TableChanges()
-        columns_b = (tb or ta)["columns"]
+        rows_a = _cells(sa, ta, only_a) if ta else {}
+        rows_b = _cells(sb, tb, only_b) if tb else {}
+        changes = result.tables[name] = TableChanges()
         if (tb or ta)["key"] is None or (ta and ta["key"] is None):
-            _multiset(changes, rows_a, rows_b, ta, tb, geo_a, geo_b, limit)
-            result.tables[name] = changes
+            _multiset(changes, rows_a, rows_b, ta, tb, sa, sb, limit)
             continue
-        for key, payload in rows_b.items():
+        columns_b = (tb or ta)["columns"]
+        for key, cell in rows_b.items():
             old = rows_a.get(key)
             if old is None:
-                changes.note("added", key, summarize(columns_b, decode_record(payload, geo_b.text_encoding)), limit)
-            elif old != payload:
-                changes.note("changed", key, summarize(columns_b, decode_record(payload, geo_b.text_encoding)), limit)
-        for key, payload in rows_a.items():
+                changes.note("added", key, summarize(columns_b, sb.values(cell)), limit)
+            elif (old.total, old.local, old.head) == (cell.total, cell.local, cell.head) and differing is not None:
+                deferred.append((changes, columns_b, key, old, cell))
+            elif sa.payload(old) != sb.payload(cell):
+                changes.note("changed", key, summarize(columns_b, sb.values(cell)), limit)
+        for key, cell in rows_a.items():
             if key not in rows_b:
-                changes.note("removed", key, summarize(ta["columns"], decode_record(payload, geo_a.text_encoding)),
-                             limit)
-        result.tables[name] = changes
+                changes.note("removed", key, summarize(ta["columns"], sa.values(cell)), limit)
     if differing is not None:
-        for side, seen, overflow in zip((a, b), accounted, (overflow_a, overflow_b)):
-            if {p for p in differing if p <= side.page_count} - seen - set(overflow):
-                return None
-    result.read = {"leaf_pages_decoded": decoded, "overflow_pages_read": len(overflow_a) + len(overflow_b),
-                   "fallback_full": differing is None}
+        def unexplained() -> bool:
+            return any({p for p in differing if p <= side.pages.page_count} - seen - set(side.overflow)
+                       for side, seen in zip((sa, sb), accounted))
+
+        if unexplained() and deferred:
+            for changes, columns, key, old, cell in deferred:
+                if sa.payload(old) != sb.payload(cell):
+                    changes.note("changed", key, summarize(columns, sb.values(cell)), limit)
+            deferred = []
+        if unexplained():
+            return None
+    result.read = {"leaf_pages_decoded": decoded, "overflow_pages_read": len(sa.overflow) + len(sb.overflow),
+                   "rows_deferred": len(deferred), "fallback_full": differing is None}
     return result
