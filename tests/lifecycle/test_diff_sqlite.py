@@ -65,7 +65,7 @@ def test_diff_of_a_day_matches_sql_over_both_databases(tmp_path):
     back = json.loads(ok(run_cli("diff", b, a, "--json", repo=repo_path)).stdout)["tables"]
     assert all(back[t]["added"] == got[t]["removed"] and back[t]["changed"] == got[t]["changed"] for t in got)
     text = ok(run_cli("diff", a, b, "--rows", "2", repo=repo_path)).stdout
-    assert f"episodic_memory" in text and "file changed: config/mirix.yaml" in text
+    assert "episodic_memory" in text and "file changed: config/mirix.yaml" in text
     assert len(ids) == 2
 
 

@@ -10,21 +10,22 @@ without one is compared as a multiset of rows).
 """
 from __future__ import annotations
 
-import psycopg
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
+
+import psycopg
 
 from ...chunklist import load_list
 from ...errors import SourceError
 from ...manifest import Snapshot
 from ...repository import Repository
+from ...sources.postgres import catalog
 from ...sources.postgres.connect import PgTarget
 from ...sources.postgres.layout import TableInfo
 from ...sources.postgres.ranges import fingerprints, range_query
 from ...sources.postgres.reader import PgCapture
 from ...sources.postgres.snapshot import SharedSnapshot
-from ...sources.postgres import catalog
 from .model import DiffResult, TableChanges, summarize
 
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}

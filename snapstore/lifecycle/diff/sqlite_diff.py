@@ -44,9 +44,6 @@ class PageSide:
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self.reads = 0
 
-    def page_id(self, pgno: int) -> bytes | None:
-        return self.ids[(pgno - 1) * 32:pgno * 32] if 1 <= pgno <= self.page_count else None
-
     def get(self, pgno: int) -> bytes:
         page = self._cache.get(pgno)
         if page is None:
