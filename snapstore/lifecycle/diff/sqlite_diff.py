@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import blake3
 
 from ...chunklist import diff_positions, load_list
+from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
 from ...sources.sqlite import SQLiteImageReader
@@ -58,6 +59,9 @@ class PageSide:
 @contextmanager
 def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
     entry = snap.file(DB_PATH)
+    if not entry.chunker.startswith("fixed-"):  # every writer stores it page by page; refuse anything else
+        raise UnsupportedFormat(f"snapshot {snap.short_id} stores its database as {entry.chunker} chunks, "
+                                "not one chunk per page: this snapstore cannot diff it")
     with repo.reader() as reader:
         ids = load_list(entry.chunks, reader)
         yield PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]))
