@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ...memory_types import CONVERSATION_TABLE, DEFAULT_MEMORY_TABLES
 
@@ -27,10 +28,11 @@ class TableChanges:
     changed: int = 0
     samples: dict[str, list[dict]] = field(default_factory=lambda: {"added": [], "removed": [], "changed": []})
 
-    def note(self, kind: str, key, summary: str, limit: int) -> None:
+    def note(self, kind: str, key, summary: Callable[[], str], limit: int) -> None:
+        """Count a row; its summary is made (decoded) only for the few rows shown."""
         setattr(self, kind, getattr(self, kind) + 1)
         if len(self.samples[kind]) < limit:
-            self.samples[kind].append({"key": _plain(key), "summary": summary})
+            self.samples[kind].append({"key": _plain(key), "summary": summary()})
 
     @property
     def total(self) -> int:

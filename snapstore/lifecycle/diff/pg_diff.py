@@ -139,20 +139,20 @@ def _compare(changes: TableChanges, old_table: TableInfo, table: TableInfo, old:
     if not table.primary_key:
         for line, n in (rows_b - rows_a).items():
             for _ in range(n):
-                changes.note("added", line[:40], summary(line), limit)
+                changes.note("added", line[:40], lambda line=line: summary(line), limit)
         for line, n in (rows_a - rows_b).items():
             for _ in range(n):
-                changes.note("removed", line[:40], summary(line), limit)
+                changes.note("removed", line[:40], lambda line=line: summary(line), limit)
         return
     for key, line in rows_b.items():
         before = rows_a.get(key)
         if before is None:
-            changes.note("added", tuple(unescape(k) for k in key), summary(line), limit)
+            changes.note("added", tuple(unescape(k) for k in key), lambda line=line: summary(line), limit)
         elif before != line:
-            changes.note("changed", tuple(unescape(k) for k in key), summary(line), limit)
+            changes.note("changed", tuple(unescape(k) for k in key), lambda line=line: summary(line), limit)
     for key, line in rows_a.items():
         if key not in rows_b:
-            changes.note("removed", tuple(unescape(k) for k in key), summary(line), limit)
+            changes.note("removed", tuple(unescape(k) for k in key), lambda line=line: summary(line), limit)
 
 
 def _same_shape(a: TableInfo, b: TableInfo) -> bool:

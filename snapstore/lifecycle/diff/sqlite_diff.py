@@ -116,8 +116,12 @@ class _Side:
     def payload(self, cell: Cell) -> bytes:
         return full_payload(cell, self.geo, self.pages.get, self.overflow)
 
-    def values(self, cell: Cell, limit: int | None = None) -> list:
-        return decode_record(cell.local if limit else self.payload(cell), self.geo.text_encoding, limit)
+    def key_values(self, cell: Cell, limit: int) -> list:
+        """The first ``limit`` columns, from the part of the record on the leaf page."""
+        return decode_record(cell.local, self.geo.text_encoding, limit)
+
+    def summary(self, columns: list[str], payload: bytes) -> Callable[[], str]:
+        return lambda: summarize(columns, decode_record(payload, self.geo.text_encoding))
 
 
 def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
@@ -130,7 +134,7 @@ def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
                 payload = side.payload(cell)
                 out[payload] = out.get(payload, 0) + 1
             elif table["key"]:
-                values = side.values(cell, max(table["key"]) + 1)
+                values = side.key_values(cell, max(table["key"]) + 1)
                 out[tuple(values[i] for i in table["key"])] = cell
             else:
                 out[cell.rowid] = cell
@@ -141,8 +145,8 @@ def _multiset(changes: TableChanges, rows_a: dict, rows_b: dict, ta, tb, sa: _Si
     for rows, other, kind, table, side in ((rows_b, rows_a, "added", tb, sb), (rows_a, rows_b, "removed", ta, sa)):
         for payload, n in rows.items():
             for _ in range(n - other.get(payload, 0)):
-                changes.note(kind, "-", summarize(table["columns"], decode_record(payload, side.geo.text_encoding)),
-                             limit)
+                changes.note(kind, "-", lambda payload=payload, table=table, side=side: summarize(
+                    table["columns"], decode_record(payload, side.geo.text_encoding)), limit)
 
 
 def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
@@ -202,15 +206,17 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         columns_b = (tb or ta)["columns"]
         for key, cell in rows_b.items():
             old = rows_a.get(key)
-            if old is None:
-                changes.note("added", key, summarize(columns_b, sb.values(cell)), limit)
+            if old is None:  # the chain is read even if not shown: its pages explain differing ones
+                changes.note("added", key, sb.summary(columns_b, sb.payload(cell)), limit)
             elif (old.total, old.local, old.head) == (cell.total, cell.local, cell.head) and differing is not None:
                 deferred.append((changes, columns_b, key, old, cell))
-            elif sa.payload(old) != sb.payload(cell):
-                changes.note("changed", key, summarize(columns_b, sb.values(cell)), limit)
+            else:
+                new = sb.payload(cell)
+                if sa.payload(old) != new:
+                    changes.note("changed", key, sb.summary(columns_b, new), limit)
         for key, cell in rows_a.items():
             if key not in rows_b:
-                changes.note("removed", key, summarize(ta["columns"], sa.values(cell)), limit)
+                changes.note("removed", key, sa.summary(ta["columns"], sa.payload(cell)), limit)
     if differing is not None:
         def unexplained() -> bool:
             return any({p for p in differing if p <= side.pages.page_count} - seen - set(side.overflow)
@@ -218,8 +224,9 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
 
         if unexplained() and deferred:
             for changes, columns, key, old, cell in deferred:
-                if sa.payload(old) != sb.payload(cell):
-                    changes.note("changed", key, summarize(columns, sb.values(cell)), limit)
+                new = sb.payload(cell)
+                if sa.payload(old) != new:
+                    changes.note("changed", key, sb.summary(columns, new), limit)
             deferred = []
         if unexplained():
             return None
