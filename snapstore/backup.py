@@ -77,7 +77,7 @@ class SnapshotBuilder:
                         md5=hashlib.md5(data).digest())
 
 
-def _log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
+def log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
     """Regular files under ``log_dir``; symlinks are skipped so nothing outside is captured."""
     for path in sorted(log_dir.rglob("*")):
         if path.is_file() and not path.is_symlink():
@@ -101,7 +101,7 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             clean_env, removed = sanitize_env(agent_environment(env_text))
             builder.add_bytes(ENV_PATH, clean_env.encode())
             if include_logs and source.log_dir is not None:
-                for rel, path in _log_files(source.log_dir):
+                for rel, path in log_files(source.log_dir):
                     try:
                         data = path.read_bytes()
                     except OSError as exc:

@@ -76,7 +76,7 @@ def _load_base(base: bytes, reader: BlobReader) -> bytes:
     return ids
 
 
-def _diff_positions(ids: bytes, base_ids: bytes) -> list[int]:
+def diff_positions(ids: bytes, base_ids: bytes) -> list[int]:
     """Positions where ``ids`` differs from ``base_ids`` (compared leaf by leaf, fast)."""
     n = len(ids) // ID_SIZE
     changed: list[int] = []
@@ -98,7 +98,7 @@ def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: B
         return ListRef(count=count, inline=bytes(ids))
     if parent is not None and parent.base is not None and reader is not None:
         base_ids = _load_base(parent.base, reader)
-        changed = _diff_positions(ids, base_ids)
+        changed = diff_positions(ids, base_ids)
         if not changed:
             if len(ids) == len(base_ids):
                 return ListRef(count=count, base=parent.base)

@@ -10,11 +10,17 @@ Only folders that are backups are ever counted or removed:
 Anything else (plain files, symlinks, hidden entries such as an export still being
 assembled or a ``.snapstore`` repository, other directories) is left alone.
 Age is the folder's modification time, as in the reference.
+
+Given a snapstore **repository** directory instead, both work on its snapshots:
+cleanup forgets snapshots older than ``days_to_keep`` (the newest of each agent and
+host always stays; the data they alone used stays in the repository until a future
+prune command frees it), and monitoring lists snapshots with their logical and added sizes.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -24,6 +30,8 @@ from typing import Iterator
 
 from ..errors import UsageError
 from ..folder.layout import METADATA
+from ..manifest import list_snapshots
+from ..repository import Repository
 from .folder_crypto import FORMAT as ENCRYPTED_FORMAT
 from .folder_crypto import HEADER as ENCRYPTION_HEADER
 
@@ -79,13 +87,38 @@ def iter_backups(backup_dir: str | os.PathLike) -> Iterator[tuple[Path, str]]:
             yield child, kind
 
 
+def _repository(path: str | os.PathLike) -> Repository | None:
+    """The repository at ``path`` when it is one (its ``config`` and ``snapshots/``)."""
+    path = Path(path)
+    if (path / "config").is_file() and (path / "snapshots").is_dir() and not path.is_symlink():
+        return Repository.open(path)
+    return None
+
+
+def _cleanup_snapshots(repo: Repository, days_to_keep: float) -> int:
+    from ..lifecycle.forget import forget_snapshots, plan_older_than
+    from ..lifecycle.policy import Duration
+
+    hours = math.ceil(days_to_keep * 24)
+    plan = plan_older_than(list_snapshots(repo), Duration(hours=hours))
+    removed = forget_snapshots(repo, plan.remove_ids)
+    for sid in removed:
+        log.info("Removed old snapshot: %s", sid[:8])
+    log.info("Cleaned up %d old snapshots", len(removed))
+    return len(removed)
+
+
 def cleanup_old_backups(backup_dir: str | os.PathLike, days_to_keep: float = 30) -> int:
-    """Remove backup folders in ``backup_dir`` last modified more than ``days_to_keep`` days ago.
+    """Remove backup folders in ``backup_dir`` last modified more than ``days_to_keep`` days ago
+    (or, when ``backup_dir`` is a repository, forget its snapshots older than that).
 
     Returns how many were removed; a missing ``backup_dir`` has none.
     """
     if isinstance(days_to_keep, bool) or not isinstance(days_to_keep, (int, float)) or days_to_keep < 0:
         raise UsageError(f"days_to_keep must be a number of days >= 0, got {days_to_keep!r}")
+    repo = _repository(backup_dir)
+    if repo is not None:
+        return _cleanup_snapshots(repo, days_to_keep)
     cutoff = time.time() - days_to_keep * DAY_S
     removed = 0
     for folder, _ in iter_backups(backup_dir):
@@ -124,11 +157,27 @@ def _created(folder: Path, kind: str) -> float:
     return folder.stat().st_mtime
 
 
+def _snapshot_sizes(repo: Repository) -> list[dict]:
+    from ..lifecycle.policy import parse_time
+    from ..lifecycle.stats import repository_stats
+
+    return [{"name": s.id[:8], "size_mb": s.logical_bytes / MIB, "added_mb": s.added_bytes / MIB,
+             "created": parse_time(s.time).timestamp(), "path": str(repo.path), "kind": "snapshot",
+             "agent": s.agent, "host": s.host}
+            for s in repository_stats(repo).snapshots]
+
+
 def monitor_backup_sizes(backup_dir: str | os.PathLike) -> list[dict]:
-    """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first."""
-    info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _created(folder, kind),
-             "path": str(folder), "kind": kind}
-            for folder, kind in iter_backups(backup_dir)]
+    """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first;
+    for a repository, one entry per snapshot (``name`` its short id, ``kind`` "snapshot", plus
+    ``added_mb``, what its backup added to the repository, ``agent`` and ``host``)."""
+    repo = _repository(backup_dir)
+    if repo is not None:
+        info = _snapshot_sizes(repo)
+    else:
+        info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _created(folder, kind),
+                 "path": str(folder), "kind": kind}
+                for folder, kind in iter_backups(backup_dir)]
     info.sort(key=lambda x: (x["created"], x["name"]))
     if len(info) > 1:
         avg_growth = (info[-1]["size_mb"] - info[0]["size_mb"]) / len(info)

@@ -15,6 +15,8 @@ COMMANDS = {  # command name -> module; a module is imported only when its comma
     "restore": "restore_cmd", "repair": "repair_cmd", "sample-agent": "sample_agent_cmd",
     "verify": "verify_cmd", "verify-folder": "verify_folder_cmd",
 }
+COMMANDS |= {"forget": "forget_cmd", "diff": "diff_cmd", "stats": "stats_cmd",
+             "schedule": "schedule_cmd"}
 
 
 class LazyGroup(SnapstoreGroup):

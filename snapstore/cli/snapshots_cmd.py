@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import click
 
+from ..lifecycle.stats import snapshot_added_bytes
 from ..manifest import list_snapshots
 from .common import JSON_OPTION, emit_json, human_bytes, open_repo
 
 
 def snapshot_row(repo, snap) -> dict:
     """What a listing shows; ``added_bytes`` counts the snapshot's packs, index and manifest."""
-    manifest_bytes = (repo.snapshot_dir / snap.id).stat().st_size
     return {"id": snap.id, "short_id": snap.short_id, "time": snap.time, "host": snap.host,
             "agent": snap.agent, "tags": snap.tags, "parent": snap.parent, "files": len(snap.files),
-            "total_size": snap.summary.get("total_size"), "added_bytes": snap.summary.get("added_pack_bytes", 0) + manifest_bytes,
+            "total_size": snap.summary.get("total_size"), "added_bytes": snapshot_added_bytes(repo, snap),
             "new_data_bytes": snap.summary.get("new_data_bytes")}
 
 

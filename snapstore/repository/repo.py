@@ -23,7 +23,7 @@ from typing import Iterator
 import blake3
 import zstandard
 
-from ..atomic import TMP_MARK, make_dirs, remove_stale_temps, write_atomic
+from ..atomic import TMP_MARK, fsync_dir, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
 from .index import Index, Location, PackInfo, load_index, write_index_file
@@ -127,6 +127,20 @@ class Repository:
 
     def read_snapshot_file(self, snapshot_id: str) -> bytes:
         return (self.snapshot_dir / snapshot_id).read_bytes()
+
+    def remove_snapshot_file(self, snapshot_id: str) -> None:
+        """The one place snapshot manifests are deleted (forget); the caller holds the exclusive lock.
+
+        The packs the snapshot named stay until a prune frees what nothing references.
+        A snapshot already gone (another forget) is not an error.
+        """
+        if len(snapshot_id) != 64 or any(c not in "0123456789abcdef" for c in snapshot_id):
+            raise ValueError(f"not a snapshot id: {snapshot_id!r}")
+        try:
+            (self.snapshot_dir / snapshot_id).unlink()
+        except FileNotFoundError:
+            return
+        fsync_dir(self.snapshot_dir)
 
     def pack_files(self) -> list[Path]:
         return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)

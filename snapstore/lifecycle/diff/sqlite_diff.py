@@ -1,0 +1,235 @@
+"""Memory-level diff of two SQLite database images, reading only the pages they do not share.
+
+Each side is a list of page chunk ids (a snapshot's chunk list, or the BLAKE3 of
+each live page) plus a way to read a page.  Interior pages say which leaves each
+table owns; a leaf that both sides own for the same table with the same chunk id
+holds the same rows on both sides, so those rows cancel and only the other
+leaves are decoded.  A row is keyed by its primary key (rowid when there is
+none); same key with a different record is "changed".
+
+Overflow pages: a row can change in its overflow chain while its leaf's bytes stay
+equal.  Every page whose id differs must therefore be accounted for on each side
+(a b-tree page, a freelist page, or an overflow page of a decoded row); if one is
+not, the diff falls back to decoding every leaf, which is always right.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import blake3
+
+from ...chunklist import diff_positions, load_list
+from ...errors import UnsupportedFormat
+from ...manifest import Snapshot
+from ...repository import Repository
+from ...sources.sqlite import SQLiteImageReader
+from .model import DiffResult, TableChanges, summarize
+from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
+                           full_payload, leaf_cells, overflow_chains)
+
+DB_PATH = "database/sqlite.db"
+
+
+class PageSide:
+    """One side of the diff: page chunk ids (32 bytes per page) and a page reader with a small cache."""
+
+    CACHE = 4096
+
+    def __init__(self, ids: bytes, read: Callable[[int], bytes]):
+        self.ids, self._read = ids, read
+        self.page_count = len(ids) // 32
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self.reads = 0
+
+    def get(self, pgno: int) -> bytes:
+        page = self._cache.get(pgno)
+        if page is None:
+            page = self._read(pgno)
+            self.reads += 1
+            self._cache[pgno] = page
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+        return page
+
+
+@contextmanager
+def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
+    entry = snap.file(DB_PATH)
+    if not entry.chunker.startswith("fixed-"):  # every writer stores it page by page; refuse anything else
+        raise UnsupportedFormat(f"snapshot {snap.short_id} stores its database as {entry.chunker} chunks, "
+                                "not one chunk per page: this snapstore cannot diff it")
+    with repo.reader() as reader:
+        ids = load_list(entry.chunks, reader)
+        yield PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]))
+
+
+@contextmanager
+def live_side(path: Path) -> Iterator[PageSide]:
+    """The live database under SQLite's read transaction; every page is hashed once (no copy)."""
+    with SQLiteImageReader(path) as image:
+        ids = bytearray()
+        for page in image.pages(0, image.page_count):
+            ids += blake3.blake3(page).digest()
+        yield PageSide(bytes(ids), lambda pgno: bytes(next(image.pages(pgno - 1, 1))))
+
+
+class _Schema:
+    """Tables of one side: root page, columns, key columns (from sqlite_master)."""
+
+    def __init__(self, side: PageSide, geo: Geometry):
+        rows = []
+        self.overflow: list[int] = []  # sqlite_master's own overflow pages (long CREATE statements)
+        for leaf in btree_pages(1, side.get)[1]:
+            for cell in leaf_cells(side.get(leaf), leaf, geo):
+                rows.append(decode_record(full_payload(cell, geo, side.get, self.overflow), geo.text_encoding))
+        self.btrees = [1] + [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
+        virtual = [r[1] for r in rows if r[0] == "table" and (r[4] or "").upper().startswith("CREATE VIRTUAL")]
+        self.tables: dict[str, dict] = {}
+        mem = sqlite3.connect(":memory:")
+        for kind, name, _, root, sql in (r[:5] for r in rows):
+            if kind != "table" or not root or name.startswith("sqlite_") or sql is None:
+                continue
+            mem.execute(sql)
+            info = mem.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall()
+            columns = [r[1] for r in info]
+            pk = sorted((r[5], r[0], r[2]) for r in info if r[5])
+            rowid_alias = len(pk) == 1 and pk[0][2].upper() == "INTEGER"
+            key = [] if rowid_alias else [idx for _, idx, _ in pk] if pk else None  # None: no key
+            if side.get(root)[100 if root == 1 else 0] in (INTERIOR_INDEX, LEAF_INDEX):
+                continue  # WITHOUT ROWID (FTS5's own bookkeeping): an index b-tree, not rows
+            shadow = any(name.startswith(v + "_") for v in virtual)
+            self.tables[name] = {"root": root, "columns": columns, "key": key, "shadow": shadow}
+        mem.close()
+
+
+class _Side:
+    """One side's geometry and the overflow pages read so far (every chain read is recorded)."""
+
+    def __init__(self, pages: PageSide, geo: Geometry):
+        self.pages, self.geo = pages, geo
+        self.overflow: list[int] = []
+
+    def payload(self, cell: Cell) -> bytes:
+        return full_payload(cell, self.geo, self.pages.get, self.overflow)
+
+    def key_values(self, cell: Cell, limit: int) -> list:
+        """The first ``limit`` columns, from the part of the record on the leaf page."""
+        return decode_record(cell.local, self.geo.text_encoding, limit)
+
+    def summary(self, columns: list[str], payload: bytes) -> Callable[[], str]:
+        return lambda: summarize(columns, decode_record(payload, self.geo.text_encoding))
+
+
+def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
+    """key -> Cell for the cells of these leaves; for a table without a declared key (whose
+    rowids VACUUM may renumber), whole payload -> how many rows hold it."""
+    out: dict = {}
+    for leaf in leaves:
+        for cell in leaf_cells(side.pages.get(leaf), leaf, side.geo):
+            if table["key"] is None:
+                payload = side.payload(cell)
+                out[payload] = out.get(payload, 0) + 1
+            elif table["key"]:
+                values = side.key_values(cell, max(table["key"]) + 1)
+                out[tuple(values[i] for i in table["key"])] = cell
+            else:
+                out[cell.rowid] = cell
+    return out
+
+
+def _multiset(changes: TableChanges, rows_a: dict, rows_b: dict, ta, tb, sa: _Side, sb: _Side, limit: int) -> None:
+    for rows, other, kind, table, side in ((rows_b, rows_a, "added", tb, sb), (rows_a, rows_b, "removed", ta, sa)):
+        for payload, n in rows.items():
+            for _ in range(n - other.get(payload, 0)):
+                changes.note(kind, "-", lambda payload=payload, table=table, side=side: summarize(
+                    table["columns"], decode_record(payload, side.geo.text_encoding)), limit)
+
+
+def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
+    geo_a, geo_b = Geometry.from_page1(a.get(1)), Geometry.from_page1(b.get(1))
+    schema_a, schema_b = _Schema(a, geo_a), _Schema(b, geo_b)
+    leaves = {}
+    accounted = []
+    for side, schema in ((a, schema_a), (b, schema_b)):
+        seen = {1, *schema.overflow} | freelist_pages(side.get(1), side.get)
+        per_table = {}
+        for root in schema.btrees:
+            interior, leaf_pages = btree_pages(root, side.get)
+            seen.update(interior)
+            seen.update(leaf_pages)
+            per_table[root] = leaf_pages
+        leaves[id(side)] = per_table
+        accounted.append(seen)
+    longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
+    differing = {pos + 1 for pos in diff_positions(longer, shorter)}
+    result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
+    if result is None:  # a changed page no side can explain: decode everything
+        result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, None, rows, accounted)
+    result.read |= {"pages": max(a.page_count, b.page_count), "pages_differing": len(differing)}
+    return result
+
+
+def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limit, accounted) -> DiffResult | None:
+    """Rows whose leaf cells are equal on both sides and whose overflow chains start on the same
+    page are deferred: their chains are read only if some differing page is left unexplained
+    once every other row's chain has been read (a page is in at most one chain per side)."""
+    result = DiffResult("sqlite")
+    sa, sb = _Side(a, geo_a), _Side(b, geo_b)
+    deferred: list[tuple[TableChanges, list, object, Cell, Cell]] = []
+    decoded = 0
+    for name in sorted(set(schema_a.tables) | set(schema_b.tables)):
+        ta, tb = schema_a.tables.get(name), schema_b.tables.get(name)
+        la = leaves[id(a)][ta["root"]] if ta else []
+        lb = leaves[id(b)][tb["root"]] if tb else []
+        if differing is None or not ta or not tb or ta["columns"] != tb["columns"] or ta["key"] != tb["key"]:
+            shared: set[int] = set()
+        else:
+            shared = set(la) & set(lb) - differing
+        only_a = [p for p in la if p not in shared]
+        only_b = [p for p in lb if p not in shared]
+        decoded += len(only_a) + len(only_b)
+        if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported, only its overflow pages are accounted for
+            for side, pages in ((sa, only_a), (sb, only_b)):
+                for leaf in pages:
+                    overflow_chains(side.pages.get(leaf), leaf, side.geo, side.pages.get, side.overflow)
+            continue
+        rows_a = _cells(sa, ta, only_a) if ta else {}
+        rows_b = _cells(sb, tb, only_b) if tb else {}
+        changes = result.tables[name] = TableChanges()
+        if (tb or ta)["key"] is None or (ta and ta["key"] is None):
+            _multiset(changes, rows_a, rows_b, ta, tb, sa, sb, limit)
+            continue
+        columns_b = (tb or ta)["columns"]
+        for key, cell in rows_b.items():
+            old = rows_a.get(key)
+            if old is None:  # the chain is read even if not shown: its pages explain differing ones
+                changes.note("added", key, sb.summary(columns_b, sb.payload(cell)), limit)
+            elif (old.total, old.local, old.head) == (cell.total, cell.local, cell.head) and differing is not None:
+                deferred.append((changes, columns_b, key, old, cell))
+            else:
+                new = sb.payload(cell)
+                if sa.payload(old) != new:
+                    changes.note("changed", key, sb.summary(columns_b, new), limit)
+        for key, cell in rows_a.items():
+            if key not in rows_b:
+                changes.note("removed", key, sa.summary(ta["columns"], sa.payload(cell)), limit)
+    if differing is not None:
+        def unexplained() -> bool:
+            return any({p for p in differing if p <= side.pages.page_count} - seen - set(side.overflow)
+                       for side, seen in zip((sa, sb), accounted))
+
+        if unexplained() and deferred:
+            for changes, columns, key, old, cell in deferred:
+                new = sb.payload(cell)
+                if sa.payload(old) != new:
+                    changes.note("changed", key, sb.summary(columns, new), limit)
+            deferred = []
+        if unexplained():
+            return None
+    result.read = {"leaf_pages_decoded": decoded, "overflow_pages_read": len(sa.overflow) + len(sb.overflow),
+                   "rows_deferred": len(deferred), "fallback_full": differing is None}
+    return result
