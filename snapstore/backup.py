@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .chunklist import ListRef, store_list
+from .chunklist import ListRef, all_stored, store_list
 from .errors import SnapshotNotFound, SourceError
 from .ingest import IngestResult, ingest_bytes, ingest_pages
 from .manifest import FileEntry, Snapshot, content_digest, list_snapshots, safe_relpath, save_snapshot
@@ -80,15 +80,19 @@ def _log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
             yield "logs/" + path.relative_to(log_dir).as_posix(), path
 
 
-def _unchanged_database(parent: Snapshot | None, fingerprint: dict) -> FileEntry | None:
+def _unchanged_database(parent: Snapshot | None, fingerprint: dict, writer: BlobWriter,
+                        reader: BlobReader) -> FileEntry | None:
     """The parent's database entry when the file provably has not changed since (restic's
-    and borg's files-cache idea, keyed on SQLite's own commit state as well as stat)."""
+    and borg's files-cache idea, keyed on SQLite's own commit state as well as stat) and
+    every chunk it names is still stored: after ``repair packs`` dropped damaged chunks,
+    or a pack went missing, the file is read so that they are stored again."""
     if parent is None or not fingerprint or parent.database.get("fingerprint") != fingerprint:
         return None
     try:
-        return parent.file(DB_PATH)
+        entry = parent.file(DB_PATH)
     except SnapshotNotFound:
         return None
+    return entry if all_stored(entry.chunks, writer, reader) else None
 
 
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
@@ -106,7 +110,8 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             with SQLiteImageReader(db_path) as image:
                 database = {"type": "sqlite", "page_size": image.page_size, "page_count": image.page_count,
                             "journal_mode": image.journal_mode, "fingerprint": image.fingerprint}
-                unchanged = _unchanged_database(parent, image.fingerprint) if not read_all else None
+                unchanged = (_unchanged_database(parent, image.fingerprint, writer, reader)
+                             if not read_all else None)
                 if unchanged is not None:
                     builder.files.append(unchanged)
                     if progress:
