@@ -28,6 +28,7 @@ from pyfastcdc import FastCDC
 from .repository import BLOB_DATA, BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
 from .sources.sqlite import PageImage
+from .workers import start_pool
 
 PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
 Progress = Callable[[int], None]
@@ -111,7 +112,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     # Always in forked workers, even just one: this process holds the source's SQLite
     # locks, which opening and closing the file here would silently drop.
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(writer.index.ids(), level)) as pool:
+    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
     return IngestResult(bytes(ids), image.size, new_chunks, new_bytes)

@@ -34,6 +34,7 @@ from ..repository.index import PackInfo
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, CODEC_ZSTD
 from ..verify import verify_repository
 from ..verify.packcheck import PackOutcome, check_blobs, trailer_records
+from ..workers import start_pool
 
 Progress = Callable[[int], None]
 
@@ -134,7 +135,7 @@ def check_packs(repo: Repository, tasks: list[tuple[bytes, PackInfo | None]], pr
     workers = max(1, workers or min(len(tasks), os.cpu_count() or 1, 4))
     findings = []
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(repo,)) as pool:
+    with start_pool(ctx, workers, _init_worker, (repo,)) as pool:
         for found in pool.imap_unordered(_check_one, tasks):
             findings.append(found)
             if progress:
