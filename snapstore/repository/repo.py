@@ -18,7 +18,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import blake3
 import zstandard
@@ -48,6 +48,8 @@ class Repository:
         self.config = config
         self._index: Index | None = None
         self._held: str | None = None  # the lock this object holds: "shared" or "exclusive"
+        self.command = "snapstore"  # who takes the lock, as a waiting process is told
+        self.on_lock_wait: Callable[[str], None] | None = None  # told once if the lock is busy
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -97,7 +99,8 @@ class Repository:
             return
         if self._held is not None:
             raise RuntimeError("cannot upgrade a shared repository lock to exclusive")
-        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
+        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait,
+                             command=self.command, on_wait=self.on_lock_wait):
             self._index = None  # other processes may have added packs since it was loaded
             self._held = "exclusive" if exclusive else "shared"
             try:
