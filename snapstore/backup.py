@@ -57,7 +57,6 @@ class _SnapshotBuilder:
         self.writer, self.reader = writer, reader
         self.parent_lists: dict[str, ListRef] = {f.path: f.chunks for f in parent.files} if parent else {}
         self.files: list[FileEntry] = []
-        self.new_data_bytes = 0
 
     def add(self, path: str, result: IngestResult, chunker: str, *, mode: int = 0o600, mtime: float = 0.0,
             md5: bytes | None = None) -> FileEntry:
@@ -65,8 +64,12 @@ class _SnapshotBuilder:
         entry = FileEntry(path=safe_relpath(path), size=result.size, chunker=chunker,
                           digest=content_digest(result.ids), chunks=ref, mode=mode, mtime=mtime, md5=md5)
         self.files.append(entry)
-        self.new_data_bytes += result.new_bytes
         return entry
+
+    @property
+    def new_data_bytes(self) -> int:
+        """File content this backup was the first to store (see ``WriteStats``)."""
+        return self.writer.stats.data_bytes
 
     def add_bytes(self, path: str, data: bytes, *, mode: int = 0o600, mtime: float = 0.0) -> FileEntry:
         return self.add(path, ingest_bytes(data, self.writer), "fastcdc-16k", mode=mode, mtime=mtime,

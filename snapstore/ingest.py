@@ -39,10 +39,10 @@ _worker_level = 3
 
 @dataclass
 class IngestResult:
+    """A stored file's chunk ids and size (what it added is counted by the writer's stats)."""
+
     ids: bytes
     size: int
-    new_chunks: int
-    new_bytes: int
 
 
 GROUP_PAGES = 16  # new pages compressed together: ~10% smaller than one by one
@@ -96,16 +96,12 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
              for first in range(0, image.page_count, PAGES_PER_TASK)]
     workers = max(1, workers or min(len(tasks), os.cpu_count() or 1, 4))
     ids = bytearray()
-    new_chunks = new_bytes = 0
     level = writer.repo.config.compression_level
 
     def store(result: ScanResult) -> None:
-        nonlocal new_chunks, new_bytes
         chunk_ids, payloads = result
         ids.extend(chunk_ids)
-        added = writer.add_payloads(BLOB_DATA, payloads)
-        new_chunks += added
-        new_bytes += added * image.page_size
+        writer.add_payloads(BLOB_DATA, payloads)
         if progress:
             progress(len(chunk_ids) // 32 * image.page_size)
 
@@ -115,7 +111,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
-    return IngestResult(bytes(ids), image.size, new_chunks, new_bytes)
+    return IngestResult(bytes(ids), image.size)
 
 
 def cdc_chunker(writer: BlobWriter) -> FastCDC:
@@ -131,17 +127,15 @@ def iter_cdc_chunks(stream: BinaryIO, chunker: FastCDC) -> Iterator[bytes]:
 def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | None = None) -> IngestResult:
     """Store a byte stream as content-defined chunks."""
     ids = bytearray()
-    size = new_chunks = new_bytes = 0
+    size = 0
     for data in iter_cdc_chunks(stream, cdc_chunker(writer)):
         chunk_id = blake3.blake3(data).digest()
         ids += chunk_id
         size += len(data)
-        if writer.add(chunk_id, data):
-            new_chunks += 1
-            new_bytes += len(data)
+        writer.add(chunk_id, data)
         if progress:
             progress(len(data))
-    return IngestResult(bytes(ids), size, new_chunks, new_bytes)
+    return IngestResult(bytes(ids), size)
 
 
 def ingest_bytes(data: bytes, writer: BlobWriter) -> IngestResult:

@@ -161,22 +161,27 @@ def prefer_present(packs: list, present: set[bytes] | None) -> list:
     return [p for p in packs if p[0] in present] + [p for p in packs if p[0] not in present]
 
 
+def read_index_file(path: Path) -> list[tuple[bytes, int, bytes]]:
+    """The (pack id, size, records) an index file lists, checked against its name."""
+    data = path.read_bytes()
+    if blake3.blake3(data).hexdigest() != path.name:
+        raise IntegrityError(f"index file {path.name} is corrupt (hash mismatch); run 'snapstore repair index'")
+    try:
+        doc = msgpack.unpackb(data)
+        if doc.get("v") != INDEX_VERSION:
+            raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
+        return [(pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"]]
+    except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
+        raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
+
+
 def load_index(index_dir: Path, present: set[bytes] | None = None) -> Index:
     """The union of the index files; with ``present`` (the pack files on disk), listings in
     existing packs win over listings in missing ones, and ``missing_packs`` names the latter."""
     index = Index()
     packs: list[tuple[bytes, int, bytes]] = []
     for path in iter_index_files(index_dir):
-        data = path.read_bytes()
-        if blake3.blake3(data).hexdigest() != path.name:
-            raise IntegrityError(f"index file {path.name} is corrupt (hash mismatch); run 'snapstore repair index'")
-        try:
-            doc = msgpack.unpackb(data)
-            if doc.get("v") != INDEX_VERSION:
-                raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
-            packs.extend((pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"])
-        except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
-            raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
+        packs.extend(read_index_file(path))
         index.files.append(path.name)
     if present is not None:
         index.missing_packs = {p[0] for p in packs} - present

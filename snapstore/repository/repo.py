@@ -26,7 +26,7 @@ import zstandard
 from ..atomic import TMP_MARK, fsync_dir, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
-from .index import Index, Location, PackInfo, iter_index_files, load_index, write_index_file
+from .index import Index, Location, PackInfo, iter_index_files, load_index, read_index_file, write_index_file
 from .lock import repository_lock
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
 
@@ -35,8 +35,14 @@ INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of 
 
 @dataclass
 class WriteStats:
+    """What a writer added.  ``blobs``, ``plain_bytes`` and ``data_bytes`` count only blobs this
+    writer was the first to index: a blob a concurrent backup indexed meanwhile is stored twice
+    (harmless) but counted by the one that indexed it first.  ``file_bytes`` is what this
+    writer put on disk, duplicates included."""
+
     blobs: int = 0
     plain_bytes: int = 0
+    data_bytes: int = 0  # plain bytes of data (file content) blobs
     stored_bytes: int = 0
     packs: int = 0
     file_bytes: int = 0  # everything written to disk: packs, index files
@@ -166,6 +172,13 @@ class Repository:
         path = pack_path(self.data_dir, pack_id)
         path.unlink(missing_ok=True)
         fsync_dir(path.parent)
+
+    @contextmanager
+    def index_update(self) -> Iterator[None]:
+        """Serialises adding index files (held for milliseconds): a writer sees every file
+        written before its own, so each blob is counted as added by exactly one backup."""
+        with repository_lock(self.path / "locks" / "index.lock", exclusive=True, command=self.command):
+            yield
 
     def replace_index(self, packs: list[PackInfo]) -> tuple[Path | None, int]:
         """Make ``packs`` the whole index: one new file, durable before the old ones are removed.
@@ -373,6 +386,8 @@ class BlobWriter:
                 fresh_payloads.append((codec, data, fresh))
                 added += len(fresh)
                 self.stats.plain_bytes += sum(m[1] for m in fresh)
+                if blob_type == BLOB_DATA:
+                    self.stats.data_bytes += sum(m[1] for m in fresh)
         limit = self.repo.config.pack_size
         i = 0
         while i < len(fresh_payloads):
@@ -401,15 +416,34 @@ class BlobWriter:
         self.stats.file_bytes += size
 
     def _write_index(self) -> None:
+        """Index the finished packs.  Under the index-update lock, index files that concurrent
+        backups wrote meanwhile are loaded first: their blobs are not stored again by this
+        writer, and those it already stored too are not counted as added by it."""
         if not self._unindexed:
             return
-        path = write_index_file(self.repo.index_dir, self._unindexed)
+        with self.repo.index_update():
+            self._load_new_index_files()
+            path = write_index_file(self.repo.index_dir, self._unindexed)
+        self.index.files.append(path.name)
         self.stats.file_bytes += path.stat().st_size
         self.written.extend(self._unindexed)
+        for info in self._unindexed:
+            for blob_id, btype, _codec, _off, _slen, plain, _inner in BLOB_RECORD.iter_unpack(info.records):
+                if blob_id in self.index:  # indexed first by another backup
+                    self.stats.blobs -= 1
+                    self.stats.plain_bytes -= plain
+                    self.stats.data_bytes -= plain if btype == BLOB_DATA else 0
         for info in self._unindexed:
             self.index.add_pack(info.pack_id, info.size, info.records)
             self._in_flight.difference_update(r[0] for r in BLOB_RECORD.iter_unpack(info.records))
         self._unindexed.clear()
+
+    def _load_new_index_files(self) -> None:
+        known = set(self.index.files)
+        for path in iter_index_files(self.repo.index_dir):
+            if path.name not in known:
+                self.index.add_packs(read_index_file(path))
+                self.index.files.append(path.name)
 
     def flush(self) -> None:
         for blob_type in list(self._open):
