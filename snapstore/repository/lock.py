@@ -1,7 +1,7 @@
 """Repository lock: ``flock`` on ``locks/repository.lock``.
 
 Backups, exports and verifies take it shared: they only add content-named files,
-so any number may run together.  ``prune`` and ``repair index`` take it
+so any number may run together.  ``prune``, ``repair index`` and ``repair packs`` take it
 exclusive because they delete.  The kernel drops a flock when its process dies,
 so a ``kill -9`` never leaves a stale lock behind (restic's and borg's lock
 files need a staleness timeout for that).  flock is unreliable on some network
