@@ -50,21 +50,25 @@ def packs_command(ctx: click.Context, pack_ids: tuple[str, ...], as_json: bool) 
     if as_json:
         emit_json(report.as_dict())
         return
-    click.echo(f"checked {report.packs_checked} packs ({human_bytes(report.bytes_read)}, "
-               f"{report.blobs_checked} chunks)")
+    click.echo(f"checked {_n(report.packs_checked, 'pack')} ({human_bytes(report.bytes_read)}, "
+               f"{_n(report.blobs_checked, 'chunk')})")
     if not report.damaged:
         click.echo("no damaged packs found; nothing changed")
     for d in report.damaged:
         click.echo(f"pack {d.pack_id[:16]} {'; '.join(d.problems) or 'holds damaged chunks'}: "
-                   f"{d.bad_blobs} of {d.blobs} chunks damaged, {d.salvaged} salvaged, pack removed")
+                   f"{d.bad_blobs} of {_n(d.blobs, 'chunk')} damaged, {d.salvaged} salvaged, pack removed")
     if report.damaged:
-        click.echo(f"salvaged {report.salvaged_blobs} chunks into {report.new_packs} new packs; "
-                   f"{len(report.lost_blobs)} chunks lost "
-                   f"({report.replaced_index_files} index files replaced by one)")
+        click.echo(f"salvaged {_n(report.salvaged_blobs, 'chunk')} into {_n(report.new_packs, 'new pack')}; "
+                   f"{_n(len(report.lost_blobs), 'chunk')} lost "
+                   f"({_n(report.replaced_index_files, 'index file')} replaced by one)")
     for sid, files in sorted(report.incomplete.items()):
         shown = ", ".join(files[:MAX_FILES_SHOWN]) or "(whole snapshot)"
         more = f" and {len(files) - MAX_FILES_SHOWN} more" if len(files) > MAX_FILES_SHOWN else ""
         click.echo(f"snapshot {sid[:8]} is incomplete: {shown}{more}")
     if report.incomplete:
-        click.echo(f"{len(report.incomplete)} snapshot(s) incomplete: back up the same agent again "
+        click.echo(f"{_n(len(report.incomplete), 'snapshot')} incomplete: back up the same agent again "
                    "(snapstore backup ...) to store the lost chunks again, then run 'snapstore verify'")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
