@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .chunklist import ListRef, store_list
+from .chunklist import ListRef, all_stored, store_list
 from .errors import SourceError
 from .ingest import IngestResult, ingest_bytes
 from .manifest import FileEntry, Snapshot, content_digest, list_snapshots, safe_relpath, save_snapshot
@@ -57,7 +57,6 @@ class SnapshotBuilder:
         self.writer, self.reader = writer, reader
         self.parent_lists: dict[str, ListRef] = {f.path: f.chunks for f in parent.files} if parent else {}
         self.files: list[FileEntry] = []
-        self.new_data_bytes = 0
 
     def add(self, path: str, result: IngestResult, chunker: str, *, mode: int = 0o600, mtime: float = 0.0,
             md5: bytes | None = None) -> FileEntry:
@@ -65,12 +64,21 @@ class SnapshotBuilder:
         entry = FileEntry(path=safe_relpath(path), size=result.size, chunker=chunker,
                           digest=content_digest(result.ids), chunks=ref, mode=mode, mtime=mtime, md5=md5)
         self.files.append(entry)
-        self.new_data_bytes += result.new_bytes
         return entry
 
-    def reuse(self, entry: FileEntry) -> None:
-        """Take the parent's entry as it is: the content provably did not change."""
+    def reuse(self, entry: FileEntry) -> bool:
+        """Take the parent's entry as it is (the content provably did not change), unless a
+        blob it names is no longer stored: after ``repair packs`` dropped damaged chunks, or
+        a pack went missing, the caller reads the content so that they are stored again."""
+        if not all_stored(entry.chunks, self.writer, self.reader):
+            return False
         self.files.append(entry)
+        return True
+
+    @property
+    def new_data_bytes(self) -> int:
+        """File content this backup was the first to store (see ``WriteStats``)."""
+        return self.writer.stats.data_bytes
 
     def add_bytes(self, path: str, data: bytes, *, mode: int = 0o600, mtime: float = 0.0) -> FileEntry:
         return self.add(path, ingest_bytes(data, self.writer), "fastcdc-16k", mode=mode, mtime=mtime,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import msgpack
 
+from .errors import IntegrityError
 from .repository import BlobReader, BlobWriter
 
 ID_SIZE = 32
@@ -91,13 +92,38 @@ def diff_positions(ids: bytes, base_ids: bytes) -> list[int]:
     return changed
 
 
+def _readable_base(parent: ListRef | None, writer: BlobWriter, reader: BlobReader | None) -> bytes | None:
+    """The ids of ``parent``'s base if it can serve as the base of a new list: all its tree
+    blobs still stored and intact.  Otherwise (lost in a repair, pack missing, damaged) a
+    new base is written, which stores those tree blobs again."""
+    if parent is None or parent.base is None or reader is None:
+        return None
+    try:
+        if not all(writer.has(tree) for tree in parent.tree_ids(reader)):
+            return None
+        return _load_base(parent.base, reader)
+    except IntegrityError:  # MissingChunk included
+        return None
+
+
+def all_stored(ref: ListRef, writer: BlobWriter, reader: BlobReader) -> bool:
+    """Whether every blob of a chunk list (its trees and its chunks) is known to ``writer``."""
+    try:
+        if not all(writer.has(tree) for tree in ref.tree_ids(reader)):
+            return False
+        ids = load_list(ref, reader)
+    except IntegrityError:
+        return False
+    return all(writer.has(ids[i:i + ID_SIZE]) for i in range(0, len(ids), ID_SIZE))
+
+
 def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: BlobReader | None) -> ListRef:
     """Store a chunk list, as a patch on ``parent``'s base when that is cheaper."""
     count = len(ids) // ID_SIZE
     if count <= INLINE_MAX_IDS:
         return ListRef(count=count, inline=bytes(ids))
-    if parent is not None and parent.base is not None and reader is not None:
-        base_ids = _load_base(parent.base, reader)
+    base_ids = _readable_base(parent, writer, reader)
+    if base_ids is not None:
         changed = diff_positions(ids, base_ids)
         if not changed:
             if len(ids) == len(base_ids):

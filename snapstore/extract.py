@@ -12,6 +12,7 @@ from .chunklist import load_list
 from .errors import IntegrityError, MissingChunk
 from .manifest import FileEntry, content_digest
 from .repository import Repository
+from .workers import start_pool
 
 
 def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
@@ -159,7 +160,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
             results: Iterator = map(_restore_range, tasks)
             pool = None
         else:
-            pool = multiprocessing.get_context("fork").Pool(workers)
+            pool = start_pool(multiprocessing.get_context("fork"), workers)
             results = pool.imap_unordered(_restore_range, tasks)
         landed: dict[int, int] = {}  # start -> end of the ranges written beyond the prefix
         prefix = 0

@@ -25,7 +25,7 @@ from .errors import IntegrityError, UsageError
 from .folder.checksums import checksum_problems
 from .folder.zst import decompress_to
 from .folder.layout import DUMP, ENCRYPTION_HEADER, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
-from .ingest import ingest_pages, ingest_stream
+from .ingest import Progress, ingest_pages, ingest_stream
 from .manifest import Snapshot, list_snapshots, save_snapshot
 from .repository import Repository
 from .sources.sqlite import PageImage
@@ -51,10 +51,10 @@ class FolderPlan:
     database_type: str
 
 
-def check_snapstore_folder(folder: Path) -> FolderPlan:
+def check_snapstore_folder(folder: Path, progress: Progress | None = None) -> FolderPlan:
     """Verify checksums; returns the plan or raises naming every file at fault."""
     meta = read_metadata(folder)
-    listed, problems = checksum_problems(folder, meta)
+    listed, problems = checksum_problems(folder, meta, progress)
     if problems:
         raise IntegrityError(f"{folder} failed verification ({'; '.join(problems)})")
     files: dict[str, tuple[Path, bool]] = {}
@@ -92,12 +92,12 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
     return FolderPlan("mirix", files, {}, db_type)
 
 
-def plan_folder(folder: str | Path) -> FolderPlan:
+def plan_folder(folder: str | Path, progress: Progress | None = None) -> FolderPlan:
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"backup folder {folder} does not exist")
     if (folder / METADATA).exists():
-        return check_snapstore_folder(folder)
+        return check_snapstore_folder(folder, progress)
     return check_mirix_folder(folder)
 
 
@@ -119,13 +119,19 @@ def _decompressed(path: Path, workdir: Path) -> Path:
     return decompress_to(path, workdir / (path.name[:-len(ZST)]))
 
 
-def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] = ("imported",)) -> BackupResult:
-    """Verify ``folder`` and store it as a snapshot; returns what was added."""
+def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] = ("imported",),
+                  progress: Progress | None = None) -> BackupResult:
+    """Verify ``folder`` and store it as a snapshot; returns what was added.
+
+    ``progress`` is called with the bytes checksummed, then with the bytes stored."""
     import tempfile
 
     started = time.perf_counter()
     folder = Path(folder)
-    plan = plan_folder(folder)
+    plan = plan_folder(folder, progress)
+    counted = progress is not None and hasattr(progress, "total")
+    if counted:  # the storing pass, after the checksum pass; a compressed file is re-counted once unpacked
+        progress.total += sum(path.stat().st_size for path, _compressed in plan.files.values())
     info = plan.metadata.get("backup_info", {})
     agent = str(info.get("agent_name") or folder.resolve().name)
     with repo.lock(), tempfile.TemporaryDirectory(prefix="snapstore-import-") as tmp:
@@ -136,13 +142,15 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
             builder = SnapshotBuilder(writer, reader, parent)
             for rel, (path, compressed) in sorted(plan.files.items()):
                 source = _decompressed(path, Path(tmp)) if compressed else path
+                if counted and compressed:
+                    progress.total += source.stat().st_size - path.stat().st_size
                 if rel == DB_PATH:
                     image = static_image(source)
-                    builder.add(rel, ingest_pages(image, writer), f"fixed-{image.page_size}")
+                    builder.add(rel, ingest_pages(image, writer, progress), f"fixed-{image.page_size}")
                     database.update(page_size=image.page_size, page_count=image.page_count)
                 else:
                     data = source.read_bytes()
-                    result = ingest_stream(io.BytesIO(data), writer)
+                    result = ingest_stream(io.BytesIO(data), writer, progress)
                     builder.add(rel, result, "fastcdc-16k", md5=hashlib.md5(data).digest())
         snapshot = Snapshot(
             time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=socket.gethostname(),

@@ -28,6 +28,7 @@ from pyfastcdc import FastCDC
 from .repository import BLOB_DATA, BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
 from .sources.sqlite import PageImage
+from .workers import start_pool
 
 PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
 Progress = Callable[[int], None]
@@ -38,10 +39,10 @@ _worker_level = 3
 
 @dataclass
 class IngestResult:
+    """A stored file's chunk ids and size (what it added is counted by the writer's stats)."""
+
     ids: bytes
     size: int
-    new_chunks: int
-    new_bytes: int
 
 
 GROUP_PAGES = 16  # new pages compressed together: ~10% smaller than one by one
@@ -95,26 +96,22 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
              for first in range(0, image.page_count, PAGES_PER_TASK)]
     workers = max(1, workers or min(len(tasks), os.cpu_count() or 1, 4))
     ids = bytearray()
-    new_chunks = new_bytes = 0
     level = writer.repo.config.compression_level
 
     def store(result: ScanResult) -> None:
-        nonlocal new_chunks, new_bytes
         chunk_ids, payloads = result
         ids.extend(chunk_ids)
-        added = writer.add_payloads(BLOB_DATA, payloads)
-        new_chunks += added
-        new_bytes += added * image.page_size
+        writer.add_payloads(BLOB_DATA, payloads)
         if progress:
             progress(len(chunk_ids) // 32 * image.page_size)
 
     # Always in forked workers, even just one: this process holds the source's SQLite
     # locks, which opening and closing the file here would silently drop.
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(writer.index.ids(), level)) as pool:
+    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
-    return IngestResult(bytes(ids), image.size, new_chunks, new_bytes)
+    return IngestResult(bytes(ids), image.size)
 
 
 def cdc_chunker(writer: BlobWriter) -> FastCDC:
@@ -131,17 +128,15 @@ def ingest_chunks(chunks: Iterable[bytes], writer: BlobWriter, progress: Progres
     """Store chunks cut by any chunker; returns their id list.  (Compressing new chunks in
     groups, as new pages are, saved 0.4% on a PostgreSQL 1% day: not done.)"""
     ids = bytearray()
-    size = new_chunks = new_bytes = 0
+    size = 0
     for data in chunks:
         chunk_id = blake3.blake3(data).digest()
         ids += chunk_id
         size += len(data)
-        if writer.add(chunk_id, data):
-            new_chunks += 1
-            new_bytes += len(data)
+        writer.add(chunk_id, data)
         if progress:
             progress(len(data))
-    return IngestResult(bytes(ids), size, new_chunks, new_bytes)
+    return IngestResult(bytes(ids), size)
 
 
 def ingest_stream(stream: BinaryIO, writer: BlobWriter, progress: Progress | None = None) -> IngestResult:

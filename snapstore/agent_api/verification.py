@@ -36,13 +36,13 @@ def _failed(folder: Path, message: str, encrypted: bool) -> dict:
 
 
 def verify_backup(backup_path: str | os.PathLike, *, encryption_key: str | bytes | None = None,
-                  pg_url: str | None = None) -> dict:
+                  pg_url: str | None = None, progress=None) -> dict:
     """``{"valid": bool, "results": {check: bool}, "errors": {check: [...]}, ...}`` for a backup folder."""
     folder = Path(backup_path)
     encrypted = folder.is_dir() and is_encrypted(folder)
     try:
         with opened_backup(folder, encryption_key) as plain:
-            result = folder_verify.verify_backup(plain, pg_url=pg_url)
+            result = folder_verify.verify_backup(plain, pg_url=pg_url, progress=progress)
     except (SnapstoreError, OSError) as exc:
         return _failed(folder, error_text(exc), encrypted)
     result["backup_path"] = str(folder)

@@ -55,7 +55,10 @@ def repo_path(ctx: click.Context) -> str:
 
 def open_repo(ctx: click.Context) -> Repository:
     lock_wait_from_env()  # a bad setting is reported by every command, not only those that lock
-    return Repository.open(repo_path(ctx))
+    repo = Repository.open(repo_path(ctx))
+    repo.command = ctx.command_path
+    repo.on_lock_wait = lambda line: click.echo(f"snapstore: {line}", err=True)
+    return repo
 
 
 def emit_json(doc: Any) -> None:

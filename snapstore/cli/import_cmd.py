@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..importer import import_folder
-from .common import JSON_OPTION, emit_json, human_bytes, open_repo
+from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
 
 
 @click.command("import")
@@ -14,7 +14,11 @@ from .common import JSON_OPTION, emit_json, human_bytes, open_repo
 @click.pass_context
 def command(ctx: click.Context, folder: str, tags: tuple[str, ...], as_json: bool) -> None:
     """Import FOLDER (a snapstore export or a Mirix save_agent folder) after checking it."""
-    result = import_folder(open_repo(ctx), folder, tags=tags or ("imported",))
+    progress = Progress("import", 0, enabled=not as_json, verb="checked and stored")
+    try:
+        result = import_folder(open_repo(ctx), folder, tags=tags or ("imported",), progress=progress)
+    finally:
+        progress.close()
     if as_json:
         emit_json(result.as_dict())
         return

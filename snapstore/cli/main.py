@@ -43,7 +43,7 @@ def main() -> None:
         cli.main(prog_name="snapstore", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):  # also while a command's modules are imported
         fail("interrupted", 130)
     except click.ClickException as exc:
         # Usage mistakes get the same one-line form as every other error.

@@ -19,7 +19,9 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo
 def command(ctx: click.Context, source: str, target: str, only: str | None, memory_types: str | None,
             files_dir: str | None, dry_run: bool, as_json: bool) -> None:
     """Restore SOURCE into TARGET; an existing target is snapshotted first (tag pre-restore)."""
-    progress = Progress("restore", 0, enabled=not as_json, verb="written")
+    # The meter counts the snapshot's database as it is read out; what changed in the target
+    # is the rows, reported below (a selective restore may read 1 GB to change a few rows).
+    progress = Progress("restore", 0, enabled=not as_json, verb="read from the snapshot")
     try:
         result = restore(open_repo(ctx), source, target, only=only, memory_types=memory_types,
                          files_dir=files_dir, dry_run=dry_run, progress=progress)
@@ -33,9 +35,21 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
     for table, change in sorted(result.tables.items()):
         if change["deleted"] or change["inserted"]:
             click.echo(f"  {table:28} -{change['deleted']:<8} +{change['inserted']}")
+    if result.tables:
+        click.echo(rows_changed_line(result.tables, dry_run))
     for what in result.not_carried:
         click.echo(f"  not carried: {what}")
     for path in result.files:
         click.echo(f"  file {path}")
     if result.undo_hint:
         click.echo(f"the previous state is snapshot {result.safety_snapshot_id[:8]}; to undo: {result.undo_hint}")
+
+
+def rows_changed_line(tables: dict[str, dict[str, int]], dry_run: bool) -> str:
+    """What a restore did to the target, in rows: the measure of a selective restore."""
+    deleted = sum(t["deleted"] for t in tables.values())
+    inserted = sum(t["inserted"] for t in tables.values())
+    touched = sum(1 for t in tables.values() if t["deleted"] or t["inserted"])
+    verb = "would change" if dry_run else "changed"
+    return (f"{verb} {touched} of {len(tables)} tables: {deleted} rows removed, {inserted} rows added "
+            "(a changed row is both)")

@@ -8,7 +8,7 @@ import click
 
 from ..errors import IntegrityError, SnapstoreError, UnsupportedFormat
 from ..folder.layout import METADATA, read_metadata
-from .common import JSON_OPTION, emit_json
+from .common import JSON_OPTION, Progress, emit_json
 
 
 @click.command("verify-folder")
@@ -28,7 +28,11 @@ def command(path: str, pg_url: str | None, key: str | None, as_json: bool) -> No
             raise  # a newer format is not damage: exit 2 with both versions, as import and restore do
         except SnapstoreError:
             pass  # anything else wrong with it is reported below as a failed check
-    report = verify_backup(path, pg_url=pg_url, encryption_key=key)
+    progress = Progress("verify-folder", 0, enabled=not as_json, verb="checked")
+    try:
+        report = verify_backup(path, pg_url=pg_url, encryption_key=key, progress=progress)
+    finally:
+        progress.close()
     if as_json:
         emit_json(report)
     else:

@@ -7,6 +7,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from ..errors import IntegrityError
 from .layout import CHECKSUMS, METADATA, folder_files, parse_md5_file
@@ -14,11 +15,13 @@ from .layout import CHECKSUMS, METADATA, folder_files, parse_md5_file
 BLOCK = 8 << 20
 
 
-def file_md5(path: Path) -> str:
+def file_md5(path: Path, progress: Callable[[int], None] | None = None) -> str:
     md5 = hashlib.md5()
     with open(path, "rb") as f:
         while block := f.read(BLOCK):
             md5.update(block)
+            if progress:
+                progress(len(block))
     return md5.hexdigest()
 
 
@@ -117,19 +120,33 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _md5_if_there(path: Path) -> str | None:
+def _md5_if_there(path: Path, progress: Callable[[int], None] | None) -> str | None:
     """None for a file that went away after the folder was listed."""
     try:
-        return file_md5(path)
+        return file_md5(path, progress)
     except FileNotFoundError:
         return None
 
 
-def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], list[str]]:
+def _serialised(progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """``progress`` callable from the hashing threads, one call at a time."""
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def report(n: int) -> None:
+        with lock:
+            progress(n)
+    return report
+
+
+def checksum_problems(folder: Path, metadata: dict,
+                     progress: Callable[[int], None] | None = None) -> tuple[dict[str, str], list[str]]:
     """(the checksums listed, every problem found), naming each file at fault.
 
-    Raises ``UnsafePath`` for links or paths that leave the folder: those are refused
-    outright rather than reported.
+    ``progress`` is called with the bytes hashed (its ``total``, if it has one, is set
+    to the bytes to hash).  Raises ``UnsafePath`` for links or paths that leave the
+    folder: those are refused outright rather than reported.
     """
     present = set(folder_files(folder))
     try:
@@ -144,8 +161,11 @@ def checksum_problems(folder: Path, metadata: dict) -> tuple[dict[str, str], lis
     if disagree:
         problems.append(f"{METADATA} and {CHECKSUMS} disagree about {', '.join(disagree)}")
     to_check = sorted((p for p in listed if p in present), key=lambda p: -_size(folder / p))  # largest first
+    if progress is not None and hasattr(progress, "total"):
+        progress.total += sum(_size(folder / p) for p in to_check)
+    report = _serialised(progress)
     with ThreadPoolExecutor(max(1, min(len(to_check), os.cpu_count() or 1))) as pool:  # MD5 releases the GIL
-        digests = dict(zip(to_check, pool.map(lambda p: _md5_if_there(folder / p), to_check)))
+        digests = dict(zip(to_check, pool.map(lambda p: _md5_if_there(folder / p, report), to_check)))
     missing = sorted([p for p in listed if p not in present] + [p for p in to_check if digests[p] is None])
     if missing:
         problems.append(f"missing: {', '.join(missing)}")

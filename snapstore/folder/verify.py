@@ -23,7 +23,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import orjson
 import yaml
@@ -204,8 +204,11 @@ def _check_config(folder: Path, errors: list[str]) -> dict:
     return doc
 
 
-def verify_backup(backup_path: str | Path, *, pg_url: str | None = None) -> dict:
-    """The reference's ``{"valid": bool, "results": {check: bool}}``, plus ``errors`` per check."""
+def verify_backup(backup_path: str | Path, *, pg_url: str | None = None,
+                  progress: Callable[[int], None] | None = None) -> dict:
+    """The reference's ``{"valid": bool, "results": {check: bool}}``, plus ``errors`` per check.
+
+    ``progress`` is called with the bytes of the folder's files as their checksums are taken."""
     folder = Path(backup_path)
     errors: dict[str, list[str]] = {check: [] for check in CHECKS}
     if not folder.is_dir():
@@ -223,7 +226,7 @@ def verify_backup(backup_path: str | Path, *, pg_url: str | None = None) -> dict
         config = {}  # saved with include_config=False: there is no config to check
     db_type = metadata["backup_info"].get("database_type")
     with ThreadPoolExecutor(2) as pool:  # the checksums beside the database checks: both mostly out of the GIL
-        checksums = pool.submit(checksum_problems, folder, metadata)
+        checksums = pool.submit(checksum_problems, folder, metadata, progress)
         if db_type == "postgresql":
             _check_postgres(folder, errors["database_integrity"], pg_url)
         else:

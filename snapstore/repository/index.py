@@ -59,6 +59,7 @@ class Index:
         self._packs: list[tuple[bytes, bytes]] = []  # (pack id, records)
         self.pack_sizes: dict[bytes, int] = {}
         self.files: list[str] = []
+        self.missing_packs: set[bytes] = set()  # listed packs whose file is gone (known at load)
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -103,6 +104,24 @@ class Index:
             for blob_id, ref in part.items():
                 blobs.setdefault(blob_id, ref)
 
+    def pack_infos(self) -> list[PackInfo]:
+        """Every indexed pack once, in listing order: what a full index file must name."""
+        seen: set[bytes] = set()
+        infos = []
+        for pack_id, records in self._packs:
+            if pack_id not in seen:
+                seen.add(pack_id)
+                infos.append(PackInfo(pack_id, self.pack_sizes[pack_id], records))
+        return infos
+
+    def without(self, pack_ids: set[bytes]) -> "Index":
+        """A copy that does not know the blobs of ``pack_ids`` (unless another pack holds them too)."""
+        index = Index()
+        index.add_packs([(p.pack_id, p.size, p.records) for p in self.pack_infos() if p.pack_id not in pack_ids])
+        index.files = list(self.files)
+        index.missing_packs = self.missing_packs - pack_ids
+        return index
+
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}
         for blob_id in self._blobs:
@@ -131,23 +150,43 @@ def iter_index_files(index_dir: Path) -> Iterator[Path]:
                 yield path
 
 
-def load_index(index_dir: Path) -> Index:
+def prefer_present(packs: list, present: set[bytes] | None) -> list:
+    """``packs`` (tuples starting with a pack id) with those whose file exists first.
+
+    The first listing of a blob wins; a blob stored again after its pack was lost
+    (a backup re-stores what a missing pack held) must resolve to the new copy.
+    """
+    if present is None:
+        return packs
+    return [p for p in packs if p[0] in present] + [p for p in packs if p[0] not in present]
+
+
+def read_index_file(path: Path) -> list[tuple[bytes, int, bytes]]:
+    """The (pack id, size, records) an index file lists, checked against its name."""
+    data = path.read_bytes()
+    if blake3.blake3(data).hexdigest() != path.name:
+        raise IntegrityError(f"index file {path.name} is corrupt (hash mismatch); run 'snapstore repair index'")
+    try:
+        doc = msgpack.unpackb(data)
+        if doc.get("v") != INDEX_VERSION:
+            raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
+        return [(pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"]]
+    except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
+        raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
+
+
+def load_index(index_dir: Path, present: set[bytes] | None = None) -> Index:
+    """The union of the index files; with ``present`` (the pack files on disk), listings in
+    existing packs win over listings in missing ones, and ``missing_packs`` names the latter."""
     index = Index()
     packs: list[tuple[bytes, int, bytes]] = []
     for path in iter_index_files(index_dir):
-        data = path.read_bytes()
-        if blake3.blake3(data).hexdigest() != path.name:
-            raise IntegrityError(f"index file {path.name} is corrupt (hash mismatch); run 'snapstore repair index'")
-        try:
-            doc = msgpack.unpackb(data)
-            if doc.get("v") != INDEX_VERSION:
-                raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
-            packs.extend((pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"])
-        except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
-            raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
+        packs.extend(read_index_file(path))
         index.files.append(path.name)
+    if present is not None:
+        index.missing_packs = {p[0] for p in packs} - present
     try:
-        index.add_packs(packs)
+        index.add_packs(prefer_present(packs, present))
     except ValueError as exc:
         raise IntegrityError(f"index is unreadable: {exc}; run 'snapstore repair index'") from None
     return index

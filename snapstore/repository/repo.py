@@ -18,7 +18,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import blake3
 import zstandard
@@ -26,7 +26,7 @@ import zstandard
 from ..atomic import TMP_MARK, fsync_dir, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from .config import RepoConfig
-from .index import Index, Location, PackInfo, load_index, write_index_file
+from .index import Index, Location, PackInfo, iter_index_files, load_index, read_index_file, write_index_file
 from .lock import repository_lock
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
 
@@ -35,8 +35,14 @@ INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of 
 
 @dataclass
 class WriteStats:
+    """What a writer added.  ``blobs``, ``plain_bytes`` and ``data_bytes`` count only blobs this
+    writer was the first to index: a blob a concurrent backup indexed meanwhile is stored twice
+    (harmless) but counted by the one that indexed it first.  ``file_bytes`` is what this
+    writer put on disk, duplicates included."""
+
     blobs: int = 0
     plain_bytes: int = 0
+    data_bytes: int = 0  # plain bytes of data (file content) blobs
     stored_bytes: int = 0
     packs: int = 0
     file_bytes: int = 0  # everything written to disk: packs, index files
@@ -47,6 +53,9 @@ class Repository:
         self.path = Path(path)
         self.config = config
         self._index: Index | None = None
+        self._held: str | None = None  # the lock this object holds: "shared" or "exclusive"
+        self.command = "snapstore"  # who takes the lock, as a waiting process is told
+        self.on_lock_wait: Callable[[str], None] | None = None  # told once if the lock is busy
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -88,23 +97,36 @@ class Repository:
 
     @contextmanager
     def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
-        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
-            self._index = None  # other processes may have added packs since it was loaded
+        """Hold the repository lock; nested inside an exclusive hold it is already held
+        (a repair reports through verify's shared-lock code while it holds the lock)."""
+        if self._held == "exclusive" or (self._held == "shared" and not exclusive):
+            self._index = None
             yield self
+            return
+        if self._held is not None:
+            raise RuntimeError("cannot upgrade a shared repository lock to exclusive")
+        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait,
+                             command=self.command, on_wait=self.on_lock_wait):
+            self._index = None  # other processes may have added packs since it was loaded
+            self._held = "exclusive" if exclusive else "shared"
+            try:
+                yield self
+            finally:
+                self._held = None
 
     # -- index ---------------------------------------------------------------
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = load_index(self.index_dir)
+            self._index = load_index(self.index_dir, present=self.pack_ids())
         return self._index
 
     def reload_index(self) -> Index:
         self._index = None
         return self.index
 
-    def writer(self) -> "BlobWriter":
-        return BlobWriter(self)
+    def writer(self, index: Index | None = None) -> "BlobWriter":
+        return BlobWriter(self, index)
 
     # -- reading blobs -------------------------------------------------------
     def reader(self) -> "BlobReader":
@@ -144,6 +166,51 @@ class Repository:
 
     def pack_files(self) -> list[Path]:
         return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
+
+    # -- packs and index files, for repairs ----------------------------------
+    def pack_ids(self) -> set[bytes]:
+        """The ids of the pack files on disk: one listing of ``data/`` (a few hundred entries)."""
+        ids = set()
+        for path in self.pack_files():
+            try:
+                ids.add(bytes.fromhex(path.name))
+            except ValueError:
+                continue  # a stray file is not a pack
+        return ids
+
+    def read_pack(self, pack_id: bytes) -> bytes:
+        """A pack's whole bytes; FileNotFoundError if it is gone."""
+        return pack_path(self.data_dir, pack_id).read_bytes()
+
+    def delete_pack(self, pack_id: bytes) -> None:
+        path = pack_path(self.data_dir, pack_id)
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    @contextmanager
+    def index_update(self) -> Iterator[None]:
+        """Serialises adding index files (held for milliseconds): a writer sees every file
+        written before its own, so each blob is counted as added by exactly one backup."""
+        with repository_lock(self.path / "locks" / "index.lock", exclusive=True, command=self.command):
+            yield
+
+    def replace_index(self, packs: list[PackInfo]) -> tuple[Path | None, int]:
+        """Make ``packs`` the whole index: one new file, durable before the old ones are removed.
+
+        A crash in between leaves the new file beside (some of) the old ones: the
+        union still names only existing packs.  Returns the new file and how many
+        old files were removed.
+        """
+        old = list(iter_index_files(self.index_dir))
+        new_path = write_index_file(self.index_dir, packs) if packs else None
+        removed = 0
+        for path in old:
+            if path != new_path:
+                path.unlink()
+                removed += 1
+        fsync_dir(self.index_dir)
+        self._index = None
+        return new_path, removed
 
 
 def _where(blob_id: bytes, loc: Location) -> str:
@@ -278,15 +345,19 @@ class BlobWriter:
     Leaving the ``with`` block by an exception discards only the unfinished packs.
     """
 
-    def __init__(self, repo: Repository):
+    def __init__(self, repo: Repository, index: Index | None = None):
         self.repo = repo
         repo.remove_stale_temps()
-        self.index = repo.index
+        index = repo.index if index is None else index
+        # Never deduplicate against a blob whose pack file is gone (deleted or lost since the
+        # index named it): the blob is stored again, which heals every snapshot needing it.
+        self.index = index.without(index.missing_packs) if index.missing_packs else index
         self.stats = WriteStats()
         self._cctx = zstandard.ZstdCompressor(level=repo.config.compression_level)
         self._open: dict[int, PackWriter] = {}
         self._unindexed: list[PackInfo] = []
         self._in_flight: set[bytes] = set()
+        self.written: list[PackInfo] = []  # the packs this writer added, once indexed
 
     def has(self, blob_id: bytes) -> bool:
         return blob_id in self.index or blob_id in self._in_flight
@@ -329,6 +400,8 @@ class BlobWriter:
                 fresh_payloads.append((codec, data, fresh))
                 added += len(fresh)
                 self.stats.plain_bytes += sum(m[1] for m in fresh)
+                if blob_type == BLOB_DATA:
+                    self.stats.data_bytes += sum(m[1] for m in fresh)
         limit = self.repo.config.pack_size
         i = 0
         while i < len(fresh_payloads):
@@ -357,14 +430,34 @@ class BlobWriter:
         self.stats.file_bytes += size
 
     def _write_index(self) -> None:
+        """Index the finished packs.  Under the index-update lock, index files that concurrent
+        backups wrote meanwhile are loaded first: their blobs are not stored again by this
+        writer, and those it already stored too are not counted as added by it."""
         if not self._unindexed:
             return
-        path = write_index_file(self.repo.index_dir, self._unindexed)
+        with self.repo.index_update():
+            self._load_new_index_files()
+            path = write_index_file(self.repo.index_dir, self._unindexed)
+        self.index.files.append(path.name)
         self.stats.file_bytes += path.stat().st_size
+        self.written.extend(self._unindexed)
+        for info in self._unindexed:
+            for blob_id, btype, _codec, _off, _slen, plain, _inner in BLOB_RECORD.iter_unpack(info.records):
+                if blob_id in self.index:  # indexed first by another backup
+                    self.stats.blobs -= 1
+                    self.stats.plain_bytes -= plain
+                    self.stats.data_bytes -= plain if btype == BLOB_DATA else 0
         for info in self._unindexed:
             self.index.add_pack(info.pack_id, info.size, info.records)
             self._in_flight.difference_update(r[0] for r in BLOB_RECORD.iter_unpack(info.records))
         self._unindexed.clear()
+
+    def _load_new_index_files(self) -> None:
+        known = set(self.index.files)
+        for path in iter_index_files(self.repo.index_dir):
+            if path.name not in known:
+                self.index.add_packs(read_index_file(path))
+                self.index.files.append(path.name)
 
     def flush(self) -> None:
         for blob_type in list(self._open):

@@ -46,8 +46,9 @@ class SQLiteCapture:
             database = {"type": "sqlite", "page_size": image.page_size, "page_count": image.page_count,
                         "journal_mode": image.journal_mode, "fingerprint": image.fingerprint}
             unchanged = _unchanged_database(parent, image.fingerprint) if not read_all else None
+            if unchanged is not None and not builder.reuse(unchanged):
+                unchanged = None  # a chunk it names was lost: read the file to store it again
             if unchanged is not None:
-                builder.reuse(unchanged)
                 if progress:
                     progress(image.size)
             else:

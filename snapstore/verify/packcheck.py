@@ -130,7 +130,7 @@ def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> li
     return out
 
 
-def _trailer_records(buf: bytes) -> bytes:
+def trailer_records(buf: bytes) -> bytes:
     """The blob records of a pack's own trailer, read from the buffer (same rules as ``read_trailer``)."""
     size = len(buf)
     if size < len(PACK_MAGIC) + TAIL.size or buf[:len(PACK_MAGIC)] != PACK_MAGIC:
@@ -156,7 +156,7 @@ def _check_whole(task: PackTask, out: PackOutcome) -> None:
         out.problems.append(("pack-size", f"{len(buf)} bytes, the index says {task.size}"))
     trailer: bytes | None = None
     try:
-        trailer = _trailer_records(buf)
+        trailer = trailer_records(buf)
     except IntegrityError as exc:
         out.problems.append(("pack-trailer", str(exc)))
     records = task.records if task.records is not None else trailer

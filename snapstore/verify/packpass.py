@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
 from ..repository.pack import BLOB_RECORD
+from ..workers import ignore_interrupts, interrupts_deferred
 from .packcheck import PackOutcome, PackTask, check_pack
 from .report import DamageLog, VerifyReport
 from .subset import ReadSubset
@@ -102,10 +103,15 @@ class PackPass:
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict = {}
         if workers > 1 and self.total >= INLINE_BYTES:
-            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-            # in pack order: a pack's pack-level task and its blob ranges run side by side, so
-            # whichever reads a region second finds it in the page cache
-            self._futures = {self._pool.submit(check_pack, task): task for task in tasks}
+            with interrupts_deferred() as caught:  # workers are forked as tasks are submitted
+                self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                                 initializer=ignore_interrupts)
+                # in pack order: a pack's pack-level task and its blob ranges run side by side, so
+                # whichever reads a region second finds it in the page cache
+                self._futures = {self._pool.submit(check_pack, task): task for task in tasks}
+            if caught:
+                self.close()
+                raise KeyboardInterrupt
 
     def results(self) -> Iterator[tuple[PackTask, PackOutcome]]:
         if self._pool is None:

@@ -42,4 +42,6 @@ def format_report(report: VerifyReport) -> list[str]:
               f"{len(report.damaged_snapshots())} snapshot(s) damaged",
               "incomplete": "no damage found in what could be read, but the check is incomplete"}[report.status]
     lines.append(f"{status} ({report.duration_s:.2f} s)")
+    if report.fix:
+        lines.append("to repair: " + "; then ".join(report.fix))
     return lines

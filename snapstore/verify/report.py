@@ -126,6 +126,19 @@ class VerifyReport:
                 out.setdefault(sid, set()).update(paths)
         return out
 
+    @property
+    def fix(self) -> list[str]:
+        """The commands that repair what was found, in order (empty when clean)."""
+        kinds = {d.kind for d in self.damage}
+        steps = []
+        if "index-corrupt" in kinds:
+            steps.append("snapstore repair index")
+        if kinds - {"index-corrupt", "manifest-corrupt", "digest-mismatch", "tree-malformed"}:
+            steps += ["snapstore repair packs",
+                      "snapstore backup ... (the same agent: stores the lost chunks again)",
+                      "snapstore verify --full"]
+        return steps
+
     def raise_for_status(self) -> None:
         """Raise the typed error matching the outcome (the CLI's exit code), or return if clean."""
         if self.status == DAMAGED:
@@ -142,4 +155,4 @@ class VerifyReport:
                 "duration_s": round(self.duration_s, 3),
                 "damage": [d.as_dict() for d in self.damage],
                 "damaged_snapshots": {sid: sorted(p) for sid, p in sorted(self.damaged_snapshots().items())},
-                "unchecked": self.unchecked, "notes": self.notes}
+                "unchecked": self.unchecked, "notes": self.notes, "fix": self.fix}

@@ -22,7 +22,7 @@ import msgpack
 
 from ..atomic import TMP_MARK
 from ..repository import Repository
-from ..repository.index import INDEX_VERSION, iter_index_files
+from ..repository.index import INDEX_VERSION, iter_index_files, prefer_present
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL
 from .report import Damage, DamageLog, VerifyReport
 
@@ -88,8 +88,10 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
             log.cause("index-corrupt", index_file=path.name, detail=f"unreadable ({exc})")
             continue
         listed.extend(packs)
-    # the first listing of a blob wins: add the listings last to first, each overriding the later ones
-    for pack_id, size, records in reversed(listed):
+    # the first listing of a blob wins, as in Index, listings in existing packs first (a blob stored
+    # again after its pack was lost is read from the new copy): add them last to first, each
+    # overriding the later ones
+    for pack_id, size, records in reversed(prefer_present(listed, set(view.disk_packs))):
         view.pack_records[pack_id] = records
         view.pack_sizes[pack_id] = size
         view.blobs.update(zip(map(itemgetter(0), _ID_ONLY.iter_unpack(records)), repeat(pack_id)))
@@ -158,8 +160,8 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
 
 def load_view(repo: Repository, log: DamageLog, report: VerifyReport) -> RepoView:
     view = RepoView(repo)
-    _load_index_files(view, log, report)
     _stat_packs(view, report)
+    _load_index_files(view, log, report)
     _judge_packs(view, log)
     unindexed = [pid for pid in view.disk_packs if pid not in view.pack_sizes]
     if unindexed:

@@ -18,8 +18,8 @@ import blake3
 import psycopg
 import zstandard
 
-from ...chunklist import load_list
-from ...errors import SnapshotNotFound, SourceError
+from ...chunklist import all_stored, load_list
+from ...errors import IntegrityError, SnapshotNotFound, SourceError
 from ...repository import BLOB_DATA
 from ...repository.pack import CODEC_ZSTD
 from ...ingest import IngestResult, cdc_chunker, ingest_chunks
@@ -60,8 +60,11 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
         entry = parent.file(INFO_PATH)
     except SnapshotNotFound:
         return None
-    ids = load_list(entry.chunks, builder.reader)
-    return json.loads(b"".join(builder.reader.read(ids[i:i + 32]) for i in range(0, len(ids), 32)))
+    try:
+        ids = load_list(entry.chunks, builder.reader)
+        return json.loads(b"".join(builder.reader.read(ids[i:i + 32]) for i in range(0, len(ids), 32)))
+    except IntegrityError:  # lost in a repair: capture every table afresh
+        return None
 
 
 # Each range owns a fixed run of slots in the table's chunk list, padded with the empty chunk,
@@ -98,20 +101,24 @@ class _TableCapture:
                                                 else "new table" if parent_table is None
                                                 else "ranges chosen again" if not same_bounds
                                                 else "every range changed")
-        if all(reuse):
+        if all(reuse) and self.builder.reuse(parent_entry):
             table.ranges = prev
-            self.builder.reuse(parent_entry)
             if self.progress:
                 self.progress(parent_entry.size)
             return
-        parent_ids = load_list(parent_entry.chunks, self.builder.reader) if any(reuse) else b""
+        parent_ids = self._parent_ids(parent_entry) if any(reuse) else b""
         starts = [0]  # where each range's chunks begin in the parent's list
         for count in prev.get("slots", prev.get("chunks", [])):
             starts.append(starts[-1] + count)
+        has = self.builder.writer.has
+        for i in range(n):  # a range whose chunk was lost (repair packs, missing pack) is read again
+            if reuse[i]:
+                own = parent_ids[starts[i] * 32:(starts[i] + prev["chunks"][i]) * 32]
+                reuse[i] = len(own) == prev["chunks"][i] * 32 and all(
+                    has(own[j:j + 32]) for j in range(0, len(own), 32))
         per_range: list[bytes] = []
         size = 0
         index = self.builder.writer.index
-        new_chunks = new_bytes = 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
@@ -122,8 +129,6 @@ class _TableCapture:
             result = next(fresh)
             per_range.append(result.ids)
             size += result.size
-            new_chunks += result.new_chunks
-            new_bytes += result.new_bytes
         for _ in fresh:  # the splitter's final check
             pass
         chunks = [len(r) // 32 for r in per_range]
@@ -134,7 +139,14 @@ class _TableCapture:
         store_empty_chunk(self.builder.writer)
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
                         "chunks": chunks, "slots": slots}
-        self.builder.add(table.file, IngestResult(bytes(ids), size, new_chunks, new_bytes), CHUNKER)
+        self.builder.add(table.file, IngestResult(bytes(ids), size), CHUNKER)
+
+    def _parent_ids(self, parent_entry) -> bytes:
+        """The parent's chunk list, or nothing when a blob of the list itself was lost."""
+        try:
+            return load_list(parent_entry.chunks, self.builder.reader)
+        except IntegrityError:
+            return b""
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
         """One COPY of the given ranges; yields an IngestResult per range, in order."""
@@ -154,14 +166,17 @@ class _TableCapture:
 SCHEMA_FILES = (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH)
 
 
-def _unchanged_schema(parent: "Snapshot | None", prev: dict | None, fingerprint: str) -> list | None:
-    """The parent's schema entries when the catalogs have not changed since (no pg_dump needed)."""
+def _unchanged_schema(builder: "SnapshotBuilder", parent: "Snapshot | None", prev: dict | None,
+                      fingerprint: str) -> list | None:
+    """The parent's schema entries when the catalogs have not changed since (no pg_dump needed)
+    and every blob they name is still stored (else pg_dump runs and stores them again)."""
     if not prev or prev.get("schema_fingerprint") != fingerprint:
         return None
     try:
-        return [parent.file(path) for path in SCHEMA_FILES]
+        entries = [parent.file(path) for path in SCHEMA_FILES]
     except SnapshotNotFound:
         return None
+    return entries if all(all_stored(e.chunks, builder.writer, builder.reader) for e in entries) else None
 
 
 def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | None",
@@ -177,7 +192,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
         try:
             server = catalog.server(conn)
             fingerprint = catalog.schema_fingerprint(conn)
-            same_schema = _unchanged_schema(parent, prev, fingerprint)
+            same_schema = _unchanged_schema(builder, parent, prev, fingerprint)
             if same_schema is None:
                 schema = SchemaDump(target, shot.snapshot_id, server["server_version_num"] // 10000)
             tables = catalog.tables(conn)

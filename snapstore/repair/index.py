@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import IntegrityError
-from .repository import Repository
-from .repository.index import PackInfo, iter_index_files, write_index_file
-from .repository.pack import BLOB_RECORD, read_trailer
+from ..errors import IntegrityError
+from ..repository import Repository
+from ..repository.index import PackInfo
+from ..repository.pack import BLOB_RECORD, read_trailer
 
 
 @dataclass
@@ -42,14 +42,8 @@ def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
 def rebuild_index(repo: Repository) -> RepairReport:
     report = RepairReport()
     with repo.lock(exclusive=True):
-        old = list(iter_index_files(repo.index_dir))
         infos = scan_packs(repo, report)
-        new_path = write_index_file(repo.index_dir, infos) if infos else None
-        for path in old:
-            if path != new_path:
-                path.unlink()
-                report.replaced_files += 1
-        repo.reload_index()
+        _new, report.replaced_files = repo.replace_index(infos)
     report.packs = len(infos)
     report.blobs = sum(len(i.records) // BLOB_RECORD.size for i in infos)
     return report
