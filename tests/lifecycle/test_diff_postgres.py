@@ -53,8 +53,6 @@ def counts(doc: dict) -> dict:
     return {t: {k: v[k] for k in ("added", "removed", "changed")} for t, v in doc["tables"].items()}
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of the 2026-12-01 merge: diff --live of a PostgreSQL "
-                   "agent fails (TypeError) against pgcap's final slot layout; see the session's closing note")
 def test_pg_diff_between_snapshots_and_against_live(server, tmp_path):
     db = server.create_database()
     with psycopg.connect(server.dsn(db), autocommit=True) as conn:
@@ -73,10 +71,7 @@ def test_pg_diff_between_snapshots_and_against_live(server, tmp_path):
     assert counts(doc) == expected
     assert expected["memories"]["changed"] and expected["memories"]["added"] and expected["memories"]["removed"]
     assert expected["accounts"]["changed"] == 2  # the no-op update is not a change
-    # Known regression (2026-12-01 merge): since the capture moved to 8-row ranges in fixed slots,
-    # diff reads every range of a changed table; counts stay exact.  Restore the check
-    # `doc["read"]["ranges_read"] < doc["read"]["ranges"] / 3` when diff follows the slot layout.
-    assert doc["read"]["ranges_read"] <= doc["read"]["ranges"]
+    assert doc["read"]["ranges_read"] < doc["read"]["ranges"] / 3
     text = ok(run_cli("diff", snaps[0]["id"], snaps[1]["id"], repo=repo, env=env)).stdout
     assert "memories" in text and "(postgresql)" in text
     # live: another day on the server, compared with the latest snapshot

@@ -1,7 +1,8 @@
 """Memory-level diff of PostgreSQL snapshots (or a snapshot and the live database), range by range.
 
 A PostgreSQL snapshot stores each table as COPY text cut into key ranges whose
-chunks never straddle a range (sources/postgres/capture.py).  Between two
+chunks never straddle a range, each range's chunks at the start of its own run of
+slots in the table's chunk list (sources/postgres/capture.py).  Between two
 snapshots with the same range bounds, a range whose chunk ids are equal holds the
 same rows and is skipped; against the live database, a range whose
 ``(key, xmin)`` fingerprint equals the snapshot's is skipped.  Only the other
@@ -21,6 +22,7 @@ from ...errors import SourceError
 from ...manifest import Snapshot
 from ...repository import Repository
 from ...sources.postgres import catalog
+from ...sources.postgres.capture import range_ids
 from ...sources.postgres.connect import PgTarget
 from ...sources.postgres.layout import TableInfo
 from ...sources.postgres.ranges import fingerprints, range_query
@@ -65,16 +67,9 @@ class SnapshotTables:
         return self._ids[table.key]
 
     def range_ids(self, table: TableInfo) -> list[bytes] | None:
-        """Each range's chunk ids, or None when the table was not stored by ranges."""
-        counts = table.ranges.get("chunks")
-        ids = self._all_ids(table)
-        if counts is None or sum(counts) * 32 != len(ids):
-            return None
-        out, pos = [], 0
-        for n in counts:
-            out.append(ids[pos:pos + n * 32])
-            pos += n * 32
-        return out
+        """Each range's own chunk ids, found as the capture finds them (slot padding left out),
+        or None when the table was not stored by ranges."""
+        return range_ids(table.ranges, self._all_ids(table))
 
     def read(self, table: TableInfo, ranges: list[int] | None) -> bytes:
         if ranges is None:

@@ -74,6 +74,20 @@ EMPTY_ID = blake3.blake3(b"").digest()
 SLACK_SLOTS = 2
 
 
+def range_ids(ranges: dict, ids: bytes) -> list[bytes] | None:
+    """Each range's own chunk ids in a table's chunk list (the slot padding left out; a list
+    from before slots has none), or None when the list is not laid out by ``ranges``."""
+    chunks = ranges.get("chunks")
+    slots = ranges.get("slots", chunks)
+    if chunks is None or sum(slots) * 32 != len(ids):
+        return None
+    out, pos = [], 0
+    for n, s in zip(chunks, slots):
+        out.append(ids[pos:pos + n * 32])
+        pos += s * 32
+    return out
+
+
 def store_empty_chunk(writer) -> None:
     """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
     if not writer.has(EMPTY_ID):
@@ -106,23 +120,20 @@ class _TableCapture:
             if self.progress:
                 self.progress(parent_entry.size)
             return
-        parent_ids = self._parent_ids(parent_entry) if any(reuse) else b""
-        starts = [0]  # where each range's chunks begin in the parent's list
-        for count in prev.get("slots", prev.get("chunks", [])):
-            starts.append(starts[-1] + count)
+        # None when the parent's list was lost or does not match its ranges: every range is read.
+        parent_ranges = range_ids(prev, self._parent_ids(parent_entry)) if any(reuse) else None
         has = self.builder.writer.has
         for i in range(n):  # a range whose chunk was lost (repair packs, missing pack) is read again
             if reuse[i]:
-                own = parent_ids[starts[i] * 32:(starts[i] + prev["chunks"][i]) * 32]
-                reuse[i] = len(own) == prev["chunks"][i] * 32 and all(
-                    has(own[j:j + 32]) for j in range(0, len(own), 32))
+                own = parent_ranges[i] if parent_ranges is not None else None
+                reuse[i] = own is not None and all(has(own[j:j + 32]) for j in range(0, len(own), 32))
         per_range: list[bytes] = []
         size = 0
         index = self.builder.writer.index
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
-                own = parent_ids[starts[i] * 32:(starts[i] + prev["chunks"][i]) * 32]
+                own = parent_ranges[i]
                 per_range.append(own)
                 size += sum(index.get(own[j:j + 32]).plain_length for j in range(0, len(own), 32))
                 continue
