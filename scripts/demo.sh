@@ -18,3 +18,5 @@ snapstore backup --config "$work/agent/mirix.yaml" --include-logs --tag after-a-
 snapstore snapshots
 snapstore ls latest
 echo "== repository: $SNAPSTORE_REPO ($(du -sh "$SNAPSTORE_REPO" | cut -f1)); agent database: $(du -sh "$work/agent/sqlite.db" | cut -f1)"
+echo "== the demo's files are left in $work ($(du -sh "$work" | cut -f1) in all, agent/ and repo/) to explore;"
+echo "   remove them with: rm -rf $work   (set DEMO_DIR=PATH to choose the place)"

@@ -3,7 +3,10 @@
 Two layouts are accepted: snapstore's own export (``metadata.json`` +
 ``verification/checksums.md5``: every listed file must match, and the two lists
 must agree) and the folder the real Mirix ``save_agent`` writes (``sqlite.db`` or
-``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).
+``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).  A
+Mirix folder must hold one of its marker files (``MIRIX_MARKERS``): a live agent
+directory (``sqlite.db`` beside ``mirix.yaml``) is not a backup, and is refused with
+the ``backup`` command that captures it consistently.
 Derived files (the SQL dump of an SQLite agent, schema info, memory JSON) are not
 stored: export regenerates them from the database.  Nothing is written to the
 repository until the whole folder has been checked.
@@ -38,6 +41,7 @@ MIRIX_LAYOUT = {
     "mirix_database.sql": DUMP,
     "mirix_database.dump": "database/mirix_database.dump",
 }
+MIRIX_MARKERS = ("agent_config.json", "mirix_config.yaml")  # what only Mirix's save_agent writes
 STORED_PREFIXES = ("config/", "logs/")
 
 
@@ -78,6 +82,11 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
             raise UsageError(f"{folder} is an encrypted backup folder: decrypt it first "
                              "(snapstore.decrypt_backup_folder(path, key))")
         raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
+    if not any(m in present for m in MIRIX_MARKERS):
+        hint = (f"; to snapshot a live agent use: snapstore backup --config {folder / 'mirix.yaml'}"
+                if "mirix.yaml" in present else f"; to snapshot a database file use: snapstore backup --db FILE")
+        raise UsageError(f"{folder} is not a backup folder: it has no metadata.json and none of the files Mirix's "
+                         f"save_agent writes ({', '.join(MIRIX_MARKERS)}){hint}")
     if DB_PATH in files:
         conn = sqlite3.connect(sqlite_uri(files[DB_PATH][0], immutable=1), uri=True)
         try:

@@ -84,8 +84,44 @@ def sanitize_config(doc: Any, prefix: str = "") -> tuple[Any, list[str]]:
 
 
 def sanitize_yaml_text(text: str) -> tuple[str, list[str]]:
+    """``text`` with secret values replaced where they stand, every other byte (comments,
+    order, quoting, blank lines) kept; unchanged when nothing is secret.  Falls back to
+    re-dumping the document only if in-place editing could not give the same result."""
     doc = yaml.safe_load(text)
     clean, removed = sanitize_config(doc)
     if not removed:
         return text, []
+    edited = _redact_in_place(text)
+    try:
+        if yaml.safe_load(edited) == clean:
+            return edited, removed
+    except yaml.YAMLError:
+        pass
     return yaml.safe_dump(clean, sort_keys=False), removed
+
+
+def _redact_in_place(text: str) -> str:
+    """Replace the source span of every secret scalar (``sanitize_config``'s rule) by the marker."""
+    spans: dict[int, int] = {}
+
+    def walk(node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(value, yaml.ScalarNode):
+                    if value.tag.endswith(":null") or value.value == "":
+                        continue
+                    plain = value.value if value.tag.endswith(":str") else None
+                    if is_secret(str(key.value), plain):
+                        spans[value.start_mark.index] = value.end_mark.index
+                else:
+                    walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root)
+    for start in sorted(spans, reverse=True):
+        text = text[:start] + f"'{MARKER}'" + text[spans[start]:]
+    return text

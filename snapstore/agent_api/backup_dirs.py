@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -112,24 +112,27 @@ def _folder_size(folder: Path) -> int:
     return total
 
 
-def _created(folder: Path, kind: str) -> float:
+def _created(folder: Path, kind: str) -> datetime:
     """The backup's own timestamp when it records one, else the folder's modification time
     (the reference reads ``st_ctime``, which on Linux is the last inode change, not creation)."""
     if kind == "snapstore":
         stamp = (_json(folder / METADATA) or {}).get("backup_info", {}).get("timestamp")
         try:
-            return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    return folder.stat().st_mtime
+    return datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc)
 
 
 def monitor_backup_sizes(backup_dir: str | os.PathLike) -> list[dict]:
-    """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first."""
-    info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _created(folder, kind),
-             "path": str(folder), "kind": kind}
-            for folder, kind in iter_backups(backup_dir)]
-    info.sort(key=lambda x: (x["created"], x["name"]))
+    """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first;
+    ``created`` is ISO 8601 in UTC (``2026-03-15T02:00:00+00:00``), readable and sortable."""
+    found = sorted(((_created(folder, kind), folder.name, folder, kind) for folder, kind in iter_backups(backup_dir)),
+                   key=lambda x: (x[0], x[1]))
+    info = [{"name": name, "size_mb": _folder_size(folder) / MIB,
+             "created": when.astimezone(timezone.utc).isoformat(), "path": str(folder), "kind": kind}
+            for when, name, folder, kind in found]
     if len(info) > 1:
         avg_growth = (info[-1]["size_mb"] - info[0]["size_mb"]) / len(info)
         log.info("Average backup size growth: %.2f MB per backup", avg_growth)

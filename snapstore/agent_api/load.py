@@ -10,7 +10,7 @@
   are replaced table by table in one transaction, every other table untouched;
 * ``database`` — the whole database (covers memories and conversations);
 * ``config`` — the backup's ``mirix.yaml`` merged into the agent's (see
-  ``config_restore``);
+  ``restore.config_merge``; the CLI's ``restore --only config`` does the same);
 * ``logs`` — the backup's ``logs/`` written beside the config, in
   ``restored-logs-<folder>-<time>/``, never over the live logs.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -30,10 +29,8 @@ from ..errors import SourceError, UsageError
 from ..importer import plan_folder
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..restore import restore
-from ..restore.safety import safety_snapshot
-from ..restore.sources import FolderSource
+from ..restore.safety import undo_command
 from ..sqlite_uri import sqlite_uri
-from .config_restore import restore_config
 from .opened import opened_backup
 from .results import error_text
 from .versions import get_mirix_version, version_warnings
@@ -102,21 +99,15 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
             result["backup_verification"] = plan.metadata.get("verification", {})
             result["warnings"] += version_warnings(info.get("mirix_version"), get_mirix_version(agent))
             repo = agent.repository
-            if "config" in selected and target.is_file():
-                # One snapshot of the whole agent (old config included) before anything changes.
-                result["safety_snapshot_id"] = safety_snapshot(repo, config_path=agent.config_path)
-            db_parts = [c for c in ("database", "memories", "conversations") if c in selected]
-            if db_parts:
-                done = restore(repo, folder, target, only=db_parts, memory_types=memory_types)
-                result["tables"] = done.tables
-                result["safety_snapshot_id"] = result["safety_snapshot_id"] or done.safety_snapshot_id
-            if "config" in selected:
-                result["config"] = restore_config(agent.config_path, FolderSource(folder, plan),
-                                                  result["safety_snapshot_id"])
+            parts = [c for c in COMPONENTS if c in selected]
+            done = restore(repo, folder, target, only=parts, memory_types=memory_types, config_path=agent.config_path)
+            result["tables"] = done.tables
+            result["safety_snapshot_id"] = done.safety_snapshot_id
+            if done.config is not None:
+                result["config"] = done.config
                 source = agent.reload()
             if "logs" in selected:
-                out = agent.config_path.parent / f"restored-logs-{Path(backup_path).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-                result["restored_logs"] = restore(repo, folder, target, only=["logs"], files_dir=out).files
+                result["restored_logs"] = [f for f in done.files if "/logs/" in f]
         whole = "database" in selected
         if whole or "memories" in selected:
             kinds = memory_types or list(mapping)
@@ -128,10 +119,11 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
         result["message"] = f"Agent state could not be loaded: {result['error']}"
         return result
     if result["safety_snapshot_id"]:
-        undo = f"snapstore --repo {agent.repository_path} restore {result['safety_snapshot_id'][:12]} --to {target}"
-        result["undo"] = undo
+        result["undo"] = done.undo_hint
         if "config" in selected:  # the previous mirix.yaml comes back as a file to copy over the config
-            result["config"]["undo"] = f"{undo} --only config --files-dir {agent.config_path.parent / 'previous'}"
+            result["config"]["undo"] = undo_command(agent.repository_path, result["safety_snapshot_id"], target,
+                                                    "--only", "config", "--files-dir",
+                                                    str(agent.config_path.parent / "previous"))
     result["success"] = True
     result["message"] = (f"Agent state loaded successfully from {backup_path} ({', '.join(result['components'])}: "
                          f"{result['memory_count']} memories, {result['conversation_count']} conversations)")

@@ -1,5 +1,8 @@
 """Restoring an agent's ``mirix.yaml`` from a backup without breaking the running set-up.
 
+``restore --only config`` (CLI and ``load_agent`` alike) merges into the agent's
+live config; ``--files-dir`` writes the backup's config files there instead.
+
 A backup's config is usually sanitised (secrets replaced by ``***REDACTED***``) and
 describes where things were on the machine that wrote it.  Restoring it therefore
 merges: the backup's settings win, except
@@ -27,7 +30,7 @@ import yaml
 from ..atomic import AtomicFile
 from ..backup import CONFIG_PATH
 from ..errors import SourceError, UsageError
-from ..restore.sources import FolderSource
+from .sources import FolderSource, SnapshotSource
 from ..sanitize import MARKER
 from ..sources.agent import read_config
 
@@ -59,9 +62,9 @@ def merge_config(backup: Any, current: Any, path: str = "") -> tuple[Any, list[s
     return backup, []
 
 
-def backup_config(source: FolderSource) -> dict:
+def backup_config(source: FolderSource | SnapshotSource) -> dict:
     if CONFIG_PATH not in source.paths():
-        raise UsageError(f"backup {source.folder} holds no {CONFIG_PATH} (saved with include_config=False?)")
+        raise UsageError(f"{source.label} holds no {CONFIG_PATH} (saved with include_config=False?)")
     buf = io.BytesIO()
     source.write(CONFIG_PATH, buf)
     try:
@@ -73,7 +76,7 @@ def backup_config(source: FolderSource) -> dict:
     return doc
 
 
-def restore_config(config_path: Path, source: FolderSource, safety_snapshot_id: str | None) -> dict:
+def restore_config(config_path: Path, source: FolderSource | SnapshotSource, safety_snapshot_id: str | None) -> dict:
     """Write the merged config over ``config_path``; returns what was done."""
     current = read_config(config_path)
     merged, placeholders = merge_config(backup_config(source), current)
