@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e . >/dev/null
+# An editable install: later code changes need no reinstall (delete .venv to start afresh).
+[ -x .venv/bin/snapstore ] || .venv/bin/pip install -q -e . >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
 work="${DEMO_DIR:-$(mktemp -d /tmp/snapstore-demo.XXXXXX)}"
 echo "== working in $work"

@@ -108,11 +108,12 @@ def make_parents(path: Path, what: str) -> list[Path]:
     folders made, deepest first, for ``remove_made`` when the write fails."""
     parent = path.parent if str(path.parent) else Path(".")
     made = [d for d in [parent, *parent.parents] if not d.exists()]
-    if made:
-        try:
-            parent.mkdir(parents=True, mode=DIR_MODE)
-        except OSError as exc:
-            raise UsageError(f"cannot create the {what}'s parent {parent}: {exc.strerror or exc}") from None
+    try:
+        for folder in reversed(made):  # each one owner-only, not only the last
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        remove_made(made)
+        raise UsageError(f"cannot create the {what}'s parent {parent}: {exc.strerror or exc}") from None
     if not parent.is_dir():
         raise UsageError(f"{what}'s parent {parent} is not a directory")
     return made

@@ -115,6 +115,14 @@ def target_selection(repo: Repository, target: Path, selection: Selection = Sele
     return Selection(name, selection.host) if name else selection
 
 
+def _agent_dir(target: Path, config_path: str | os.PathLike | None) -> Path:
+    """Where restored logs go: beside the agent's config, else beside its database."""
+    if config_path is not None:
+        return Path(config_path).expanduser().resolve().parent
+    beside = config_beside(target.expanduser().absolute())
+    return beside[0].parent if beside else target.absolute().parent
+
+
 def _agent_config(target: Path, config_path: str | os.PathLike | None) -> Path:
     if config_path is not None:
         return Path(config_path).expanduser().resolve()
@@ -151,12 +159,12 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
         raise UsageError("'database' restores every table; do not combine it with memories or conversations")
     merge_into = _agent_config(target, config_path) if "config" in components and not files_dir else None
     file_parts = [c for c in components if c == "logs" or (c == "config" and merge_into is None)]
-    out_dir = Path(files_dir) if files_dir else ((merge_into or target.absolute()).parent /
+    out_dir = Path(files_dir) if files_dir else (_agent_dir(target, config_path) /
                                                  f"restored-logs-{origin.label}-{time.strftime('%Y%m%d-%H%M%S')}")
     file_plan = _plan_files(origin, out_dir, file_parts) if file_parts else []  # refused before any change
     if merge_into is not None:
         read_config(merge_into)  # missing or not YAML: refused before anything changes
-    made = [] if dry_run else make_parents(target, "restore target")
+    made = make_parents(target, "restore target") if db_parts and not dry_run else []
     try:
         if db_parts:
             _restore_database(repo, origin, target, components, memory_types, result, merge_into, progress)
