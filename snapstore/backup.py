@@ -40,7 +40,8 @@ class BackupResult:
 
     def as_dict(self) -> dict:
         return {"snapshot_id": self.snapshot.id, "short_id": self.snapshot.short_id, "time": self.snapshot.time,
-                "agent": self.snapshot.agent, "host": self.snapshot.host, "parent": self.snapshot.parent, "tags": self.snapshot.tags,
+                "agent": self.snapshot.agent, "host": self.snapshot.host, "parent": self.snapshot.parent,
+                "tags": self.snapshot.tags,
                 "added_bytes": self.added_bytes, "added_chunks": self.added_chunks,
                 "new_data_bytes": self.new_data_bytes, "total_size": self.snapshot.summary["total_size"],
                 "files": len(self.snapshot.files), "duration_s": round(self.duration_s, 3)}

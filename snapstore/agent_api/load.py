@@ -107,7 +107,7 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
                 result["config"] = done.config
                 source = agent.reload()
             if "logs" in selected:
-                result["restored_logs"] = [f for f in done.files if "/logs/" in f]
+                result["restored_logs"] = done.files  # config is merged, never written as files here
         whole = "database" in selected
         if whole or "memories" in selected:
             kinds = memory_types or list(mapping)

@@ -13,7 +13,8 @@ from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, pl
 @click.command("backup")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The agent's mirix.yaml.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="The agent's SQLite database (instead of, or overriding, the config's).")
-@click.option("--agent", help="The agent's name for a --db without a mirix.yaml beside it (default: as its earlier snapshots, else its folder's name).")
+@click.option("--agent", help="The agent's name for a --db without a mirix.yaml beside it "
+                               "(default: as its earlier snapshots, else its folder's name).")
 @click.option("--host", help="Record this host name instead of the machine's (one repository, many hosts).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")

@@ -38,7 +38,8 @@ def command(ctx: click.Context, agent: str | None, host: str | None, tag: str | 
         return
     click.echo(f"{'ID':8}  {'Time (UTC)':19}  {'Host':12}  {'Agent':16}  {'Size':>10}  {'Added':>10}  Tags")
     for r in rows:
-        click.echo(f"{r['short_id']:8}  {r['time'][:19].replace('T', ' '):19}  {r['host'][:12]:12}  {r['agent'][:16]:16}  "
+        click.echo(f"{r['short_id']:8}  {r['time'][:19].replace('T', ' '):19}  {r['host'][:12]:12}  "
+                   f"{r['agent'][:16]:16}  "
                    f"{human_bytes(r['total_size'] or 0):>10}  {human_bytes(r['added_bytes'] or 0):>10}  "
                    f"{','.join(r['tags'])}")
     click.echo(plural(len(rows), "snapshot"))

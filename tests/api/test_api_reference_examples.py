@@ -30,7 +30,8 @@ from snapstore import AgentWrapper
 
 ROOT = Path(__file__).resolve().parents[2]  # the clone
 # ``shared/`` beside the clone (CI's checkout, /work/main) or beside its parent (a worktree in /work/wt/).
-REFERENCE_CANDIDATES = [base / "shared" / "reference" / "mirix-backup-restore.md" for base in (ROOT.parent, ROOT.parent.parent)]
+REFERENCE_CANDIDATES = [base / "shared" / "reference" / "mirix-backup-restore.md"
+                        for base in (ROOT.parent, ROOT.parent.parent)]
 DB = Path("configs/sqlite.db")
 MEMORY_TABLES = ("block", "episodic_memory", "semantic_memory", "procedural_memory", "resource_memory",
                  "knowledge_vault")
