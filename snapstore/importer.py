@@ -6,7 +6,9 @@ must agree) and the folder the real Mirix ``save_agent`` writes (``sqlite.db`` o
 ``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).  A
 Mirix folder must hold one of its marker files (``MIRIX_MARKERS``): a live agent
 directory (``sqlite.db`` beside ``mirix.yaml``) is not a backup, and is refused with
-the ``backup`` command that captures it consistently.
+the ``backup`` command that captures it consistently.  An imported snapshot keeps
+the agent and host the folder records (this machine's name when it records none),
+so ``latest`` never mistakes an agent from elsewhere for the local one.
 Derived files (the SQL dump of an SQLite agent, schema info, memory JSON) are not
 stored: export regenerates them from the database.  Nothing is written to the
 repository until the whole folder has been checked.
@@ -137,8 +139,9 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
     plan = plan_folder(folder)
     info = plan.metadata.get("backup_info", {})
     agent = str(info.get("agent_name") or folder.resolve().name)
+    host = str(info.get("host") or socket.gethostname())  # where the agent ran, as the folder says
     with repo.lock(), tempfile.TemporaryDirectory(prefix="snapstore-import-") as tmp:
-        parents = [s for s in list_snapshots(repo) if s.agent == agent]
+        parents = [s for s in list_snapshots(repo) if s.agent == agent and s.host == host]
         parent = parents[-1] if parents else None
         database: dict = {"type": plan.database_type}
         with repo.writer() as writer, repo.reader() as reader:
@@ -154,7 +157,7 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
                     result = ingest_stream(io.BytesIO(data), writer)
                     builder.add(rel, result, "fastcdc-16k", md5=hashlib.md5(data).digest())
         snapshot = Snapshot(
-            time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=socket.gethostname(),
+            time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=host,
             agent=agent, files=builder.files, tags=sorted(set(tags)), parent=parent.id if parent else None,
             source={"folder": str(folder.resolve()), "layout": plan.layout,
                     "original_snapshot": info.get("snapshot_id"), "original_time": info.get("timestamp"),

@@ -155,3 +155,18 @@ def test_repo_option_is_accepted_before_or_after_the_command(two_agents, tmp_pat
     ok(run_cli("init", "--repo", tmp_path / "second"))
     assert Repository.open(tmp_path / "second")
     one_line_error(run_cli("snapshots"), 2, "no repository given")
+
+
+def test_an_imported_folder_keeps_the_agent_and_host_it_came_from(two_agents, tmp_path):
+    """An agent of the same name from another machine is not silently the local agent's latest."""
+    agent, other, repo = two_agents
+    ok(run_cli("export", "latest", tmp_path / "from-laptop", "--host", "laptop", repo=repo))
+    second = tmp_path / "repo2"
+    ok(run_cli("init", repo=second))
+    ok(run_cli("backup", "--db", other, "--host", "server", repo=second))
+    ok(run_cli("import", tmp_path / "from-laptop", repo=second))
+    rows = snapshots(second)
+    assert [(r["agent"], r["host"]) for r in rows] == [("other", "server"), ("other", "laptop")]
+    one_line_error(run_cli("show", "latest", "--agent", "other", repo=second), 2, "hosts laptop, server", "--host")
+    shown = json.loads(ok(run_cli("show", "latest", "--host", "server", "--json", repo=second)).stdout)
+    assert shown["id"] == rows[0]["id"]
