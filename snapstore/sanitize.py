@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from .yaml_edit import KEEP, edited_or_dumped
+
 MARKER = "***REDACTED***"
 SECRET_KEY = re.compile(r"secret|passw|pwd|credential|(^|[_\-.])(api_?key|key|token|auth|cookie)$", re.I)
 SECRET_VALUE = re.compile(r"^(sk-|pk-|ghp_|gho_|xox[abp]-|AKIA|AIza)|://[^/\s:@]+:[^/\s@]+@")
@@ -85,43 +87,14 @@ def sanitize_config(doc: Any, prefix: str = "") -> tuple[Any, list[str]]:
 
 def sanitize_yaml_text(text: str) -> tuple[str, list[str]]:
     """``text`` with secret values replaced where they stand, every other byte (comments,
-    order, quoting, blank lines) kept; unchanged when nothing is secret.  Falls back to
-    re-dumping the document only if in-place editing could not give the same result."""
-    doc = yaml.safe_load(text)
-    clean, removed = sanitize_config(doc)
+    order, quoting, blank lines) kept; unchanged when nothing is secret (``yaml_edit``)."""
+    clean, removed = sanitize_config(yaml.safe_load(text))
     if not removed:
         return text, []
-    edited = _redact_in_place(text)
-    try:
-        if yaml.safe_load(edited) == clean:
-            return edited, removed
-    except yaml.YAMLError:
-        pass
-    return yaml.safe_dump(clean, sort_keys=False), removed
 
+    def redact(path: tuple, node: yaml.ScalarNode):  # sanitize_config's rule, on the text's nodes
+        if not path or isinstance(path[-1], int) or node.tag.endswith(":null") or node.value == "":
+            return KEEP
+        return MARKER if is_secret(str(path[-1]), node.value if node.tag.endswith(":str") else None) else KEEP
 
-def _redact_in_place(text: str) -> str:
-    """Replace the source span of every secret scalar (``sanitize_config``'s rule) by the marker."""
-    spans: dict[int, int] = {}
-
-    def walk(node: yaml.Node) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(value, yaml.ScalarNode):
-                    if value.tag.endswith(":null") or value.value == "":
-                        continue
-                    plain = value.value if value.tag.endswith(":str") else None
-                    if is_secret(str(key.value), plain):
-                        spans[value.start_mark.index] = value.end_mark.index
-                else:
-                    walk(value)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                walk(item)
-
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        walk(root)
-    for start in sorted(spans, reverse=True):
-        text = text[:start] + f"'{MARKER}'" + text[spans[start]:]
-    return text
+    return edited_or_dumped(text, redact, clean), removed

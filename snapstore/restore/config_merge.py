@@ -14,7 +14,9 @@ merges: the backup's settings win, except
 
 The previous config is captured first (safety snapshot of the whole agent, or a
 ``mirix.yaml.pre-restore-<time>`` copy when the agent has no database yet) and the
-new file is written atomically with the old file's permissions.
+new file is written atomically with the old file's permissions, changing only the
+values that differ (comments and order kept, ``yaml_edit``); a merge that changes
+nothing leaves the file alone.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ import yaml
 from ..atomic import AtomicFile
 from ..backup import CONFIG_PATH
 from ..errors import SourceError, UsageError
-from .sources import FolderSource, SnapshotSource
 from ..sanitize import MARKER
 from ..sources.agent import read_config
+from ..yaml_edit import KEEP, edited_or_dumped, leaves
+from .sources import FolderSource, SnapshotSource
 
 LOCAL_KEYS = ("database_url", "pg_user", "pg_password", "pg_host", "pg_port", "pg_db", "log_dir", "snapstore")
 
@@ -88,13 +91,23 @@ def restore_config(config_path: Path, source: FolderSource | SnapshotSource, saf
             merged[key] = current[key]
         else:
             merged.pop(key, None)
-    copy = None
+    done = {"config_path": str(config_path), "kept_local_settings": kept, "placeholders": placeholders,
+            "previous_config_copy": None, "changed": merged != current}
+    if not done["changed"]:
+        return done  # the user's file stays byte for byte
     if safety_snapshot_id is None:
         copy = config_path.with_name(f"{config_path.name}.pre-restore-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.copy2(config_path, copy)
+        done["previous_config_copy"] = str(copy)
+    original = config_path.read_bytes().decode()
+    wanted, present = dict(leaves(merged)), dict(leaves(current))
+
+    def merged_value(path: tuple, _node):
+        return wanted[path] if path in wanted and wanted[path] != present.get(path) else KEEP
+
+    text = edited_or_dumped(original, merged_value, merged)  # comments and order kept where possible
     mode = config_path.stat().st_mode & 0o777
     with AtomicFile(config_path, overwrite=True) as out:
-        out.write(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True).encode())
+        out.write(text.encode())
         os.chmod(out.tmp_path, mode)
-    return {"config_path": str(config_path), "kept_local_settings": kept, "placeholders": placeholders,
-            "previous_config_copy": str(copy) if copy else None}
+    return done

@@ -115,6 +115,25 @@ def test_only_config_merges_into_the_live_config_as_the_api_does(world):
     assert len(safety) == 1 and safety[0].source["config"] == str(config.resolve())  # the whole agent was captured
 
 
+def test_config_merge_keeps_the_users_comments_and_changes_only_what_differs(world):
+    agent, repo_path = world
+    config = Path(agent.config_path)
+    original = config.read_text()
+    assert "model_name: gemini-2.0-flash" in original
+    edited = "# my own notes\n" + original.replace("model_name: gemini-2.0-flash",
+                                                  "model_name: my-model   # tried this week")
+    config.write_text(edited)
+    ok(run_cli("restore", "latest", "--to", agent.db_path, "--only", "config", repo=repo_path))
+    assert config.read_text() == "# my own notes\n" + original.replace(
+        "model_name: gemini-2.0-flash", "model_name: gemini-2.0-flash   # tried this week")
+    safety = len(safety_snapshots(repo_path))
+    before = config.stat().st_mtime_ns
+    doc = json.loads(ok(run_cli("restore", "latest", "--to", agent.db_path, "--only", "config", "--json",
+                                repo=repo_path)).stdout)
+    assert doc["config"]["changed"] is False and config.stat().st_mtime_ns == before  # nothing to merge: untouched
+    assert len(safety_snapshots(repo_path)) in (safety, safety + 1)
+
+
 def test_only_config_without_an_agent_config_is_refused_before_anything_changes(world, tmp_path):
     agent, repo_path = world
     lone = tmp_path / "lone" / "agent.db"
