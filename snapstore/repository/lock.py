@@ -53,7 +53,7 @@ def repository_lock(lock_path: Path, *, exclusive: bool, wait: float | None = No
                     kind = "exclusive" if exclusive else "shared"
                     raise LockFailed(
                         f"could not take the {kind} repository lock within {wait:g} s: "
-                        "another snapstore process (prune or repair) is using it") from None
+                        "another snapstore process (a repair) is using it") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         yield
