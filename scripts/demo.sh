@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e . >/dev/null
+# An editable install: later code changes need no reinstall (delete .venv to start afresh).
+[ -x .venv/bin/snapstore ] || .venv/bin/pip install -q -e . >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
 work="${DEMO_DIR:-$(mktemp -d /tmp/snapstore-demo.XXXXXX)}"
 echo "== working in $work"
@@ -18,3 +19,5 @@ snapstore backup --config "$work/agent/mirix.yaml" --include-logs --tag after-a-
 snapstore snapshots
 snapstore ls latest
 echo "== repository: $SNAPSTORE_REPO ($(du -sh "$SNAPSTORE_REPO" | cut -f1)); agent database: $(du -sh "$work/agent/sqlite.db" | cut -f1)"
+echo "== the demo's files are left in $work ($(du -sh "$work" | cut -f1) in all, agent/ and repo/) to explore;"
+echo "   remove them with: rm -rf $work   (set DEMO_DIR=PATH to choose the place)"

@@ -18,6 +18,8 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from .errors import UsageError
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TMP_MARK = ".tmp-"
@@ -98,6 +100,30 @@ def fsync_dir(path: Path) -> None:
 
 def make_dirs(path: Path) -> None:
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def make_parents(path: Path, what: str) -> list[Path]:
+    """Create the missing folders above ``path`` (owner-only): every writer (export, dump,
+    restore) does, so a first nightly run into ``~/backups/new/`` just works.  Returns the
+    folders made, deepest first, for ``remove_made`` when the write fails."""
+    parent = path.parent if str(path.parent) else Path(".")
+    made = [d for d in [parent, *parent.parents] if not d.exists()]
+    try:
+        for folder in reversed(made):  # each one owner-only, not only the last
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        remove_made(made)
+        raise UsageError(f"cannot create the {what}'s parent {parent}: {exc.strerror or exc}") from None
+    if not parent.is_dir():
+        raise UsageError(f"{what}'s parent {parent} is not a directory")
+    return made
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove the folders ``make_parents`` made, if still empty (deepest first)."""
+    for folder in made:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 class AtomicFile:

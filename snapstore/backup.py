@@ -2,7 +2,9 @@
 
 The parts land in the manifest under the paths of the documented backup folder,
 so export only has to materialise them.  The parent is the newest snapshot of
-the same agent and database; chunk lists are stored as patches on it.
+the same agent, host and database; chunk lists are stored as patches on it.
+Every snapshot records its host (``host=``, as restic's ``--host``, else the
+machine's name) so that many hosts can share a repository.
 """
 from __future__ import annotations
 
@@ -38,16 +40,24 @@ class BackupResult:
 
     def as_dict(self) -> dict:
         return {"snapshot_id": self.snapshot.id, "short_id": self.snapshot.short_id, "time": self.snapshot.time,
-                "agent": self.snapshot.agent, "parent": self.snapshot.parent, "tags": self.snapshot.tags,
+                "agent": self.snapshot.agent, "host": self.snapshot.host, "parent": self.snapshot.parent,
+                "tags": self.snapshot.tags,
                 "added_bytes": self.added_bytes, "added_chunks": self.added_chunks,
                 "new_data_bytes": self.new_data_bytes, "total_size": self.snapshot.summary["total_size"],
                 "files": len(self.snapshot.files), "duration_s": round(self.duration_s, 3)}
 
 
-def find_parent(repo: Repository, source: AgentSource) -> Snapshot | None:
-    candidates = [s for s in list_snapshots(repo)
-                  if s.agent == source.name and s.source.get("database") == redact_url(source.database_url)]
+def find_parent(snaps: list[Snapshot], source: AgentSource, host: str) -> Snapshot | None:
+    candidates = [s for s in snaps if s.agent == source.name and s.host == host
+                  and s.source.get("database") == redact_url(source.database_url)]
     return candidates[-1] if candidates else None
+
+
+def known_agent(snaps: list[Snapshot], source: AgentSource) -> str | None:
+    """The agent earlier snapshots of ``source``'s database were taken as (the newest's)."""
+    url = redact_url(source.database_url)
+    named = [s.agent for s in snaps if s.source.get("database") == url]
+    return named[-1] if named else None
 
 
 class SnapshotBuilder:
@@ -94,11 +104,15 @@ def log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
 
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
                  tags: Iterable[str] = (), progress: Callable[[int], None] | None = None,
-                 read_all: bool = False) -> BackupResult:
+                 read_all: bool = False, host: str | None = None) -> BackupResult:
     started = time.perf_counter()
+    host = host or socket.gethostname()
     capture = database_capture(source.database_url)
     with repo.lock():
-        parent = find_parent(repo, source)
+        snaps = list_snapshots(repo)
+        if source.name_is_default:  # a bare database file keeps the name its history has
+            source.name = known_agent(snaps, source) or source.name
+        parent = find_parent(snaps, source, host)
         with repo.writer() as writer, repo.reader() as reader:
             builder = SnapshotBuilder(writer, reader, parent)
             database = capture.capture(builder, parent, progress, read_all)
@@ -117,7 +131,7 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
                     builder.add_bytes(rel, data, mtime=path.stat().st_mtime)
         snapshot = Snapshot(
             time=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            host=socket.gethostname(), agent=source.name, files=builder.files, tags=sorted(set(tags)),
+            host=host, agent=source.name, files=builder.files, tags=sorted(set(tags)),
             parent=parent.id if parent else None,
             source={"database": redact_url(source.database_url),
                     "config": str(source.config_path) if source.config_path else None,

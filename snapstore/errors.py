@@ -66,6 +66,10 @@ class SnapshotNotFound(SnapstoreError):
     exit_code = 2
 
 
+class AmbiguousSnapshot(SnapshotNotFound):
+    """``latest`` would have to pick among several agents or hosts."""
+
+
 class SourceError(SnapstoreError):
     """The agent's data could not be read."""
 

@@ -3,7 +3,12 @@
 Two layouts are accepted: snapstore's own export (``metadata.json`` +
 ``verification/checksums.md5``: every listed file must match, and the two lists
 must agree) and the folder the real Mirix ``save_agent`` writes (``sqlite.db`` or
-``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).
+``mirix_database.sql``/``.dump``, ``agent_config.json``, ``mirix_config.yaml``).  A
+Mirix folder must hold one of its marker files (``MIRIX_MARKERS``): a live agent
+directory (``sqlite.db`` beside ``mirix.yaml``) is not a backup, and is refused with
+the ``backup`` command that captures it consistently.  An imported snapshot keeps
+the agent and host the folder records (this machine's name when it records none),
+so ``latest`` never mistakes an agent from elsewhere for the local one.
 Derived files (the SQL dump of an SQLite agent, schema info, memory JSON) are not
 stored: export regenerates them from the database.  Nothing is written to the
 repository until the whole folder has been checked.
@@ -38,6 +43,7 @@ MIRIX_LAYOUT = {
     "mirix_database.sql": DUMP,
     "mirix_database.dump": "database/mirix_database.dump",
 }
+MIRIX_MARKERS = ("agent_config.json", "mirix_config.yaml")  # what only Mirix's save_agent writes
 STORED_PREFIXES = ("config/", "logs/")
 
 
@@ -78,6 +84,11 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
             raise UsageError(f"{folder} is an encrypted backup folder: decrypt it first "
                              "(snapstore.decrypt_backup_folder(path, key))")
         raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
+    if not any(m in present for m in MIRIX_MARKERS):
+        hint = (f"; to snapshot a live agent use: snapstore backup --config {folder / 'mirix.yaml'}"
+                if "mirix.yaml" in present else f"; to snapshot a database file use: snapstore backup --db FILE")
+        raise UsageError(f"{folder} is not a backup folder: it has no metadata.json and none of the files Mirix's "
+                         f"save_agent writes ({', '.join(MIRIX_MARKERS)}){hint}")
     if DB_PATH in files:
         conn = sqlite3.connect(sqlite_uri(files[DB_PATH][0], immutable=1), uri=True)
         try:
@@ -134,8 +145,9 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
         progress.total += sum(path.stat().st_size for path, _compressed in plan.files.values())
     info = plan.metadata.get("backup_info", {})
     agent = str(info.get("agent_name") or folder.resolve().name)
+    host = str(info.get("host") or socket.gethostname())  # where the agent ran, as the folder says
     with repo.lock(), tempfile.TemporaryDirectory(prefix="snapstore-import-") as tmp:
-        parents = [s for s in list_snapshots(repo) if s.agent == agent]
+        parents = [s for s in list_snapshots(repo) if s.agent == agent and s.host == host]
         parent = parents[-1] if parents else None
         database: dict = {"type": plan.database_type}
         with repo.writer() as writer, repo.reader() as reader:
@@ -153,7 +165,7 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
                     result = ingest_stream(io.BytesIO(data), writer, progress)
                     builder.add(rel, result, "fastcdc-16k", md5=hashlib.md5(data).digest())
         snapshot = Snapshot(
-            time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=socket.gethostname(),
+            time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=host,
             agent=agent, files=builder.files, tags=sorted(set(tags)), parent=parent.id if parent else None,
             source={"folder": str(folder.resolve()), "layout": plan.layout,
                     "original_snapshot": info.get("snapshot_id"), "original_time": info.get("timestamp"),

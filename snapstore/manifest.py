@@ -16,7 +16,7 @@ import blake3
 import msgpack
 
 from .chunklist import ListRef
-from .errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
+from .errors import AmbiguousSnapshot, IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
 from .repository import Repository
 
 MANIFEST_VERSION = 1
@@ -145,31 +145,77 @@ def list_snapshots(repo: Repository, problems: list[str] | None = None) -> list[
 SAFETY_TAG = "pre-restore"  # a snapshot a restore took of what it was about to overwrite
 
 
-def latest_of(snaps: list[Snapshot]) -> Snapshot:
-    """The newest snapshot that is not a safety snapshot (the newest of all if they all are)."""
-    regular = [s for s in snaps if SAFETY_TAG not in s.tags]
-    return max(regular or snaps, key=lambda s: (s.time, s.id))
+@dataclass(frozen=True)
+class Selection:
+    """Whose snapshots a command means: ``--agent``/``--host`` filters (None: any).
 
-
-def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
-    """``latest``, a full id, or a unique id prefix (at least 4 characters).
-
-    ``latest`` is the newest snapshot that is not a restore's safety snapshot
-    (tag ``pre-restore``): a second ``restore latest`` must not undo the first.
-    A repository holding only safety snapshots gives the newest of those.
+    One rule for every command and the Python API: ``latest`` is the newest snapshot
+    (safety snapshots passed over) of the selected agent on the selected host, and
+    an error, never a guess, when the selection still spans several agents or
+    hosts: a nightly ``export latest`` must not export another agent's memory.
     """
-    ids = repo.snapshot_ids()
+    agent: str | None = None
+    host: str | None = None
+
+    def matches(self, snap: Snapshot) -> bool:
+        return (self.agent is None or snap.agent == self.agent) and (self.host is None or snap.host == self.host)
+
+    def describe(self) -> str:
+        parts = [f"agent {self.agent}" if self.agent else "", f"host {self.host}" if self.host else ""]
+        return " on ".join(p for p in parts if p) or "any agent"
+
+    def check(self, snap: Snapshot) -> Snapshot:
+        """``snap`` (named by id) if it is in the selection, else a one-line refusal."""
+        if not self.matches(snap):
+            raise SnapshotNotFound(f"snapshot {snap.short_id} is of agent {snap.agent} on host {snap.host}, "
+                                   f"not of {self.describe()}")
+        return snap
+
+
+def latest_of(snaps: list[Snapshot], selection: Selection = Selection()) -> Snapshot:
+    """The newest selected snapshot that is not a safety snapshot (the newest of all if they all are)."""
+    chosen = [s for s in snaps if selection.matches(s)]
+    if not chosen:
+        if not snaps:
+            raise SnapshotNotFound("the repository has no snapshots yet")
+        held = ", ".join(sorted({f"{s.agent} (host {s.host})" for s in snaps}))
+        raise SnapshotNotFound(f"no snapshots of {selection.describe()}; the repository holds {held}: "
+                               "pass --agent/--host")
+    regular = [s for s in chosen if SAFETY_TAG not in s.tags] or chosen
+    agents = sorted({s.agent for s in regular})
+    if len(agents) > 1:
+        raise AmbiguousSnapshot(f"'latest' is ambiguous: the repository holds snapshots of agents "
+                                f"{', '.join(agents)}; pass --agent NAME")
+    hosts = sorted({s.host for s in regular})
+    if len(hosts) > 1:
+        raise AmbiguousSnapshot(f"'latest' is ambiguous: agent {agents[0]} has snapshots from hosts "
+                                f"{', '.join(hosts)}; pass --host NAME")
+    return max(regular, key=lambda s: (s.time, s.id))
+
+
+def resolve_snapshot(repo: Repository, ref: str, selection: Selection = Selection()) -> Snapshot:
+    """``latest``, a full id, or a unique id prefix (at least 4 characters), within ``selection``.
+
+    ``latest`` is the newest selected snapshot that is not a restore's safety snapshot
+    (tag ``pre-restore``): a second ``restore latest`` must not undo the first.
+    Only safety snapshots selected: the newest of those.  See ``Selection``.
+    """
     if ref.lower() == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
             raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
-        return latest_of(snaps)
+        return latest_of(snaps, selection)
+    return selection.check(load_snapshot(repo, match_id(repo.snapshot_ids(), ref, repo.path)))
+
+
+def match_id(ids: list[str], ref: str, where: object) -> str:
+    """The one id starting with ``ref`` (at least 4 characters)."""
     ref = ref.lower()
     if len(ref) < 4:
         raise SnapshotNotFound(f"snapshot id {ref!r} is too short: give at least 4 characters (or 'latest')")
     matches = [sid for sid in ids if sid.startswith(ref)]
     if not matches:
-        raise SnapshotNotFound(f"no snapshot {ref!r} in {repo.path}")
+        raise SnapshotNotFound(f"no snapshot {ref!r} in {where}")
     if len(matches) > 1:
         raise SnapshotNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} matches); give more characters")
-    return load_snapshot(repo, matches[0])
+    return matches[0]

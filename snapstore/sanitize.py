@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from .yaml_edit import KEEP, edited_or_dumped
+
 MARKER = "***REDACTED***"
 SECRET_KEY = re.compile(r"secret|passw|pwd|credential|(^|[_\-.])(api_?key|key|token|auth|cookie)$", re.I)
 SECRET_VALUE = re.compile(r"^(sk-|pk-|ghp_|gho_|xox[abp]-|AKIA|AIza)|://[^/\s:@]+:[^/\s@]+@")
@@ -84,8 +86,15 @@ def sanitize_config(doc: Any, prefix: str = "") -> tuple[Any, list[str]]:
 
 
 def sanitize_yaml_text(text: str) -> tuple[str, list[str]]:
-    doc = yaml.safe_load(text)
-    clean, removed = sanitize_config(doc)
+    """``text`` with secret values replaced where they stand, every other byte (comments,
+    order, quoting, blank lines) kept; unchanged when nothing is secret (``yaml_edit``)."""
+    clean, removed = sanitize_config(yaml.safe_load(text))
     if not removed:
         return text, []
-    return yaml.safe_dump(clean, sort_keys=False), removed
+
+    def redact(path: tuple, node: yaml.ScalarNode):  # sanitize_config's rule, on the text's nodes
+        if not path or isinstance(path[-1], int) or node.tag.endswith(":null") or node.value == "":
+            return KEEP
+        return MARKER if is_secret(str(path[-1]), node.value if node.tag.endswith(":str") else None) else KEEP
+
+    return edited_or_dumped(text, redact, clean), removed

@@ -20,11 +20,11 @@ import pytest
 
 from helpers import (DB_PATH, cli_env, init_small_pack_repo, integrity_check, ok, popen_cli, run_cli,
                      table_checksums, wait_for)
+from snapstore import sample_agent
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
 from snapstore.repository.lock import repository_lock
 
-sample_agent = pytest.importorskip("snapstore.sample_agent")
 
 PACK_SIZE = 64 * 1024  # many packs and index files per backup: more interleaving of the two writers
 

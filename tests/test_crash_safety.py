@@ -27,12 +27,12 @@ import pytest
 
 from helpers import (DB_PATH, init_small_pack_repo, integrity_check, kill_group, ok, popen_cli,
                      referenced_blobs, run_cli, snapshot_ids, table_checksums)
+from snapstore import sample_agent
 from snapstore.extract import iter_file_chunks
 from snapstore.manifest import list_snapshots, load_snapshot
 from snapstore.repository import Repository
 from snapstore.repository.pack import pack_path, read_trailer
 
-sample_agent = pytest.importorskip("snapstore.sample_agent")
 
 SEED = 424242
 PACK_SIZE = 32 * 1024  # a 4 KiB page compresses to ~1 KiB: a few dozen chunks per pack

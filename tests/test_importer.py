@@ -276,3 +276,16 @@ def test_folder_that_is_not_a_backup(world, tmp_path):
     assert_one_line_error(run_cli("import", tmp_path / "empty", repo=world["repo_path"]), str(tmp_path / "empty"))
     assert_one_line_error(run_cli("import", tmp_path / "missing", repo=world["repo_path"]), str(tmp_path / "missing"))
     assert repo_listing(world["repo_path"]) == before
+
+
+def test_a_live_agent_directory_is_not_imported_as_a_backup(world, tmp_path):
+    """A directory with sqlite.db and mirix.yaml but none of Mirix's backup files is an agent,
+    not a backup: refused, pointing at `backup` (which captures it consistently)."""
+    live = Path(world["agent"].directory)
+    before = repo_listing(world["repo_path"])
+    result = run_cli("import", live, repo=world["repo_path"])
+    assert result.returncode == 2
+    assert_one_line_error(result, "agent_config.json", f"snapstore backup --config {live / 'mirix.yaml'}")
+    assert_one_line_error(run_cli("restore", live, "--to", tmp_path / "x.db", repo=world["repo_path"]),
+                          "not a backup folder")
+    assert repo_listing(world["repo_path"]) == before and not (tmp_path / "x.db").exists()

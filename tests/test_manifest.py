@@ -1,4 +1,5 @@
-"""Naming snapshots: ``latest`` passes over restores' safety snapshots; id prefixes."""
+"""Naming snapshots: ``latest`` passes over restores' safety snapshots; id prefixes; the
+``--agent``/``--host`` selection and ``latest``'s ambiguity across agents and hosts."""
 from __future__ import annotations
 
 import shutil
@@ -6,8 +7,8 @@ import shutil
 import pytest
 
 from snapstore.backup import backup_agent
-from snapstore.errors import SnapshotNotFound
-from snapstore.manifest import SAFETY_TAG, list_snapshots, resolve_snapshot
+from snapstore.errors import AmbiguousSnapshot, SnapshotNotFound
+from snapstore.manifest import SAFETY_TAG, Selection, list_snapshots, resolve_snapshot
 from snapstore.repository import Repository
 from snapstore.restore import restore
 from snapstore.sample_agent import create_sample_agent, mutate_agent
@@ -63,3 +64,51 @@ def test_verify_latest_is_the_same_snapshot_as_everywhere_else(tmp_path):
     backup_agent(repo, load_agent_source(agent.config_path), tags=[SAFETY_TAG])
     chosen = load_manifests(repo, ["latest"], DamageLog(), VerifyReport("quick"))
     assert [s.id for s in chosen] == [first.id] == [resolve_snapshot(repo, "latest").id]
+
+
+# -- many agents and hosts in one repository: one selection rule -----------------------------
+
+@pytest.fixture
+def shared_repo(tmp_path):
+    """Snapshots of two agents, one of them from two hosts (all of the same small database)."""
+    agent = create_sample_agent(tmp_path / "agent", scale=0.05, seed=5)
+    repo = Repository.init(tmp_path / "repo")
+    (tmp_path / "bare").mkdir()
+    db = shutil.copyfile(agent.db_path, tmp_path / "bare" / "sqlite.db")  # no mirix.yaml beside it to name it
+    snaps = {}
+    for name, host in (("alice", "h1"), ("bob", "h1"), ("alice", "h2"), ("bob", "h1")):
+        source = load_agent_source(db_path=db, agent=name)
+        snaps[(name, host)] = backup_agent(repo, source, host=host).snapshot
+    return repo, snaps
+
+
+def test_latest_across_agents_is_an_error_naming_them(shared_repo):
+    repo, _ = shared_repo
+    with pytest.raises(AmbiguousSnapshot) as err:
+        resolve_snapshot(repo, "latest")
+    assert err.value.exit_code == 2 and "alice, bob" in err.value.message and "--agent" in err.value.message
+
+
+def test_latest_of_one_agent_and_host(shared_repo):
+    repo, snaps = shared_repo
+    assert resolve_snapshot(repo, "latest", Selection("bob")).id == snaps[("bob", "h1")].id
+    with pytest.raises(AmbiguousSnapshot, match="hosts h1, h2; pass --host"):
+        resolve_snapshot(repo, "latest", Selection("alice"))
+    assert resolve_snapshot(repo, "latest", Selection("alice", "h2")).id == snaps[("alice", "h2")].id
+    with pytest.raises(SnapshotNotFound, match="no snapshots of agent carol.*alice \\(host h1\\)"):
+        resolve_snapshot(repo, "latest", Selection("carol"))
+
+
+def test_an_id_outside_the_selection_is_refused(shared_repo):
+    repo, snaps = shared_repo
+    bob = snaps[("bob", "h1")]
+    assert resolve_snapshot(repo, bob.id[:8]).id == bob.id  # no selection: any id
+    with pytest.raises(SnapshotNotFound, match=f"{bob.short_id} is of agent bob on host h1, not of agent alice"):
+        resolve_snapshot(repo, bob.id[:8], Selection("alice"))
+
+
+def test_backup_records_its_host_and_takes_the_parent_of_the_same_host(shared_repo):
+    repo, snaps = shared_repo
+    assert snaps[("alice", "h2")].host == "h2" and snaps[("alice", "h2")].parent is None  # h1's is not its parent
+    first_bob = [s for s in list_snapshots(repo) if s.agent == "bob"][0]
+    assert snaps[("bob", "h1")].parent == first_bob.id

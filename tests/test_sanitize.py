@@ -32,3 +32,29 @@ def test_nested_config_sanitised_without_touching_numbers():
     assert removed == ["model.api_key", "keys[0].token"]
     text, removed_yaml = sanitize_yaml_text("agent_name: a\napi_key: sk-2\n")
     assert "sk-2" not in text and removed_yaml == ["api_key"]
+
+
+def test_yaml_secrets_are_redacted_in_place_keeping_every_other_byte():
+    text = ("# Mirix agent configuration\r\n"
+            "agent_name: helper   # shown in the UI\r\n"
+            "\r\n"
+            "llm_config:\r\n"
+            "  model: gemini-2.0-flash\r\n"
+            "  api_key: \"sk-abc123\"   # rotate monthly\r\n"
+            "  tokens: [1, 2]\r\n"
+            "database_url: postgresql://mirix:pw@db/mirix\r\n"
+            "empty_password:\r\n")
+    clean, removed = sanitize_yaml_text(text)
+    assert removed == ["llm_config.api_key", "database_url"]
+    assert clean == text.replace('"sk-abc123"', f"'{MARKER}'").replace("postgresql://mirix:pw@db/mirix", f"'{MARKER}'")
+    assert sanitize_yaml_text("a: 1  # nothing secret\n") == ("a: 1  # nothing secret\n", [])
+
+
+def test_yaml_the_in_place_edit_cannot_express_is_redacted_by_rewriting():
+    text = "creds: &c {password: hunter2}\nother: *c\nlist:\n  - token: >\n      folded\n      secret\n"
+    clean, removed = sanitize_yaml_text(text)
+    import yaml
+
+    doc = yaml.safe_load(clean)
+    assert "hunter2" not in clean and "folded" not in clean
+    assert doc["creds"]["password"] == MARKER and doc["list"][0]["token"] == MARKER

@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -145,16 +145,21 @@ def _folder_size(folder: Path) -> int:
     return total
 
 
-def _created(folder: Path, kind: str) -> float:
+def _created(folder: Path, kind: str) -> datetime:
     """The backup's own timestamp when it records one, else the folder's modification time
     (the reference reads ``st_ctime``, which on Linux is the last inode change, not creation)."""
     if kind == "snapstore":
         stamp = (_json(folder / METADATA) or {}).get("backup_info", {}).get("timestamp")
         try:
-            return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    return folder.stat().st_mtime
+    return datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat()
 
 
 def _snapshot_sizes(repo: Repository) -> list[dict]:
@@ -162,7 +167,7 @@ def _snapshot_sizes(repo: Repository) -> list[dict]:
     from ..lifecycle.stats import repository_stats
 
     return [{"name": s.id[:8], "size_mb": s.logical_bytes / MIB, "added_mb": s.added_bytes / MIB,
-             "created": parse_time(s.time).timestamp(), "path": str(repo.path), "kind": "snapshot",
+             "created": _iso(parse_time(s.time)), "path": str(repo.path), "kind": "snapshot",
              "agent": s.agent, "host": s.host}
             for s in repository_stats(repo).snapshots]
 
@@ -170,12 +175,13 @@ def _snapshot_sizes(repo: Repository) -> list[dict]:
 def monitor_backup_sizes(backup_dir: str | os.PathLike) -> list[dict]:
     """``[{"name", "size_mb", "created", "path", "kind"}]`` for the backup folders, oldest first;
     for a repository, one entry per snapshot (``name`` its short id, ``kind`` "snapshot", plus
-    ``added_mb``, what its backup added to the repository, ``agent`` and ``host``)."""
+    ``added_mb``, what its backup added to the repository, ``agent`` and ``host``).
+    ``created`` is ISO 8601 in UTC (``2026-03-15T02:00:00+00:00``), readable and sortable."""
     repo = _repository(backup_dir)
     if repo is not None:
         info = _snapshot_sizes(repo)
     else:
-        info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _created(folder, kind),
+        info = [{"name": folder.name, "size_mb": _folder_size(folder) / MIB, "created": _iso(_created(folder, kind)),
                  "path": str(folder), "kind": kind}
                 for folder, kind in iter_backups(backup_dir)]
     info.sort(key=lambda x: (x["created"], x["name"]))

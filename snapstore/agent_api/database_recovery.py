@@ -38,7 +38,7 @@ from ..export.sqlite_content import sqlite3_binary
 from ..folder.checksums import checksum_problems
 from ..folder.layout import DUMP, METADATA, ZST, read_metadata
 from ..folder.zst import decompress_to
-from ..restore.safety import safety_snapshot
+from ..restore.safety import safety_snapshot, undo_command
 from ..restore.sqlite_target import copy_database, integrity, table_names
 from ..sources.agent import redact_url
 from ..sqlite_uri import sqlite_uri
@@ -144,7 +144,7 @@ def _recover_sqlite(dump: Path, compressed: bool, target: Target, result: dict) 
             use_config = target.config_path is not None
             result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path if use_config else None,
                                                            db_path=None if use_config else db)
-            result["undo"] = f"snapstore --repo {repo.path} restore {result['safety_snapshot_id'][:12]} --to {db}"
+            result["undo"] = undo_command(repo.path, result["safety_snapshot_id"], db)
             copy_database(rebuilt, db)
             check = integrity(db)
             if check != "ok":

@@ -10,7 +10,7 @@
   are replaced table by table in one transaction, every other table untouched;
 * ``database`` — the whole database (covers memories and conversations);
 * ``config`` — the backup's ``mirix.yaml`` merged into the agent's (see
-  ``config_restore``);
+  ``restore.config_merge``; the CLI's ``restore --only config`` does the same);
 * ``logs`` — the backup's ``logs/`` written beside the config, in
   ``restored-logs-<folder>-<time>/``, never over the live logs.
 
@@ -34,11 +34,10 @@ from ..errors import UsageError
 from ..importer import plan_folder
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..restore import restore
-from ..restore.safety import safety_snapshot
+from ..restore.config_merge import restore_config
+from ..restore.safety import safety_snapshot, undo_command
 from ..restore.sources import FolderSource
-from ..sources.agent import redact_url
 from ..sqlite_uri import sqlite_uri
-from .config_restore import restore_config
 from .opened import opened_backup
 from .results import error_text
 from .versions import get_mirix_version, version_warnings
@@ -137,11 +136,11 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
         result["message"] = f"Agent state could not be loaded: {result['error']}"
         return result
     if result["safety_snapshot_id"]:
-        shown = target if source.is_sqlite else redact_url(target)
-        undo = f"snapstore --repo {agent.repository_path} restore {result['safety_snapshot_id'][:12]} --to {shown}"
-        result["undo"] = undo
+        result["undo"] = undo_command(agent.repository_path, result["safety_snapshot_id"], target)
         if "config" in selected:  # the previous mirix.yaml comes back as a file to copy over the config
-            result["config"]["undo"] = f"{undo} --only config --files-dir {agent.config_path.parent / 'previous'}"
+            result["config"]["undo"] = undo_command(agent.repository_path, result["safety_snapshot_id"], target,
+                                                    "--only", "config", "--files-dir",
+                                                    str(agent.config_path.parent / "previous"))
     result["success"] = True
     result["message"] = (f"Agent state loaded successfully from {backup_path} ({', '.join(result['components'])}: "
                          f"{result['memory_count']} memories, {result['conversation_count']} conversations)")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 from ..backup import backup_agent
 from ..errors import SourceError, UsageError
 from ..export import export_snapshot
+from ..wording import plural
 from .results import error_text
 from .verification import verify_backup
 
@@ -101,6 +102,6 @@ def save_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, *, include
         return result
     result["success"] = True
     result["message"] = (f"Agent state saved successfully to {dest} (snapshot {backup.snapshot.short_id}, "
-                         f"{export.file_count} files, {result['size_mb']:.2f} MB; "
+                         f"{plural(export.file_count, 'file')}, {result['size_mb']:.2f} MB; "
                          f"{_human(backup.added_bytes)} added to the repository)")
     return result

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..manifest import Selection, Snapshot, list_snapshots, resolve_snapshot
 from ..repository import Repository
 from ..sources.agent import AgentSource, load_agent_source
 from . import load as _load
@@ -61,6 +62,15 @@ class AgentWrapper:
         """The agent's snapshot repository (created on first use), opened afresh on every access:
         a ``Repository`` caches its index, which goes stale once another process writes to it."""
         return open_repository(self.repository_path)
+
+    def snapshots(self) -> list[Snapshot]:
+        """This agent's snapshots in its repository, oldest first (another agent's never)."""
+        return [s for s in list_snapshots(self.repository) if s.agent == self.name]
+
+    def latest_snapshot(self, host: str | None = None) -> Snapshot:
+        """This agent's newest snapshot, as ``latest`` means in a command that names the agent
+        (``manifest.Selection``): never another agent's, an error if several hosts have it."""
+        return resolve_snapshot(self.repository, "latest", Selection(self.name, host))
 
     def reload(self) -> AgentSource:
         """Re-read the config (it may have changed, e.g. by a config restore)."""

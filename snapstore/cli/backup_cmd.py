@@ -8,28 +8,36 @@ import click
 from ..backup import backup_agent
 from ..sources.agent import load_agent_source
 from ..sources.base import database_capture
-from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
+from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, plural
 
 
 @click.command("backup")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The agent's mirix.yaml.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="The agent's database: an SQLite file or postgresql://USER@HOST:PORT/DB (instead of, or overriding, the config's).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="The agent's database: an SQLite file or postgresql://USER@HOST:PORT/DB "
+                   "(instead of, or overriding, the config's).")
+@click.option("--agent", help="The agent's name for a --db without a mirix.yaml beside it "
+                               "(default: as its earlier snapshots, else its folder's name).")
+@click.option("--host", help="Record this host name instead of the machine's (one repository, many hosts).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
 @click.option("--verify", "verify_after", is_flag=True, help="Re-read and re-hash everything the snapshot needs afterwards.")
 @click.option("--read-all", is_flag=True, help="Read the database even if it is unchanged since the last snapshot.")
 @JSON_OPTION
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, db_path: str | None, include_logs: bool,
-            tags: tuple[str, ...], verify_after: bool, read_all: bool, as_json: bool) -> None:
-    """Snapshot the agent while it may be running; only new chunks are stored."""
+def command(ctx: click.Context, config_path: str | None, db_path: str | None, agent: str | None, host: str | None,
+            include_logs: bool, tags: tuple[str, ...], verify_after: bool, read_all: bool, as_json: bool) -> None:
+    """Snapshot the agent while it may be running; only new chunks are stored.
+
+    With neither --config nor --db, the agent in $MIRIX_DIR (default ~/.mirix).
+    """
+    source = load_agent_source(config_path, db_path, agent=agent)
     repo = open_repo(ctx)
-    source = load_agent_source(config_path, db_path)
     size = database_capture(source.database_url).size_hint()
     progress = Progress("backup", size, enabled=not as_json)
     try:
         result = backup_agent(repo, source, include_logs=include_logs, tags=tags, progress=progress,
-                              read_all=read_all)
+                              read_all=read_all, host=host)
     finally:
         progress.close()
     report = None
@@ -53,8 +61,8 @@ def command(ctx: click.Context, config_path: str | None, db_path: str | None, in
 
 def _print_result(result) -> None:
     snap = result.snapshot
-    click.echo(f"snapshot {snap.short_id} of agent {snap.agent} saved "
-               f"({len(snap.files)} files, {human_bytes(snap.summary['total_size'])})")
+    click.echo(f"snapshot {snap.short_id} of agent {snap.agent} on {snap.host} saved "
+               f"({plural(len(snap.files), 'file')}, {human_bytes(snap.summary['total_size'])})")
     click.echo(f"added {human_bytes(result.added_bytes)} to the repository "
-               f"({result.added_chunks} new chunks, {human_bytes(result.new_data_bytes)} of new data) "
+               f"({plural(result.added_chunks, 'new chunk')}, {human_bytes(result.new_data_bytes)} of new data) "
                f"in {result.duration_s:.2f} s")

@@ -13,8 +13,26 @@ import click
 from ..errors import SnapstoreError, UsageError
 from ..repository import Repository
 from ..repository.lock import lock_wait_from_env
+from ..wording import plural  # noqa: F401  (for the commands)
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+REPO_HELP = "Repository directory (or set SNAPSTORE_REPO)."
+
+
+def _remember_repo(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["snapstore.repo"] = value  # meta is shared by the whole context tree
+
+
+# Every subcommand takes --repo too, so it may come before or after the command name (as in restic).
+REPO_OPTION = click.Option(["--repo", "-r"], metavar="PATH", expose_value=False, callback=_remember_repo,
+                           help=REPO_HELP)
+
+
+def selection_options(command):
+    """``--agent``/``--host``: whose snapshots ``latest`` and the listings mean (``manifest.Selection``)."""
+    command = click.option("--host", help="Only snapshots taken on this host.")(command)
+    return click.option("--agent", help="Only snapshots of this agent ('latest' is its newest).")(command)
 
 
 class SnapstoreGroup(click.Group):
@@ -47,7 +65,7 @@ def fail(message: str, code: int) -> None:
 
 
 def repo_path(ctx: click.Context) -> str:
-    path = ctx.find_root().params.get("repo") or os.environ.get("SNAPSTORE_REPO")
+    path = ctx.meta.get("snapstore.repo") or ctx.find_root().params.get("repo") or os.environ.get("SNAPSTORE_REPO")
     if not path:
         raise UsageError("no repository given: use --repo PATH or set SNAPSTORE_REPO")
     return path
@@ -63,6 +81,12 @@ def open_repo(ctx: click.Context) -> Repository:
 
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
+
+
+def selection(agent: str | None, host: str | None):
+    from ..manifest import Selection
+
+    return Selection(agent, host)
 
 
 def human_bytes(n: float) -> str:

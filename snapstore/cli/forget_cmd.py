@@ -8,7 +8,7 @@ from ..lifecycle.forget import Filter, forget_snapshots, parse_group_by, plan_fo
 from ..lifecycle.policy import Policy, parse_duration
 from .common import JSON_OPTION, emit_json, open_repo
 
-FREED_NOTE = "the data only they used stays in the repository until a future prune command frees it"
+FREED_NOTE = "the data only they used stays in the repository (freeing it is not built yet)"
 
 
 def _row(snap: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..importer import import_folder
-from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo
+from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, plural
 
 
 @click.command("import")
@@ -23,4 +23,4 @@ def command(ctx: click.Context, folder: str, tags: tuple[str, ...], as_json: boo
         emit_json(result.as_dict())
         return
     click.echo(f"imported {folder} as snapshot {result.snapshot.short_id}: "
-               f"added {human_bytes(result.added_bytes)} ({result.added_chunks} new chunks)")
+               f"added {human_bytes(result.added_bytes)} ({plural(result.added_chunks, 'new chunk')})")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import __version__
-from .common import SnapstoreGroup, fail
+from .common import REPO_HELP, REPO_OPTION, SnapstoreGroup, fail
 
 COMMANDS = {  # command name -> module; a module is imported only when its command runs
     "init": "init_cmd", "backup": "backup_cmd", "snapshots": "snapshots_cmd", "show": "show_cmd",
@@ -17,6 +17,7 @@ COMMANDS = {  # command name -> module; a module is imported only when its comma
 }
 COMMANDS |= {"forget": "forget_cmd", "diff": "diff_cmd", "stats": "stats_cmd",
              "schedule": "schedule_cmd"}
+NO_REPOSITORY = {"sample-agent", "verify-folder"}  # commands that never open a repository
 
 
 class LazyGroup(SnapstoreGroup):
@@ -26,16 +27,18 @@ class LazyGroup(SnapstoreGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return importlib.import_module(f".{COMMANDS[name]}", __package__).command
+        command = importlib.import_module(f".{COMMANDS[name]}", __package__).command
+        if name not in NO_REPOSITORY and REPO_OPTION not in command.params:
+            command.params.append(REPO_OPTION)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--repo", "-r", metavar="PATH", envvar="SNAPSTORE_REPO",
-              help="Repository directory (or set SNAPSTORE_REPO).")
+              help=REPO_HELP)
 @click.version_option(__version__, prog_name="snapstore")
 def cli(repo: str | None) -> None:
     """Content-addressed, deduplicated snapshots of AI-agent memory."""
-
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..restore import restore
-from .common import JSON_OPTION, Progress, emit_json, open_repo
+from .common import JSON_OPTION, Progress, emit_json, open_repo, selection, selection_options
 
 
 @click.command("restore")
@@ -12,23 +12,37 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="Target SQLite database file, or a postgresql:// URL.")
 @click.option("--only", help="Components: database (default), memories, conversations, config, logs.")
 @click.option("--memory-type", "memory_types", help="Memory types, e.g. episodic,semantic (implies --only memories).")
-@click.option("--files-dir", type=click.Path(file_okay=False), help="Where config/ and logs/ go (default: beside the target).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The agent's mirix.yaml a restored config is merged into (default: the one beside --to).")
+@click.option("--files-dir", type=click.Path(file_okay=False),
+              help="Write config/ and logs/ files here instead (default: config merged, logs beside the config).")
 @click.option("--dry-run", is_flag=True, help="Show the rows per table that would change; change nothing.")
+@selection_options
 @JSON_OPTION
 @click.pass_context
 def command(ctx: click.Context, source: str, target: str, only: str | None, memory_types: str | None,
-            files_dir: str | None, dry_run: bool, as_json: bool) -> None:
-    """Restore SOURCE into TARGET; an existing target is snapshotted first (tag pre-restore)."""
+            config_path: str | None, files_dir: str | None, dry_run: bool, agent: str | None, host: str | None,
+            as_json: bool) -> None:
+    """Restore a snapshot or backup folder into the database given by --to.
+
+    'latest' is the newest snapshot of the agent that database belongs to. An
+    existing database is snapshotted first (tag pre-restore); a restore that
+    would change nothing writes nothing.
+    """
     # The meter counts the snapshot's database as it is read out; what changed in the target
     # is the rows, reported below (a selective restore may read 1 GB to change a few rows).
     progress = Progress("restore", 0, enabled=not as_json, verb="read from the snapshot")
     try:
         result = restore(open_repo(ctx), source, target, only=only, memory_types=memory_types,
-                         files_dir=files_dir, dry_run=dry_run, progress=progress)
+                         files_dir=files_dir, dry_run=dry_run, progress=progress,
+                         selection=selection(agent, host), config_path=config_path)
     finally:
         progress.close()
     if as_json:
         emit_json(result.as_dict())
+        return
+    if result.unchanged:
+        click.echo(f"no changes: {result.target} already holds the {', '.join(result.components)} of {result.source}")
         return
     verb = "would change" if dry_run else "restored"
     click.echo(f"{verb} {', '.join(result.components)} of {result.source} into {result.target}")
@@ -41,6 +55,8 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
         click.echo(f"  not carried: {what}")
     for path in result.files:
         click.echo(f"  file {path}")
+    if result.config:
+        click.echo(f"  merged into {result.config['config_path']}")
     if result.undo_hint:
         click.echo(f"the previous state is snapshot {result.safety_snapshot_id[:8]}; to undo: {result.undo_hint}")
 

@@ -5,7 +5,7 @@ import click
 
 from ..lifecycle.stats import snapshot_added_bytes
 from ..manifest import list_snapshots
-from .common import JSON_OPTION, emit_json, human_bytes, open_repo
+from .common import JSON_OPTION, emit_json, human_bytes, open_repo, plural, selection, selection_options
 
 
 def snapshot_row(repo, snap) -> dict:
@@ -17,16 +17,16 @@ def snapshot_row(repo, snap) -> dict:
 
 
 @click.command("snapshots")
-@click.option("--agent", help="Only snapshots of this agent.")
+@selection_options
 @click.option("--tag", help="Only snapshots with this tag.")
 @JSON_OPTION
 @click.pass_context
-def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: bool) -> None:
+def command(ctx: click.Context, agent: str | None, host: str | None, tag: str | None, as_json: bool) -> None:
     """List snapshots, oldest first."""
     repo = open_repo(ctx)
     problems: list[str] = []
-    snaps = [s for s in list_snapshots(repo, problems)
-             if (agent is None or s.agent == agent) and (tag is None or tag in s.tags)]
+    chosen = selection(agent, host)
+    snaps = [s for s in list_snapshots(repo, problems) if chosen.matches(s) and (tag is None or tag in s.tags)]
     rows = [snapshot_row(repo, s) for s in snaps]
     for problem in problems:
         click.echo(f"snapstore: warning: {problem} (run 'snapstore verify')", err=True)
@@ -36,9 +36,10 @@ def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: boo
     if not rows:
         click.echo("no snapshots")
         return
-    click.echo(f"{'ID':8}  {'Time (UTC)':19}  {'Agent':16}  {'Size':>10}  {'Added':>10}  Tags")
+    click.echo(f"{'ID':8}  {'Time (UTC)':19}  {'Host':12}  {'Agent':16}  {'Size':>10}  {'Added':>10}  Tags")
     for r in rows:
-        click.echo(f"{r['short_id']:8}  {r['time'][:19].replace('T', ' '):19}  {r['agent'][:16]:16}  "
+        click.echo(f"{r['short_id']:8}  {r['time'][:19].replace('T', ' '):19}  {r['host'][:12]:12}  "
+                   f"{r['agent'][:16]:16}  "
                    f"{human_bytes(r['total_size'] or 0):>10}  {human_bytes(r['added_bytes'] or 0):>10}  "
                    f"{','.join(r['tags'])}")
-    click.echo(f"{len(rows)} snapshots")
+    click.echo(plural(len(rows), "snapshot"))

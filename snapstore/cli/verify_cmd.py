@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..verify import format_report, parse_read_subset, verify_repository
-from .common import JSON_OPTION, Progress, emit_json, open_repo
+from .common import JSON_OPTION, Progress, emit_json, open_repo, selection, selection_options
 
 
 @click.command("verify")
@@ -13,10 +13,11 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo
 @click.option("--read-subset", metavar="K/N|P%",
               help="With --full (implied): read only slice K of N of the packs (1/7 ... 7/7 covers all), "
                    "or a random P% of them.")
+@selection_options
 @JSON_OPTION
 @click.pass_context
 def command(ctx: click.Context, snapshot_refs: tuple[str, ...], full: bool, read_subset: str | None,
-            as_json: bool) -> None:
+            agent: str | None, host: str | None, as_json: bool) -> None:
     """Check the repository, or only the given snapshots.
 
     Damage is reported with the pack, the snapshots and the files it affects.
@@ -27,7 +28,8 @@ def command(ctx: click.Context, snapshot_refs: tuple[str, ...], full: bool, read
     progress = Progress("verify", 0, enabled=not as_json and (full or subset is not None), verb="checked")
     try:
         report = verify_repository(repo, full=full, read_subset=subset,
-                                   snapshot_ids=snapshot_refs or None, progress=progress)
+                                   snapshot_ids=snapshot_refs or None, progress=progress,
+                                   selection=selection(agent, host))
     finally:
         progress.close()
     if as_json:

@@ -7,7 +7,6 @@ included), so exporting one snapshot twice gives byte-identical files.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -22,14 +21,14 @@ import yaml
 import zstandard
 
 from .. import __version__
-from ..atomic import remove_stale_temps, temp_name
+from ..atomic import make_parents, remove_made, remove_stale_temps, temp_name
 from ..backup import CONFIG_PATH, DB_PATH
 from ..errors import DiskFull, UsageError, disk_full
 from ..extract import materialize, write_file
 from ..folder.checksums import FollowingMD5, file_md5
 from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, SCHEMA_INFO, ZST, md5_line,
                              write_json)
-from ..manifest import Snapshot, resolve_snapshot
+from ..manifest import Selection, Snapshot, resolve_snapshot
 from ..memory_types import CONVERSATION_TABLE, memory_file_name, memory_tables
 from ..repository import Repository
 from ..sanitize import sanitize_yaml_text
@@ -66,15 +65,7 @@ def _prepare_destination(dest: Path) -> tuple[Path, list[Path]]:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"export destination {dest} already exists and is not an empty directory")
     parent = dest.parent if str(dest.parent) else Path(".")
-    made = [d for d in [parent, *parent.parents] if not d.exists()]
-    if made:  # e.g. a nightly cron line writing into ~/backups/ for the first time
-        try:
-            parent.mkdir(parents=True, mode=0o700)
-        except OSError as exc:
-            raise UsageError(f"cannot create the export destination's parent {parent}: "
-                             f"{exc.strerror or exc}") from None
-    if not parent.is_dir():
-        raise UsageError(f"export destination's parent {parent} is not a directory")
+    made = make_parents(dest, "export destination")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write to {parent}: permission denied")
     remove_stale_temps(parent)  # what an export killed earlier left beside its destination
@@ -107,13 +98,14 @@ def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[byt
 
 def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
                     sanitize: bool = True, progress: Callable[[int], None] | None = None,
-                    include_config: bool = True) -> ExportResult:
-    """Write snapshot ``ref`` to ``dest``; ``include_config=False`` leaves out the ``config/`` files.
+                    include_config: bool = True, selection: Selection = Selection()) -> ExportResult:
+    """Write snapshot ``ref`` (within ``selection``) to ``dest``; ``include_config=False`` leaves
+    out the ``config/`` files.
 
     ``progress(n)`` is told of every ``n`` bytes written (database, dump, memories).
     """
     started = time.perf_counter()
-    snap = resolve_snapshot(repo, ref)
+    snap = resolve_snapshot(repo, ref, selection)
     dest = Path(dest)
     staging, made = _prepare_destination(dest)
     try:
@@ -124,9 +116,7 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
         os.rename(staging, dest)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        for folder in made:  # deepest first; only what this export created, and only if empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_made(made)
         if disk_full(exc):
             raise DiskFull(f"disk full while exporting to {dest}; the partial folder was removed") from None
         raise
@@ -160,11 +150,12 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         with open(target, "wb") as out:
             write_file(repo, entry, out)
         if entry.path == CONFIG_PATH:
-            text = target.read_text()
+            text = target.read_bytes().decode()
             config_doc = yaml.safe_load(text) or {}
             if sanitize:
                 clean, removed = sanitize_yaml_text(text)
-                target.write_text(clean)
+                if removed:  # else the user's bytes stay as they are
+                    target.write_bytes(clean.encode())
                 sanitized += [f"{CONFIG_PATH}:{key}" for key in removed]
         checksums[entry.path] = file_md5(target)
 

@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 import psycopg
 
 from ..errors import PgPrerequisite, UsageError
+from ..manifest import Selection
 from ..migrate.values import CannotCarry
 from ..mirix_schema.postgres import Table
 from ..sources.postgres.connect import DatabaseMissing, PgTarget
@@ -39,7 +40,8 @@ from .sources import FolderSource, database_copy, open_source, source_config
 
 def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components: list[str],
                         tables: Callable[[dict], list[str] | None], files_dir: str | os.PathLike | None = None,
-                        dry_run: bool = False, progress: Progress | None = None):
+                        dry_run: bool = False, progress: Progress | None = None,
+                        selection: Selection = Selection()):
     """Restore ``source`` into the PostgreSQL database at ``url``; config and logs, being files,
     go to ``files_dir``.  ``tables(config)`` gives the tables a selective restore replaces (None: all)."""
     from . import RestoreResult, _plan_files, _write_files
@@ -49,9 +51,10 @@ def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components
     if file_parts and files_dir is None:
         raise UsageError(f"{' and '.join(file_parts)} are files: give --files-dir for them "
                          "(the target is a PostgreSQL database)")
-    origin = open_source(repo, source)
+    origin = open_source(repo, source, selection)
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
-    result = RestoreResult(db.label, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run)
+    result = RestoreResult(db.label, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run,
+                           repository=repo.path)
     file_plan = _plan_files(origin, Path(files_dir), file_parts) if file_parts else []
     if any(c in ("database", "memories", "conversations") for c in components):
         _restore_database(repo, origin, url, db, tables(source_config(origin)), result, progress)

@@ -3,25 +3,29 @@
 Tagged ``pre-restore`` (``SAFETY_TAG``); restoring that snapshot (``snapstore
 restore ID --to DB``) undoes the restore, and ``latest`` passes over it.  Given
 the agent's config, the whole agent is captured (database, config, environment);
-given only a database (a file, or a PostgreSQL URL), the database, under the agent name earlier snapshots
-of that file used.
+given only a database (a file, or a PostgreSQL URL), the database, named as ``backup --db``
+names it.
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from ..backup import backup_agent
-from ..manifest import SAFETY_TAG, list_snapshots
+from ..manifest import SAFETY_TAG
 from ..repository import Repository
-from ..sources.agent import load_agent_source, redact_url
+from ..sources.agent import is_postgres_url, load_agent_source, redact_url
 
 
 def safety_snapshot(repo: Repository, *, config_path: Path | None = None, db_path: Path | str | None = None) -> str:
-    if config_path is not None:
-        source = load_agent_source(config_path)
-    else:
-        source = load_agent_source(db_path=db_path)
-        earlier = [s for s in list_snapshots(repo) if s.source.get("database") == redact_url(source.database_url)]
-        if earlier:
-            source.name = earlier[-1].agent
+    source = load_agent_source(config_path) if config_path is not None else load_agent_source(db_path=db_path)
     return backup_agent(repo, source, tags=[SAFETY_TAG]).snapshot.id
+
+
+def undo_command(repository: Path, safety_snapshot_id: str, target: Path | str, *extra: str) -> str:
+    """The command that undoes a restore, ready to paste anywhere: the repository and the
+    target as absolute paths, quoted for the shell (the CLI and the API print this one)."""
+    shown = redact_url(str(target)) if is_postgres_url(str(target)) else str(Path(target).absolute())
+    words = ["snapstore", "--repo", str(Path(repository).absolute()), "restore", safety_snapshot_id[:12],
+             "--to", shown, *extra]
+    return shlex.join(words)

@@ -20,7 +20,7 @@ from ..errors import DiskFull, UsageError, disk_full
 from ..extract import materialize, write_file
 from ..folder.zst import decompress_stream
 from ..importer import FolderPlan, plan_folder
-from ..manifest import Snapshot, resolve_snapshot
+from ..manifest import Selection, Snapshot, resolve_snapshot
 from ..repository import Repository
 
 
@@ -61,18 +61,19 @@ class FolderSource:
             self.write(DB_PATH, out)
 
 
-def open_source(repo: Repository, ref: str | os.PathLike) -> SnapshotSource | FolderSource:
-    """``latest`` is always the snapshot; otherwise a folder, else a snapshot id."""
+def open_source(repo: Repository, ref: str | os.PathLike,
+                selection: Selection = Selection()) -> SnapshotSource | FolderSource:
+    """``latest`` is always the snapshot (of ``selection``); otherwise a folder, else a snapshot id."""
     text = str(ref)
     if text.lower() == "latest":
-        return SnapshotSource(repo, resolve_snapshot(repo, text))
+        return SnapshotSource(repo, resolve_snapshot(repo, text, selection))
     if os.path.isdir(ref):
         return FolderSource(Path(ref), plan_folder(ref))
     if os.path.exists(ref):
         raise UsageError(f"{text} is a file, not a backup folder or a snapshot id")
     if os.sep in text or text.startswith("."):  # meant as a folder: say so, not "no snapshot './x'"
         raise UsageError(f"no backup folder {text} (and it is not a snapshot id)")
-    return SnapshotSource(repo, resolve_snapshot(repo, text))
+    return SnapshotSource(repo, resolve_snapshot(repo, text, selection))
 
 
 @contextmanager

@@ -103,6 +103,17 @@ def diff_tables(conn: sqlite3.Connection, tables: list[str]) -> dict[str, dict[s
     return out
 
 
+def same_schema(conn: sqlite3.Connection, tables: list[str] | None) -> bool:
+    """Whether target (``main``) and snapshot (``snap``) define ``tables`` (None: the whole
+    database, ``user_version`` included) alike: equal rows alone do not make a restore a no-op."""
+    def schema(name: str) -> list[tuple]:
+        rows = conn.execute(f"SELECT type, name, tbl_name, sql FROM {name}.sqlite_master").fetchall()
+        rows = [r for r in rows if tables is None or r[2] in tables]
+        extra = [] if tables is not None else [conn.execute(f"PRAGMA {name}.user_version").fetchone()]
+        return sorted(rows, key=repr) + extra
+    return schema("main") == schema("snap")
+
+
 def _on_read_only_media(path: Path) -> bool:
     try:
         return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)

@@ -5,6 +5,14 @@ Database location, in SPEC.md §3 order: ``database_url`` in the config, else
 variables), else SQLite at ``$MIRIX_DIR/sqlite.db`` (``~/.mirix``).  A relative
 SQLite path is relative to the config file's directory, so an agent folder can
 be moved as a whole.
+
+The agent's name, which keys its history (parents, ``latest``): ``agent_name``
+in the config, else the config's directory name.  A bare database (``--db``)
+takes the name of the ``mirix.yaml`` beside it when that config points at this
+very file, else ``--agent NAME``, else (``name_is_default``) the name earlier
+snapshots of the same file used (``backup.known_agent``), else its directory's
+name for Mirix's ``sqlite.db`` (what ``--config`` beside it would give) or the
+file's stem.  With neither config nor database, the agent in ``$MIRIX_DIR``.
 """
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
-from ..errors import SourceError
+from ..errors import SourceError, UsageError
 
 
 @dataclass
@@ -27,6 +35,7 @@ class AgentSource:
     database_url: str
     env_file: Path | None = None
     log_dir: Path | None = None
+    name_is_default: bool = False  # named by its file alone: earlier snapshots' name comes first
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,15 +95,52 @@ def locate_database(config: dict[str, Any], base_dir: Path, environ: os._Environ
     if pg["db"] or pg["host"]:
         auth = quote(pg["user"] or "postgres") + (f":{quote(str(pg['password']))}" if pg["password"] else "")
         return f"postgresql://{auth}@{pg['host'] or 'localhost'}:{pg['port'] or 5432}/{pg['db'] or 'mirix'}"
-    mirix_dir = Path(environ.get("MIRIX_DIR", "~/.mirix")).expanduser()
-    return _sqlite_url(mirix_dir / "sqlite.db")
+    return _sqlite_url(mirix_dir(environ) / "sqlite.db")
+
+
+def mirix_dir(environ: os._Environ | dict = os.environ) -> Path:
+    return Path(environ.get("MIRIX_DIR", "~/.mirix")).expanduser()
+
+
+def config_beside(db_path: Path, environ: os._Environ | dict = os.environ) -> tuple[Path, dict[str, Any]] | None:
+    """The ``mirix.yaml`` in the database's directory, if its database is this file."""
+    cfg = db_path.parent / "mirix.yaml"
+    if not cfg.is_file():
+        return None
+    try:
+        config = read_config(cfg)
+    except SourceError:
+        return None
+    if locate_database(config, cfg.parent, environ) != _sqlite_url(db_path):
+        return None
+    return cfg.resolve(), config
+
+
+def _config_name(config: dict[str, Any], cfg_path: Path, agent: str | None) -> str:
+    name = str(config.get("agent_name") or cfg_path.parent.name)
+    if agent is not None and agent != name:
+        raise UsageError(f"{cfg_path} names the agent {name}, not {agent}; set agent_name there to rename it")
+    return name
+
+
+def _default_agent(config_path, db_path, environ) -> tuple[str | None, str | None]:
+    """No config and no database given: the agent in ``$MIRIX_DIR`` (Mirix's home)."""
+    if config_path is not None or db_path is not None:
+        return config_path, db_path
+    home = mirix_dir(environ)
+    if (home / "mirix.yaml").is_file():
+        return str(home / "mirix.yaml"), None
+    if (home / "sqlite.db").is_file():
+        return None, str(home / "sqlite.db")
+    raise UsageError(f"give the agent's config (--config PATH/mirix.yaml) or its database (--db PATH); "
+                     f"there is no agent in $MIRIX_DIR ({home})")
 
 
 def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str | os.PathLike | None = None,
-                      environ: os._Environ | dict = os.environ) -> AgentSource:
-    """The agent described by ``config_path`` (or just a database file ``db_path``)."""
-    if config_path is None and db_path is None:
-        raise SourceError("give the agent's config (--config PATH/mirix.yaml) or its database (--db PATH)")
+                      environ: os._Environ | dict = os.environ, agent: str | None = None) -> AgentSource:
+    """The agent described by ``config_path`` (or just a database file ``db_path``), named
+    ``agent`` if given (it must agree with a config's name)."""
+    config_path, db_path = _default_agent(config_path, db_path, environ)
     config: dict[str, Any] = {}
     cfg_path = None
     base_dir = Path.cwd()
@@ -104,18 +150,28 @@ def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str
         base_dir = cfg_path.parent
     if db_path is not None and is_postgres_url(str(db_path)):
         url = str(db_path)
-        fallback_name = unquote(urlsplit(url).path.lstrip("/")) or "postgres"
     elif db_path is not None:
         url = _sqlite_url(Path(db_path).expanduser())
-        fallback_name = Path(db_path).stem
     else:
         url = locate_database(config, base_dir, environ)
-        fallback_name = cfg_path.parent.name if cfg_path else "agent"
-    name = str(config.get("agent_name") or (cfg_path.parent.name if cfg_path else fallback_name))
+    default = False
+    if cfg_path is not None:
+        name = _config_name(config, cfg_path, agent)
+    elif is_postgres_url(url):
+        name, default = (agent, False) if agent else (unquote(urlsplit(url).path.lstrip("/")) or "postgres", True)
+    else:
+        db = Path(db_path).expanduser().absolute()
+        beside = config_beside(db, environ)
+        if beside is not None:
+            name = _config_name(beside[1], beside[0], agent)
+        elif agent is not None:
+            name = agent
+        else:
+            name, default = (db.parent.name if db.stem == "sqlite" else db.stem) or db.stem, True
     env_file = base_dir / ".env"
     log_dir = Path(config["log_dir"]) if config.get("log_dir") else base_dir / "logs"
     if not log_dir.is_absolute():
         log_dir = base_dir / log_dir
     return AgentSource(name=name, config_path=cfg_path, config=config, database_url=url,
                        env_file=env_file if env_file.is_file() else None,
-                       log_dir=log_dir if log_dir.is_dir() else None)
+                       log_dir=log_dir if log_dir.is_dir() else None, name_is_default=default)

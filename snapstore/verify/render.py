@@ -1,6 +1,7 @@
 """The text form of a verify report: a summary line, then one block per cause of damage."""
 from __future__ import annotations
 
+from ..wording import plural
 from .report import VerifyReport
 
 MAX_BLOBS_SHOWN = 5
@@ -17,11 +18,11 @@ def _size(n: float) -> str:
 
 def format_report(report: VerifyReport) -> list[str]:
     mode = report.mode + (f", subset {report.read_subset}" if report.read_subset else "")
-    lines = [f"verify ({mode}): {report.snapshots} snapshots, {report.files} files, "
-             f"{report.chunks} chunk references, {report.packs} packs in the index"]
+    lines = [f"verify ({mode}): {plural(report.snapshots, 'snapshot')}, {plural(report.files, 'file')}, "
+             f"{plural(report.chunks, 'chunk reference')}, {plural(report.packs, 'pack')} in the index"]
     if report.mode == "full":
-        lines.append(f"read {report.packs_read} packs ({_size(report.bytes_read)}), "
-                     f"re-hashed {report.blobs_read} blobs")
+        lines.append(f"read {plural(report.packs_read, 'pack')} ({_size(report.bytes_read)}), "
+                     f"re-hashed {plural(report.blobs_read, 'blob')}")
     for note in report.notes:
         lines.append(f"note: {note}")
     for d in report.damage:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from ..manifest import Snapshot
+from ..manifest import Selection, Snapshot
 from ..repository import Repository
 from .packpass import PackPass, apply_outcome, plan_tasks
 from .reader import TreeReader
@@ -55,12 +55,13 @@ def _finish_pass(packs: PackPass, view: RepoView, log: DamageLog, report: Verify
 
 def verify_repository(repo: Repository, *, full: bool = False, read_subset: str | ReadSubset | None = None,
                       snapshot_ids: Iterable[str | Snapshot] | None = None, progress: Progress | None = None,
-                      workers: int | None = None) -> VerifyReport:
+                      workers: int | None = None, selection: Selection = Selection()) -> VerifyReport:
     """Check the repository (or only ``snapshot_ids``); never raises for damage, see ``VerifyReport``.
 
     ``full`` reads and re-hashes every blob; ``read_subset`` ("K/N" or "P%")
     implies it and reads only that share of the packs.  ``progress`` is called
-    with the bytes of every pack range read.
+    with the bytes of every pack range read.  ``selection`` limits the check to
+    one agent's/host's snapshots (``latest`` as in ``manifest.Selection``).
     """
     started = time.perf_counter()
     subset = parse_read_subset(read_subset) if read_subset is not None else None
@@ -69,9 +70,9 @@ def verify_repository(repo: Repository, *, full: bool = False, read_subset: str 
     log = DamageLog()
     with repo.lock():
         view = load_view(repo, log, report)
-        snaps = load_manifests(repo, snapshot_ids, log, report)
+        snaps = load_manifests(repo, snapshot_ids, log, report, selection)
         with TreeReader(view) as reader:
-            wanted = set() if full and snapshot_ids is not None else None
+            wanted = set() if full and (snapshot_ids is not None or selection != Selection()) else None
             packs = _start_pass(view, subset, None, progress, workers) if full and wanted is None else None
             try:
                 walk = StructureWalk(view, reader, log, derive_digests=full, collect=wanted)

@@ -4,14 +4,14 @@
 manifest; verify must instead report it and go on with the others, so it loads
 each manifest itself.  Refs follow ``resolve_snapshot``: ``latest`` (the newest
 readable snapshot that is not a safety snapshot), a full id, or a unique prefix of
-at least 4 characters.
+at least 4 characters, all within the ``--agent``/``--host`` selection (``manifest.Selection``).
 """
 from __future__ import annotations
 
 from typing import Iterable
 
 from ..errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
-from ..manifest import Snapshot, latest_of, load_snapshot
+from ..manifest import Selection, Snapshot, latest_of, load_snapshot, match_id
 from ..repository import Repository
 from .faults import VerifyIncomplete
 from .report import DamageLog, VerifyReport
@@ -31,23 +31,20 @@ def _load(repo: Repository, sid: str, log: DamageLog, report: VerifyReport) -> S
     return None
 
 
-def _match(ids: list[str], ref: str) -> str:
-    ref = ref.lower()
-    matches = [sid for sid in ids if sid.startswith(ref)] if len(ref) >= 4 else []
-    if not matches:
-        raise SnapshotNotFound(f"no snapshot {ref!r} in the repository")
-    if len(matches) > 1:
-        raise SnapshotNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} matches); give more characters")
-    return matches[0]
-
-
 def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log: DamageLog,
-                   report: VerifyReport) -> list[Snapshot]:
-    """The snapshots to check, oldest first; unreadable manifests are logged as damage."""
+                   report: VerifyReport, selection: Selection = Selection()) -> list[Snapshot]:
+    """The snapshots to check, oldest first; unreadable manifests are logged as damage.
+
+    With a ``selection`` (``--agent``/``--host``) only its snapshots are checked; a
+    manifest too damaged to say whose it is is then left to an unfiltered verify.
+    """
     try:
         ids = repo.snapshot_ids()
     except OSError as exc:
         raise VerifyIncomplete(f"cannot list snapshots in {repo.snapshot_dir}: {exc.strerror or exc}") from None
+    everything: list[Snapshot] | None = None
+    if refs is not None or selection != Selection():
+        everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
     if refs is not None:
         refs = list(refs)
         wanted: list[str] = []
@@ -55,13 +52,18 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
             if isinstance(ref, Snapshot):
                 wanted.append(ref.id)
             elif ref != "latest":
-                wanted.append(_match(ids, ref))
+                sid = match_id(ids, ref, "the repository")
+                found = next((s for s in everything if s.id == sid), None)
+                wanted.append(selection.check(found).id if found else sid)
         if "latest" in refs:
-            everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
             if not everything:
                 raise SnapshotNotFound(f"the repository at {repo.path} has no readable snapshots")
-            wanted.append(latest_of(everything).id)
+            wanted.append(latest_of(everything, selection).id)
         ids = sorted(set(wanted))
+    elif everything is not None:
+        ids = [s.id for s in everything if selection.matches(s)]
+        if not ids:
+            raise SnapshotNotFound(f"no snapshots of {selection.describe()}")
     snaps = [s for s in (_load(repo, sid, log, report) for sid in ids) if s is not None]
     report.snapshots = len(ids)
     snaps.sort(key=lambda s: (s.time, s.id))

@@ -166,6 +166,6 @@ def load_view(repo: Repository, log: DamageLog, report: VerifyReport) -> RepoVie
     unindexed = [pid for pid in view.disk_packs if pid not in view.pack_sizes]
     if unindexed:
         report.notes.append(f"{len(unindexed)} pack(s) are in no index file (left by an interrupted backup: "
-                            "'snapstore repair index' indexes them, prune reclaims them)")
+                            "'snapstore repair index' indexes them)")
     report.packs = len(view.pack_sizes)
     return view

@@ -86,8 +86,9 @@ def test_monitor_lists_only_backups_oldest_first(backups):
     files = [p for p in (backups / "recent_snapstore").rglob("*") if p.is_file()]
     assert snap["size_mb"] == sum(p.stat().st_size for p in files) / (1024 * 1024)
     assert snap["kind"] == "snapstore" and by_name["old_mirix_save"]["kind"] == "mirix"
-    from datetime import datetime
+    from datetime import datetime, timezone
 
-    stamp = datetime.fromisoformat(meta["backup_info"]["timestamp"].replace("Z", "+00:00")).timestamp()
-    assert snap["created"] == stamp  # the backup's own time, not the folder's
+    stamp = datetime.fromisoformat(meta["backup_info"]["timestamp"].replace("Z", "+00:00"))
+    assert snap["created"] == stamp.astimezone(timezone.utc).isoformat()  # the backup's own time, ISO, not the folder's
+    assert datetime.fromisoformat(by_name["old_mirix_save"]["created"]).tzinfo is not None  # ISO for every kind
     assert monitor_backup_sizes("./no_backups_yet") == []

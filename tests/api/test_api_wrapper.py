@@ -112,3 +112,41 @@ def test_load_from_init_creates_the_database_of_a_new_agent(home, tmp_path):
     assert fresh.db_path == (new / "data" / "agent.db").resolve()
     assert db_rows(fresh.db_path, "messages") == db_rows(DB, "messages")
     assert fresh.last_load["safety_snapshot_id"] is None  # nothing was there to protect
+
+
+def test_latest_snapshot_is_this_agents_never_anothers(home):
+    """The selection rule of the CLI: an AgentWrapper's latest is its own agent's newest, even
+    when another agent's snapshot in the same repository is newer."""
+    from snapstore.backup import backup_agent
+    from snapstore.sources.agent import load_agent_source
+
+    agent = AgentWrapper(CONFIG)
+    saved = agent.save_agent("./b")
+    assert saved["success"]
+    other_db = home / "elsewhere" / "sqlite.db"
+    other_db.parent.mkdir()
+    shutil.copyfile(DB, other_db)
+    other = backup_agent(agent.repository, load_agent_source(db_path=other_db)).snapshot
+    assert other.agent == "elsewhere" and list_snapshots(agent.repository)[-1].id == other.id
+    assert agent.latest_snapshot().id == saved["snapshot_id"]
+    assert [s.id for s in agent.snapshots()] == [saved["snapshot_id"]]
+
+
+def test_load_undo_is_the_same_pasteable_command_as_the_clis(home):
+    import shlex
+    import subprocess
+
+    from helpers import SNAPSTORE, cli_env
+
+    agent = AgentWrapper(CONFIG)
+    assert agent.save_agent("./b")["success"]
+    db_execute(DB, "DELETE FROM episodic_memory")
+    emptied = db_rows(DB, "episodic_memory")
+    result = agent.load_agent("./b")
+    assert result["success"] and db_rows(DB, "episodic_memory") != emptied
+    words = shlex.split(result["undo"])
+    assert words[:3] == ["snapstore", "--repo", str(agent.repository_path.absolute())]
+    assert words[-1] == str(DB.absolute())
+    done = subprocess.run(SNAPSTORE + words[1:], cwd="/", env=cli_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert db_rows(DB, "episodic_memory") == emptied

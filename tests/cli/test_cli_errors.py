@@ -16,9 +16,9 @@ import msgpack
 import pytest
 
 from helpers import DB_PATH, cli_env, ok, run_cli, table_checksums
+from snapstore import sample_agent
 from snapstore.repository import Repository
 
-sample_agent = pytest.importorskip("snapstore.sample_agent")
 
 
 def assert_user_error(result, code: int | None = None, *mentions: str) -> str:
@@ -229,8 +229,9 @@ def test_backup_with_an_invalid_yaml_config(tmp_path, world):
     assert snapshot_count(world["repo"]) == before
 
 
-def test_backup_without_an_agent(world):
-    assert_user_error(run_cli("backup", repo=world["repo"]), 3, "--config")
+def test_backup_without_an_agent_is_a_usage_error(world, tmp_path):
+    """Neither --config nor --db, and no agent in $MIRIX_DIR: exit 2 (a usage error), not 3."""
+    assert_user_error(run_cli("backup", repo=world["repo"], env=cli_env(MIRIX_DIR=str(tmp_path))), 2, "--config")
 
 
 # -- --json -----------------------------------------------------------------------------

@@ -279,3 +279,12 @@ def test_progress_counts_every_byte_of_database_dump_and_memories(world, tmp_pat
                   ["database/sqlite.db", "database/mirix_dump.sql",
                    *(f"memories/{memory_file_name(kind)}" for kind in DEFAULT_MEMORY_TABLES)])
     assert all(n > 0 for n in counted) and sum(counted) == written
+
+
+def test_exported_config_keeps_the_users_lines_and_comments(world):
+    """Only the secret values change (in place); comments, order and every other line stay."""
+    original = Path(world["agent"].config_path).read_text().splitlines()
+    exported = (world["folder"] / "config/mirix.yaml").read_text().splitlines()
+    assert len(exported) == len(original) and original[0].startswith("#") and exported[0] == original[0]
+    changed = [(a, b) for a, b in zip(original, exported) if a != b]
+    assert changed and all(b.endswith(f"'{MARKER}'") and a.split(":")[0] == b.split(":")[0] for a, b in changed)

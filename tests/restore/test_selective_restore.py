@@ -166,11 +166,11 @@ def test_selective_restore_of_episodic_memory(world):
     safety = [s for s in list_snapshots(Repository.open(world["repo_path"])) if "pre-restore" in s.tags]
     assert len(safety) == 1
     assert safety[0].id[:8] in result.stdout
-    undo = re.search(r"to undo: (snapstore restore .+)$", result.stdout, re.M)
+    undo = re.search(r"to undo: (snapstore .+)$", result.stdout, re.M)
     assert undo, result.stdout
     args = shlex.split(undo.group(1))[1:]
-    assert args[1][:8] == safety[0].id[:8]
-    ok(run_cli(*args, repo=world["repo_path"]))
+    assert args[:2] == ["--repo", str(Path(world["repo_path"]).absolute())] and args[3][:8] == safety[0].id[:8]
+    ok(run_cli(*args, cwd="/"))  # pasted as printed, anywhere: no --repo added, no relative path
     assert db_state(live) == before, "restoring the pre-restore snapshot must undo the restore"
     check_database(live)
 

@@ -26,8 +26,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (DB_PATH, fts_integrity_check, integrity_check, ok, run_cli, wait_for, write_counts)
-
-sample_agent = pytest.importorskip("snapstore.sample_agent")
+from snapstore import sample_agent
 
 BACKUPS = 4
 PAUSE_S = "0.01"  # writer's pause between commits: keeps the database growing only a few MB per second

@@ -1,5 +1,8 @@
 """Restoring an agent's ``mirix.yaml`` from a backup without breaking the running set-up.
 
+``restore --only config`` (CLI and ``load_agent`` alike) merges into the agent's
+live config; ``--files-dir`` writes the backup's config files there instead.
+
 A backup's config is usually sanitised (secrets replaced by ``***REDACTED***``) and
 describes where things were on the machine that wrote it.  Restoring it therefore
 merges: the backup's settings win, except
@@ -11,7 +14,9 @@ merges: the backup's settings win, except
 
 The previous config is captured first (safety snapshot of the whole agent, or a
 ``mirix.yaml.pre-restore-<time>`` copy when the agent has no database yet) and the
-new file is written atomically with the old file's permissions.
+new file is written atomically with the old file's permissions, changing only the
+values that differ (comments and order kept, ``yaml_edit``); a merge that changes
+nothing leaves the file alone.
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ import yaml
 from ..atomic import AtomicFile
 from ..backup import CONFIG_PATH
 from ..errors import SourceError, UsageError
-from ..restore.sources import FolderSource
 from ..sanitize import MARKER
 from ..sources.agent import read_config
+from ..yaml_edit import KEEP, edited_or_dumped, leaves
+from .sources import FolderSource, SnapshotSource
 
 LOCAL_KEYS = ("database_url", "pg_user", "pg_password", "pg_host", "pg_port", "pg_db", "log_dir", "snapstore")
 
@@ -59,9 +65,9 @@ def merge_config(backup: Any, current: Any, path: str = "") -> tuple[Any, list[s
     return backup, []
 
 
-def backup_config(source: FolderSource) -> dict:
+def backup_config(source: FolderSource | SnapshotSource) -> dict:
     if CONFIG_PATH not in source.paths():
-        raise UsageError(f"backup {source.folder} holds no {CONFIG_PATH} (saved with include_config=False?)")
+        raise UsageError(f"{source.label} holds no {CONFIG_PATH} (saved with include_config=False?)")
     buf = io.BytesIO()
     source.write(CONFIG_PATH, buf)
     try:
@@ -73,7 +79,7 @@ def backup_config(source: FolderSource) -> dict:
     return doc
 
 
-def restore_config(config_path: Path, source: FolderSource, safety_snapshot_id: str | None) -> dict:
+def restore_config(config_path: Path, source: FolderSource | SnapshotSource, safety_snapshot_id: str | None) -> dict:
     """Write the merged config over ``config_path``; returns what was done."""
     current = read_config(config_path)
     merged, placeholders = merge_config(backup_config(source), current)
@@ -85,13 +91,23 @@ def restore_config(config_path: Path, source: FolderSource, safety_snapshot_id: 
             merged[key] = current[key]
         else:
             merged.pop(key, None)
-    copy = None
+    done = {"config_path": str(config_path), "kept_local_settings": kept, "placeholders": placeholders,
+            "previous_config_copy": None, "changed": merged != current}
+    if not done["changed"]:
+        return done  # the user's file stays byte for byte
     if safety_snapshot_id is None:
         copy = config_path.with_name(f"{config_path.name}.pre-restore-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.copy2(config_path, copy)
+        done["previous_config_copy"] = str(copy)
+    original = config_path.read_bytes().decode()
+    wanted, present = dict(leaves(merged)), dict(leaves(current))
+
+    def merged_value(path: tuple, _node):
+        return wanted[path] if path in wanted and wanted[path] != present.get(path) else KEEP
+
+    text = edited_or_dumped(original, merged_value, merged)  # comments and order kept where possible
     mode = config_path.stat().st_mode & 0o777
     with AtomicFile(config_path, overwrite=True) as out:
-        out.write(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True).encode())
+        out.write(text.encode())
         os.chmod(out.tmp_path, mode)
-    return {"config_path": str(config_path), "kept_local_settings": kept, "placeholders": placeholders,
-            "previous_config_copy": str(copy) if copy else None}
+    return done
