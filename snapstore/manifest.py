@@ -18,6 +18,7 @@ import msgpack
 from .chunklist import ListRef
 from .errors import IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
 from .repository import Repository
+from .storage import ObjectNotFound
 
 MANIFEST_VERSION = 1
 
@@ -120,8 +121,8 @@ def save_snapshot(repo: Repository, snapshot: Snapshot) -> str:
 def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
     try:
         data = repo.read_snapshot_file(snapshot_id)
-    except FileNotFoundError:
-        raise SnapshotNotFound(f"no snapshot {snapshot_id[:8]} in {repo.path}") from None
+    except ObjectNotFound:
+        raise SnapshotNotFound(f"no snapshot {snapshot_id[:8]} in {repo.location}") from None
     if blake3.blake3(data).hexdigest() != snapshot_id:
         raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is corrupt (hash mismatch)")
     return Snapshot.from_bytes(data, snapshot_id)
@@ -162,14 +163,14 @@ def resolve_snapshot(repo: Repository, ref: str) -> Snapshot:
     if ref.lower() == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
-            raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
+            raise SnapshotNotFound(f"the repository at {repo.location} has no snapshots yet")
         return latest_of(snaps)
     ref = ref.lower()
     if len(ref) < 4:
         raise SnapshotNotFound(f"snapshot id {ref!r} is too short: give at least 4 characters (or 'latest')")
     matches = [sid for sid in ids if sid.startswith(ref)]
     if not matches:
-        raise SnapshotNotFound(f"no snapshot {ref!r} in {repo.path}")
+        raise SnapshotNotFound(f"no snapshot {ref!r} in {repo.location}")
     if len(matches) > 1:
         raise SnapshotNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} matches); give more characters")
     return load_snapshot(repo, matches[0])

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from .errors import IntegrityError
 from .repository import Repository
-from .repository.index import PackInfo, iter_index_files, write_index_file
-from .repository.pack import BLOB_RECORD, read_trailer
+from .repository.index import PackInfo, index_file_ids, index_file_name, write_index_file
+from .repository.pack import BLOB_RECORD, pack_id_of, read_trailer
 
 
 @dataclass
@@ -28,29 +28,30 @@ class RepairReport:
 
 def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
     infos = []
-    for path in repo.pack_files():
-        try:
-            pack_id = bytes.fromhex(path.name)
-            entries = read_trailer(path)
-        except (ValueError, IntegrityError) as exc:
-            report.bad_packs.append(f"{path.name[:16]}: {exc}")
+    for obj in sorted(repo.storage.list("data/"), key=lambda o: o.name):
+        pack_id = pack_id_of(obj.name)
+        if pack_id is None:
             continue
-        infos.append(PackInfo(pack_id, path.stat().st_size, b"".join(e.record() for e in entries)))
+        try:
+            entries = read_trailer(repo.storage, obj.name, obj.size)
+        except IntegrityError as exc:
+            report.bad_packs.append(f"{obj.name.rsplit('/', 1)[-1][:16]}: {exc}")
+            continue
+        infos.append(PackInfo(pack_id, obj.size, b"".join(e.record() for e in entries)))
     return infos
 
 
 def rebuild_index(repo: Repository) -> RepairReport:
     report = RepairReport()
     with repo.lock(exclusive=True):
-        old = list(iter_index_files(repo.index_dir))
+        old = index_file_ids(repo.storage)
         infos = scan_packs(repo, report)
-        new_path = write_index_file(repo.index_dir, infos) if infos else None
-        for path in old:
-            if path != new_path:
-                path.unlink()
+        new_id = write_index_file(repo.storage, infos)[0] if infos else None
+        for file_id in old:
+            if file_id != new_id:
+                repo.storage.delete(index_file_name(file_id))
                 report.replaced_files += 1
         repo.reload_index()
     report.packs = len(infos)
     report.blobs = sum(len(i.records) // BLOB_RECORD.size for i in infos)
     return report
-

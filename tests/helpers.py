@@ -246,3 +246,8 @@ def temp_name_of(pid: int, name: str) -> str:
 
     head, _, rand = temp_name(name).rpartition("-")
     return f"{head.rsplit('.', 1)[0]}.{pid}-{rand}"
+
+
+def pack_files(repo: Repository) -> list[Path]:
+    """The pack files of a local repository (tests that damage them on disk)."""
+    return [repo.storage.root / name for name in repo.pack_names()]

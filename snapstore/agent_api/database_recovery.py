@@ -144,7 +144,7 @@ def _recover_sqlite(dump: Path, compressed: bool, target: Target, result: dict) 
             use_config = target.config_path is not None
             result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path if use_config else None,
                                                            db_path=None if use_config else db)
-            result["undo"] = f"snapstore --repo {repo.path} restore {result['safety_snapshot_id'][:12]} --to {db}"
+            result["undo"] = f"snapstore --repo {repo.location} restore {result['safety_snapshot_id'][:12]} --to {db}"
             copy_database(rebuilt, db)
             check = integrity(db)
             if check != "ok":

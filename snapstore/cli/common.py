@@ -53,9 +53,22 @@ def repo_path(ctx: click.Context) -> str:
     return path
 
 
+def repo_options(ctx: click.Context) -> dict[str, str]:
+    """``-o KEY=VALUE`` backend options (restic's ``-o s3.region=…``)."""
+    pairs = {}
+    for item in ctx.find_root().params.get("options") or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad option {item!r}: use -o KEY=VALUE")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def open_repo(ctx: click.Context) -> Repository:
     lock_wait_from_env()  # a bad setting is reported by every command, not only those that lock
-    return Repository.open(repo_path(ctx))
+    repo = Repository.open(repo_path(ctx), repo_options(ctx), cache=not ctx.find_root().params.get("no_cache"))
+    ctx.call_on_close(repo.close)
+    return repo
 
 
 def emit_json(doc: Any) -> None:

@@ -16,7 +16,7 @@ def command(ctx: click.Context, snapshot_ref: str, as_json: bool) -> None:
     """Show a snapshot: source, database, summary, files."""
     repo = open_repo(ctx)
     snap = resolve_snapshot(repo, snapshot_ref)
-    doc = snapshot_row(repo, snap) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
+    doc = snapshot_row(snap, repo.snapshot_size(snap.id)) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
                                 "sanitized": snap.sanitized,
                                 "paths": [f.path for f in snap.files]}
     if as_json:

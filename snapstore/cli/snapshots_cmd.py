@@ -7,9 +7,8 @@ from ..manifest import list_snapshots
 from .common import JSON_OPTION, emit_json, human_bytes, open_repo
 
 
-def snapshot_row(repo, snap) -> dict:
+def snapshot_row(snap, manifest_bytes: int) -> dict:
     """What a listing shows; ``added_bytes`` counts the snapshot's packs, index and manifest."""
-    manifest_bytes = (repo.snapshot_dir / snap.id).stat().st_size
     return {"id": snap.id, "short_id": snap.short_id, "time": snap.time, "host": snap.host,
             "agent": snap.agent, "tags": snap.tags, "parent": snap.parent, "files": len(snap.files),
             "total_size": snap.summary.get("total_size"), "added_bytes": snap.summary.get("added_pack_bytes", 0) + manifest_bytes,
@@ -27,7 +26,8 @@ def command(ctx: click.Context, agent: str | None, tag: str | None, as_json: boo
     problems: list[str] = []
     snaps = [s for s in list_snapshots(repo, problems)
              if (agent is None or s.agent == agent) and (tag is None or tag in s.tags)]
-    rows = [snapshot_row(repo, s) for s in snaps]
+    sizes = repo.snapshot_sizes()
+    rows = [snapshot_row(s, sizes.get(s.id, 0)) for s in snaps]
     for problem in problems:
         click.echo(f"snapstore: warning: {problem} (run 'snapstore verify')", err=True)
     if as_json:

@@ -1,25 +1,47 @@
-"""Repository lock: ``flock`` on ``locks/repository.lock``.
+"""Repository locks: lock objects in ``locks/``, which work on any storage and across hosts.
 
-Backups, exports and verifies take it shared: they only add content-named files,
-so any number may run together.  ``prune`` and ``repair index`` take it
-exclusive because they delete.  The kernel drops a flock when its process dies,
-so a ``kill -9`` never leaves a stale lock behind (restic's and borg's lock
-files need a staleness timeout for that).  flock is unreliable on some network
-filesystems; the repository is meant for a local disk.
+A lock is an object ``locks/<random id>`` (msgpack: exclusive, host id, host
+name, user, pid, pid namespace, command, time).  Taking one is restic's
+protocol: store our lock object, then list the others; if one conflicts (an
+exclusive lock, or any lock when we want an exclusive one) and is not stale,
+remove ours and try again until ``SNAPSTORE_LOCK_WAIT`` runs out.  Two
+exclusive takers racing both see each other and both back off (with jitter).
+While held, a thread rewrites the object's time every ``REFRESH_S``.
+
+A lock is stale when its time is older than ``STALE_AFTER_S`` (it was not
+refreshed: its holder died or lost the storage), or at once when it was made
+on this host (same host id and pid namespace) by a process that no longer runs
+-- so a ``kill -9`` on this host never blocks the next run.  A stale lock is
+ignored by lockers and removed by ``snapstore unlock``; ``--force`` removes
+every lock.  Backups, imports, exports, restores, dumps and verifies lock
+shared; repair (and prune) lock exclusive.  The flock of earlier versions is
+gone: the same protocol on every backend, also for directories shared
+between hosts (docs/design.md, "Locking").
 """
 from __future__ import annotations
 
-import fcntl
 import os
+import random
+import secrets
+import sys
+import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Iterator
 
-from ..atomic import FILE_MODE
+import msgpack
+
+from ..atomic import _pid_namespace, _process_alive
 from ..errors import LockFailed, UsageError
+from ..hostid import host_id, hostname
+
+if TYPE_CHECKING:
+    from ..storage import Storage
 
 DEFAULT_LOCK_WAIT_S = 600.0
+REFRESH_S = 5 * 60.0
+STALE_AFTER_S = 30 * 60.0
 
 
 def lock_wait_from_env() -> float:
@@ -36,26 +58,125 @@ def lock_wait_from_env() -> float:
     return value
 
 
-@contextmanager
-def repository_lock(lock_path: Path, *, exclusive: bool, wait: float | None = None) -> Iterator[None]:
-    wait = lock_wait_from_env() if wait is None else wait
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+@dataclass
+class LockInfo:
+    exclusive: bool
+    host_id: str
+    hostname: str
+    pid: int
+    pid_ns: str
+    user: str
+    command: str
+    time: float
+    name: str = ""  # object name, not stored
+
+    def encode(self) -> bytes:
+        doc = asdict(self)
+        doc.pop("name")
+        return msgpack.packb(doc)
+
+    @classmethod
+    def decode(cls, name: str, data: bytes) -> "LockInfo | None":
+        try:
+            doc = msgpack.unpackb(data)
+            fields = {k: doc[k] for k in cls.__dataclass_fields__ if k != "name"}
+            return cls(**fields, name=name)
+        except Exception:
+            return None  # unreadable lock objects are treated as stale by age of listing
+
+    def stale(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        if now - self.time > STALE_AFTER_S:
+            return True
+        return self.host_id == host_id() and self.pid_ns == _pid_namespace() and not _process_alive(self.pid)
+
+    def describe(self) -> str:
+        kind = "exclusive" if self.exclusive else "shared"
+        age = max(0, int(time.time() - self.time))
+        return f"{kind} lock by pid {self.pid} on {self.hostname} ({self.command}, refreshed {age} s ago)"
+
+
+def _me(exclusive: bool) -> LockInfo:
     try:
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        deadline = time.monotonic() + wait
-        delay = 0.01
-        while True:
+        user = os.getlogin()
+    except OSError:
+        user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+    command = " ".join(os.path.basename(a) for a in sys.argv[:2]) or "snapstore"
+    return LockInfo(exclusive, host_id(), hostname(), os.getpid(), _pid_namespace(), user, command, time.time())
+
+
+def list_locks(storage: "Storage") -> list[LockInfo]:
+    from ..storage import ObjectNotFound
+    found = []
+    for obj in storage.list("locks/"):
+        if obj.name.endswith("repository.lock"):  # the flock file of format-1 snapstore: not a lock object
+            continue
+        try:
+            info = LockInfo.decode(obj.name, storage.get(obj.name))
+        except ObjectNotFound:
+            continue  # released while we listed
+        if info is None:
+            info = LockInfo(True, "?", "?", 0, "?", "?", "unreadable lock object", 0.0, obj.name)
+        found.append(info)
+    return found
+
+
+class _Refresher(threading.Thread):
+    def __init__(self, storage: "Storage", info: LockInfo):
+        super().__init__(name="snapstore-lock-refresh", daemon=True)
+        self.storage, self.info = storage, info
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(REFRESH_S):
+            self.info.time = time.time()
             try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    kind = "exclusive" if exclusive else "shared"
-                    raise LockFailed(
-                        f"could not take the {kind} repository lock within {wait:g} s: "
-                        "another snapstore process (prune or repair) is using it") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-        yield
+                self.storage.put(self.info.name, self.info.encode())
+            except Exception:  # the storage is away: the next refresh tries again
+                pass
+
+
+@contextmanager
+def repository_lock(storage: "Storage", *, exclusive: bool, wait: float | None = None) -> Iterator[LockInfo]:
+    wait = lock_wait_from_env() if wait is None else wait
+    me = _me(exclusive)
+    me.name = f"locks/{secrets.token_hex(16)}"
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        me.time = time.time()
+        storage.put(me.name, me.encode())
+        blocker = next((other for other in list_locks(storage) if other.name != me.name and not other.stale()
+                        and (exclusive or other.exclusive)), None)
+        if blocker is None:
+            break
+        storage.delete(me.name)
+        if time.monotonic() >= deadline:
+            kind = "exclusive" if exclusive else "shared"
+            raise LockFailed(f"could not take the {kind} repository lock within {wait:g} s: "
+                             f"{blocker.describe()} (if it is stale: 'snapstore unlock')")
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 2.0)
+    refresher = _Refresher(storage, me)
+    refresher.start()
+    try:
+        yield me
     finally:
-        os.close(fd)
+        refresher.stop.set()
+        refresher.join()
+        try:
+            storage.delete(me.name)
+        except Exception:  # the storage is away: the lock goes stale after STALE_AFTER_S
+            pass
+
+
+def remove_locks(storage: "Storage", *, force: bool = False) -> tuple[list[LockInfo], list[LockInfo]]:
+    """Remove stale locks (every lock with ``force``); returns (removed, kept)."""
+    removed, kept = [], []
+    for info in list_locks(storage):
+        if force or info.stale():
+            storage.delete(info.name)
+            removed.append(info)
+        else:
+            kept.append(info)
+    return removed, kept

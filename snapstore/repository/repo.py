@@ -1,36 +1,40 @@
-"""The repository: a directory of packs, index files and snapshot manifests.
+"""The repository: packs, index files and snapshot manifests in a ``Storage``.
 
-    REPO/config              format version and parameters (RepoConfig)
-    REPO/data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
-    REPO/index/<id>          index files (index.py), named by their BLAKE3
-    REPO/snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
-    REPO/locks/              the flock file (lock.py)
+    config              format version and parameters (RepoConfig)
+    data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
+    index/<id>          index files (index.py), named by their BLAKE3
+    snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
+    locks/              lock objects (locks.py)
 
-Write order is packs -> index file -> snapshot, each file created atomically, so a
-snapshot file is the commit point: whatever a crash leaves behind is only
-unreferenced packs (reused by the next backup once indexed, else removed by
-prune), never a snapshot that names missing data.  Docs: docs/design.md.
+The storage is a local directory or an S3 bucket (snapstore/storage/); this
+class is the only user of it besides verify and repair, which reach it through
+``Repository.storage``.  Write order is packs -> index file -> snapshot, each
+object created atomically, so a snapshot is the commit point: whatever a crash
+leaves behind is only unreferenced packs (reused by the next backup once
+indexed, else removed by prune), never a snapshot that names missing data.
+Docs: docs/design.md.
 """
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import blake3
 import zstandard
 
-from ..atomic import TMP_MARK, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
+from ..storage import LocalStorage, ObjectNotFound, Storage, StorageError, open_storage
+from ..storage.cache import CachedStorage, default_cache_root
+from .blob import BlobDamage, check_blob, decompress_payload
 from .config import RepoConfig
-from .index import Index, Location, PackInfo, load_index, write_index_file
+from .index import Index, Location, PackInfo, index_file_name, load_index, write_index_file
 from .lock import repository_lock
-from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
+from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_id_of, pack_name
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
+LAYOUT = ("data", "index", "snapshots", "locks")
 
 
 @dataclass
@@ -39,56 +43,75 @@ class WriteStats:
     plain_bytes: int = 0
     stored_bytes: int = 0
     packs: int = 0
-    file_bytes: int = 0  # everything written to disk: packs, index files
+    file_bytes: int = 0  # everything stored: packs, index files
+
+
+def _as_storage(where: "str | os.PathLike | Storage", options: dict[str, str] | None) -> Storage:
+    return where if isinstance(where, Storage) else open_storage(os.fspath(where), options)
 
 
 class Repository:
-    def __init__(self, path: Path, config: RepoConfig):
-        self.path = Path(path)
+    def __init__(self, storage: Storage, config: RepoConfig):
+        self.storage = storage
         self.config = config
         self._index: Index | None = None
 
+    @property
+    def location(self) -> str:
+        """Where the repository is, for messages: a path or an ``s3:`` URL."""
+        return self.storage.location
+
     # -- opening -------------------------------------------------------------
     @classmethod
-    def init(cls, path: str | os.PathLike) -> "Repository":
-        path = Path(path)
-        if (path / "config").exists():
-            raise RepositoryExists(f"a snapstore repository already exists at {path}")
-        if path.exists() and any(path.iterdir()):
-            raise RepositoryExists(f"{path} exists and is not empty; choose a new directory")
-        make_dirs(path)  # owner-only from the top: the repository holds the agent's whole memory
-        for sub in ("data", "index", "snapshots", "locks"):
-            make_dirs(path / sub)
+    def init(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None) -> "Repository":
+        storage = _as_storage(where, options)
+        if storage.exists("config"):
+            raise RepositoryExists(f"a snapstore repository already exists at {storage.location}")
+        if isinstance(storage, LocalStorage):
+            if storage.root.exists() and any(storage.root.iterdir()):
+                raise RepositoryExists(f"{storage.location} exists and is not empty; choose a new directory")
+            storage.make_layout(LAYOUT)
+        elif next(iter(storage.list("")), None) is not None:
+            raise RepositoryExists(f"{storage.location} is not empty; choose a new prefix")
         config = RepoConfig()
-        write_atomic(path / "config", config.encode())
-        return cls(path, config)
+        if not storage.put("config", config.encode(), create_only=True):
+            raise RepositoryExists(f"a snapstore repository was just created at {storage.location}")
+        return cls(storage, config)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Repository":
-        path = Path(path)
-        if not path.is_dir():
-            raise RepositoryNotFound(f"no snapstore repository at {path} (run 'snapstore init')")
-        return cls(path, RepoConfig.read(path / "config"))
+    def open(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None, *,
+             cache: bool = True) -> "Repository":
+        """``cache``: keep index files, manifests and tree packs of a remote repository in
+        the local cache (storage/cache.py); local repositories are never cached."""
+        storage = _as_storage(where, options)
+        if isinstance(storage, LocalStorage) and not storage.root.is_dir():
+            raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')")
+        try:
+            data = storage.get("config")
+        except ObjectNotFound:
+            raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')") from None
+        config = RepoConfig.decode(data, storage.location)
+        if cache and not storage.is_local:
+            storage = CachedStorage(storage, default_cache_root() / config.repo_id)
+        return cls(storage, config)
 
-    @property
-    def data_dir(self) -> Path:
-        return self.path / "data"
+    def uncached(self) -> "Repository":
+        """The same repository read without the local cache."""
+        if isinstance(self.storage, CachedStorage):
+            return Repository(self.storage.inner, self.config)
+        return self
 
-    @property
-    def index_dir(self) -> Path:
-        return self.path / "index"
+    def close(self) -> None:
+        """Wait for uploads still running and release connections."""
+        self.storage.close()
 
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.path / "snapshots"
-
-    def remove_stale_temps(self) -> list[Path]:
+    def remove_stale_temps(self) -> list[str]:
         """Drop the half-written packs, index and snapshot files of killed writers on this host."""
-        return [p for d in (self.path, self.data_dir, self.index_dir, self.snapshot_dir) for p in remove_stale_temps(d)]
+        return self.storage.remove_stale_temps()
 
     @contextmanager
     def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
-        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait):
+        with repository_lock(self.storage, exclusive=exclusive, wait=wait):
             self._index = None  # other processes may have added packs since it was loaded
             yield self
 
@@ -96,8 +119,20 @@ class Repository:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = load_index(self.index_dir)
+            self._index = load_index(self.storage, lambda name: self.read_index_file(name.rsplit("/", 1)[-1]))
+            if isinstance(self.storage, CachedStorage):
+                trees = {pack_name(pid) for pid in self._index.tree_pack_ids()}
+                self.storage.tree_packs = trees
+                self.storage.prune_to("index/", {f"index/{fid}" for fid in self._index.files})
+                self.storage.prune_to("data/", trees)
         return self._index
+
+    def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        """Bytes of a pack; ObjectNotFound if the pack is gone."""
+        return self.storage.get(pack_name(pack_id), offset, length)
+
+    def read_index_file(self, file_id: str) -> bytes:
+        return self.storage.get(index_file_name(file_id))
 
     def reload_index(self) -> Index:
         self._index = None
@@ -116,20 +151,30 @@ class Repository:
 
     # -- snapshot files ------------------------------------------------------
     def write_snapshot_file(self, data: bytes) -> str:
+        self.storage.flush()  # the commit point: every pack it names must be stored first
         snapshot_id = blake3.blake3(data).hexdigest()
-        write_atomic(self.snapshot_dir / snapshot_id, data)
+        self.storage.put(f"snapshots/{snapshot_id}", data, create_only=True)
         return snapshot_id
 
+    def snapshot_sizes(self) -> dict[str, int]:
+        """Every snapshot id with its manifest's size, from one listing."""
+        sizes = {info.name.rsplit("/", 1)[-1]: info.size for info in self.storage.list("snapshots/")}
+        if isinstance(self.storage, CachedStorage):
+            self.storage.prune_to("snapshots/", {f"snapshots/{sid}" for sid in sizes})
+        return sizes
+
     def snapshot_ids(self) -> list[str]:
-        if not self.snapshot_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.snapshot_dir.iterdir() if TMP_MARK not in p.name)
+        return sorted(self.snapshot_sizes())
 
     def read_snapshot_file(self, snapshot_id: str) -> bytes:
-        return (self.snapshot_dir / snapshot_id).read_bytes()
+        """The manifest's bytes; ObjectNotFound if there is no such snapshot."""
+        return self.storage.get(f"snapshots/{snapshot_id}")
 
-    def pack_files(self) -> list[Path]:
-        return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
+    def snapshot_size(self, snapshot_id: str) -> int:
+        return self.storage.stat(f"snapshots/{snapshot_id}").size
+
+    def pack_names(self) -> list[str]:
+        return sorted(info.name for info in self.storage.list("data/") if pack_id_of(info.name) is not None)
 
 
 def _where(blob_id: bytes, loc: Location) -> str:
@@ -137,41 +182,28 @@ def _where(blob_id: bytes, loc: Location) -> str:
 
 
 class BlobReader:
-    """Reads and checks blobs, keeping a few pack files open for sequential restores."""
-
-    MAX_OPEN = 16
+    """Reads and checks blobs; keeps the last decompressed payload for sequential restores."""
 
     def __init__(self, repo: Repository):
         self.repo = repo
+        self.storage = repo.storage
         self.index = repo.index
-        self._files: OrderedDict[bytes, object] = OrderedDict()
         self._dctx = zstandard.ZstdDecompressor()
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
         self._region = bytearray()  # read_into's reusable buffer for one run of a pack
 
-    def _file(self, pack_id: bytes):
-        f = self._files.get(pack_id)
-        if f is None:
-            path = pack_path(self.repo.data_dir, pack_id)
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
-            self._files[pack_id] = f
-            if len(self._files) > self.MAX_OPEN:
-                self._files.popitem(last=False)[1].close()
-        else:
-            self._files.move_to_end(pack_id)
-        return f
+    def _get(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        try:
+            return self.repo.read_pack_range(pack_id, offset, length)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
 
     def read(self, blob_id: bytes) -> bytes:
         loc = self.index.get(blob_id)
         if loc is None:
             raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
-        f = self._file(loc.pack_id)
-        f.seek(loc.offset)
-        payload = f.read(loc.stored_length)
+        payload = self._get(loc.pack_id, loc.offset, loc.stored_length)
         if len(payload) != loc.stored_length:
             raise IntegrityError(f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]} is truncated")
         return self._check(blob_id, loc, payload)
@@ -210,9 +242,11 @@ class BlobReader:
                 self._region = bytearray(size)
             region = memoryview(self._region)[:size]
             self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            f = self._file(first.pack_id)
-            f.seek(first.offset)
-            if f.readinto(region) != size:
+            try:
+                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+            except ObjectNotFound:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+            if got != size:
                 raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
             for blob_id, loc in run:
                 start = loc.offset - first.offset
@@ -230,24 +264,19 @@ class BlobReader:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
-            try:
-                frame = payload if loc.codec == CODEC_RAW else self._dctx.decompress(payload)
-            except zstandard.ZstdError as exc:
-                raise IntegrityError(f"{_where(blob_id, loc)} does not decompress: {exc}") from None
+            frame = decompress_payload(loc.codec, payload, self._dctx, _where(blob_id, loc))
             self._frame_key, self._frame = key, memoryview(frame)
-        plain = self._frame[loc.inner:loc.inner + loc.plain_length]
-        if len(plain) != loc.plain_length or blake3.blake3(plain).digest() != blob_id:
+        plain = check_blob(blob_id, self._frame, loc.inner, loc.plain_length)
+        if plain is None:
             self._frame_key = None
-            raise IntegrityError(f"{_where(blob_id, loc)} does not match its hash")
+            raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
         return plain
 
     def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
         return bytes(self._view(blob_id, loc, payload))
 
     def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files.clear()
+        self._region = bytearray()
 
     def __enter__(self) -> "BlobReader":
         return self
@@ -320,7 +349,7 @@ class BlobWriter:
         while i < len(fresh_payloads):
             pack = self._open.get(blob_type)
             if pack is None:
-                pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
+                pack = self._open[blob_type] = PackWriter(self.repo.storage, blob_type)
             j, size = i + 1, len(fresh_payloads[i][1])
             while j < len(fresh_payloads) and pack.size + size + len(fresh_payloads[j][1]) <= limit:
                 size += len(fresh_payloads[j][1])
@@ -338,6 +367,8 @@ class BlobWriter:
     def _finish_pack(self, blob_type: int) -> None:
         pack = self._open.pop(blob_type)
         pack_id, size, records = pack.finish()
+        if blob_type == BLOB_TREE and isinstance(self.repo.storage, CachedStorage):
+            self.repo.storage.tree_packs.add(pack_name(pack_id))  # its bytes went to the cache too
         self._unindexed.append(PackInfo(pack_id, size, records))
         self.stats.packs += 1
         self.stats.file_bytes += size
@@ -345,8 +376,9 @@ class BlobWriter:
     def _write_index(self) -> None:
         if not self._unindexed:
             return
-        path = write_index_file(self.repo.index_dir, self._unindexed)
-        self.stats.file_bytes += path.stat().st_size
+        self.repo.storage.flush()  # an index file names only packs that are stored
+        _file_id, size = write_index_file(self.repo.storage, self._unindexed)
+        self.stats.file_bytes += size
         for info in self._unindexed:
             self.index.add_pack(info.pack_id, info.size, info.records)
             self._in_flight.difference_update(r[0] for r in BLOB_RECORD.iter_unpack(info.records))
@@ -370,5 +402,9 @@ class BlobWriter:
             self.flush()
         else:
             self.abort()
-            # Finished packs stay; index them so the next run reuses their chunks.
-            self._write_index()
+            # Finished packs stay; index them so the next run reuses their chunks -- unless
+            # storing them failed too (the server went away): then they are left to repair.
+            try:
+                self._write_index()
+            except StorageError:
+                pass

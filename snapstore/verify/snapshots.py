@@ -47,7 +47,7 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
     try:
         ids = repo.snapshot_ids()
     except OSError as exc:
-        raise VerifyIncomplete(f"cannot list snapshots in {repo.snapshot_dir}: {exc.strerror or exc}") from None
+        raise VerifyIncomplete(f"cannot list snapshots in {repo.location}: {exc.strerror or exc}") from None
     if refs is not None:
         refs = list(refs)
         wanted: list[str] = []
@@ -59,7 +59,7 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
         if "latest" in refs:
             everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
             if not everything:
-                raise SnapshotNotFound(f"the repository at {repo.path} has no readable snapshots")
+                raise SnapshotNotFound(f"the repository at {repo.location} has no readable snapshots")
             wanted.append(latest_of(everything).id)
         ids = sorted(set(wanted))
     snaps = [s for s in (_load(repo, sid, log, report) for sid in ids) if s is not None]
