@@ -71,6 +71,14 @@ def open_repo(ctx: click.Context) -> Repository:
     return repo
 
 
+def open_repo_for_reading(ctx: click.Context) -> Repository:
+    """The repository under a shared lock held until the command ends: a prune can never
+    delete what an export, restore or dump is reading."""
+    repo = open_repo(ctx)
+    ctx.with_resource(repo.lock())
+    return repo
+
+
 def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
 

@@ -9,7 +9,7 @@ import click
 from ..atomic import AtomicFile
 from ..extract import write_file
 from ..manifest import resolve_snapshot, safe_relpath
-from .common import Progress, open_repo
+from .common import Progress, open_repo_for_reading
 
 
 @click.command("dump")
@@ -19,7 +19,7 @@ from .common import Progress, open_repo
 @click.pass_context
 def command(ctx: click.Context, snapshot_ref: str, path: str, out_path: str | None) -> None:
     """Write PATH (e.g. database/sqlite.db) of a snapshot, checking every chunk."""
-    repo = open_repo(ctx)
+    repo = open_repo_for_reading(ctx)
     entry = resolve_snapshot(repo, snapshot_ref).file(safe_relpath(path))
     if out_path is None:
         write_file(repo, entry, sys.stdout.buffer)

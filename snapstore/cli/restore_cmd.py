@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..restore import restore
-from .common import JSON_OPTION, Progress, emit_json, open_repo
+from .common import JSON_OPTION, Progress, emit_json, open_repo_for_reading
 
 
 @click.command("restore")
@@ -21,7 +21,7 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
     """Restore SOURCE into TARGET; an existing target is snapshotted first (tag pre-restore)."""
     progress = Progress("restore", 0, enabled=not as_json, verb="written")
     try:
-        result = restore(open_repo(ctx), source, target, only=only, memory_types=memory_types,
+        result = restore(open_repo_for_reading(ctx), source, target, only=only, memory_types=memory_types,
                          files_dir=files_dir, dry_run=dry_run, progress=progress)
     finally:
         progress.close()

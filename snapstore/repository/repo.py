@@ -120,12 +120,16 @@ class Repository:
     def index(self) -> Index:
         if self._index is None:
             self._index = load_index(self.storage, lambda name: self.read_index_file(name.rsplit("/", 1)[-1]))
-            if isinstance(self.storage, CachedStorage):
-                trees = {pack_name(pid) for pid in self._index.tree_pack_ids()}
-                self.storage.tree_packs = trees
-                self.storage.prune_to("index/", {f"index/{fid}" for fid in self._index.files})
-                self.storage.prune_to("data/", trees)
+            self.cache_tree_packs(self._index.tree_pack_ids(), self._index.files)
         return self._index
+
+    def cache_tree_packs(self, pack_ids: list[bytes], index_files: list[str]) -> None:
+        """Tell the cache which packs hold trees (it keeps those) and which index files exist."""
+        if isinstance(self.storage, CachedStorage):
+            trees = {pack_name(pid) for pid in pack_ids}
+            self.storage.tree_packs = trees
+            self.storage.prune_to("index/", {f"index/{fid}" for fid in index_files})
+            self.storage.prune_to("data/", trees)
 
     def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Bytes of a pack; ObjectNotFound if the pack is gone."""

@@ -59,7 +59,8 @@ class RepoView:
 
 def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> None:
     listed: list[tuple[bytes, int, bytes]] = []
-    for file_id in index_file_ids(view.repo.storage):
+    file_ids = index_file_ids(view.repo.storage)
+    for file_id in file_ids:
         try:
             data = view.repo.read_index_file(file_id)
         except ObjectNotFound:
@@ -78,6 +79,8 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
         view.pack_records[pack_id] = records
         view.pack_sizes[pack_id] = size
         view.blobs.update(zip(map(itemgetter(0), _ID_ONLY.iter_unpack(records)), repeat(pack_id)))
+    view.repo.cache_tree_packs([pid for pid, recs in view.pack_records.items() if recs and recs[32] == BLOB_TREE],
+                               file_ids)
 
 
 def _list_packs(view: RepoView, report: VerifyReport) -> None:
