@@ -112,3 +112,21 @@ def test_load_from_init_creates_the_database_of_a_new_agent(home, tmp_path):
     assert fresh.db_path == (new / "data" / "agent.db").resolve()
     assert db_rows(fresh.db_path, "messages") == db_rows(DB, "messages")
     assert fresh.last_load["safety_snapshot_id"] is None  # nothing was there to protect
+
+
+def test_saves_and_loads_through_an_s3_repository(home, s3_url, monkeypatch):
+    """The API on a repository in SeaweedFS: SNAPSTORE_REPO is an s3: URL; created on first save."""
+    monkeypatch.setenv("SNAPSTORE_REPO", s3_url)
+    monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(home / "cache"))
+    agent = AgentWrapper(CONFIG)
+    assert agent.repository_path == s3_url
+    first = agent.save_agent("./b1")
+    second = agent.save_agent("./b2")
+    assert first["success"] and second["success"] and first["repository"] == s3_url
+    assert second["added_bytes"] < first["added_bytes"] / 20
+    assert [s.id for s in list_snapshots(agent.repository)] == [first["snapshot_id"], second["snapshot_id"]]
+    rows_before = db_rows(DB, "episodic_memory")
+    db_execute(DB, "DELETE FROM episodic_memory")
+    loaded = agent.load_agent("./b1")
+    assert loaded["success"], loaded
+    assert db_rows(DB, "episodic_memory") == rows_before
