@@ -372,8 +372,7 @@ def postgres_server():
 
 # -- S3: a real SeaweedFS server ---------------------------------------------------------------
 
-S3_BUCKET = "snapstore-tests"
-
+from helpers import S3_BUCKET, s3_client  # noqa: E402  (tests/ is on sys.path, as for every test module)
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
@@ -391,15 +390,6 @@ def s3_server(tmp_path_factory):
         server.stop()
 
 
-def s3_client(server):
-    import boto3
-    import botocore.config
-
-    return boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
-                        aws_secret_access_key=server.secret_key, region_name="us-east-1",
-                        config=botocore.config.Config(s3={"addressing_style": "path"}))
-
-
 @pytest.fixture
 def s3_env(s3_server, monkeypatch):
     """The server's credentials in this process's environment (and so in CLI subprocesses')."""
@@ -412,3 +402,20 @@ def s3_env(s3_server, monkeypatch):
 def s3_url(s3_server, s3_env) -> str:
     """A fresh, empty repository location on the server: the test bucket with a new prefix."""
     return f"s3:{s3_server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def s3_session(s3_server, tmp_path_factory):
+    """The server's keys (and a private XDG cache) in os.environ for the rest of the session, so
+    module-scoped fixtures and CLI subprocesses reach S3 repositories."""
+    keys = {**s3_server.env(), "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("xdg-cache"))}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield s3_server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

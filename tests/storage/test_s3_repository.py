@@ -16,7 +16,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from helpers import DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, run_cli, table_checksums, wait_for
+from helpers import (DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, run_cli, s3_client,
+                     table_checksums, wait_for)
 from snapstore.backup import backup_agent
 from snapstore.extract import write_file
 from snapstore.manifest import list_snapshots
@@ -195,8 +196,7 @@ def own_server(tmp_path):
     """A server of this test alone (it gets killed)."""
     server = SeaweedS3(tmp_path / "weed").start()
     try:
-        import conftest
-        conftest.s3_client(server).create_bucket(Bucket="crash")
+        s3_client(server).create_bucket(Bucket="crash")
         yield server
     finally:
         server.stop()
