@@ -147,6 +147,7 @@ class S3Storage(Storage):
         self.location = str(where)
         self._pid = -1
         self._client = None
+        self._session = None
         self._uploads: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._slots = threading.BoundedSemaphore(MAX_PENDING_UPLOADS)
@@ -161,24 +162,29 @@ class S3Storage(Storage):
     # -- the client ---------------------------------------------------------
     @property
     def client(self):
-        """One client per process: a forked worker must not share the parent's connections."""
+        """One client per process: a forked worker must not share the parent's connections.
+
+        The botocore session (its parsed service models: most of a client's cost) is kept
+        across a fork, so a restore or verify worker makes its client in milliseconds.
+        """
         if self._client is None or self._pid != os.getpid():
             import boto3
             import botocore.config
             import botocore.exceptions
-            try:
-                session = boto3.session.Session(profile_name=self.options.profile)
-            except botocore.exceptions.ProfileNotFound as exc:
-                raise UsageError(str(exc)) from None
+            if self._session is None:
+                try:
+                    self._session = boto3.session.Session(profile_name=self.options.profile)
+                except botocore.exceptions.ProfileNotFound as exc:
+                    raise UsageError(str(exc)) from None
             config = botocore.config.Config(
                 retries={"max_attempts": self.options.retries, "mode": "standard"},
                 connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout,
                 s3={"addressing_style": "path" if self.options.path_style else "virtual"},
                 max_pool_connections=16,
                 request_checksum_calculation="when_required", response_checksum_validation="when_required")
-            self._client = session.client(
+            self._client = self._session.client(
                 "s3", endpoint_url=self.where.endpoint,
-                region_name=self.options.region or session.region_name or "us-east-1", config=config)
+                region_name=self.options.region or self._session.region_name or "us-east-1", config=config)
             self._pid = os.getpid()
             self._uploads = None
             self._pending = []
