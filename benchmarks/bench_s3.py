@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from snapstore.backup import DB_PATH, backup_agent
+from snapstore.backup import backup_agent
 from snapstore.repository import Repository
 from snapstore.sample_agent import create_sample_agent, mutate_agent
 from snapstore.sources.agent import load_agent_source
