@@ -2,7 +2,7 @@
 
 A reader never sees a half-written file under its final name: after a crash
 there is at most a ``*.tmp-*`` leftover, which readers ignore.  Temp names carry
-the host, pid namespace and process that made them, so a later run on the same
+the host id (hostid.py), pid namespace and process that made them, so a later run on the same
 host removes the leftovers of processes that are gone (``remove_stale_temps``)
 and never touches work still in progress.  Files are created owner-only (0600)
 because a repository holds the agent's whole memory.
@@ -10,21 +10,23 @@ because a repository holds the agent's whole memory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
 import shutil
-import socket
 from pathlib import Path
 from typing import Iterator
 
 from .errors import UsageError
+from .hostid import host_id
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 TMP_MARK = ".tmp-"
 
 
+@functools.lru_cache(maxsize=None)
 def _pid_namespace() -> str:
     """Which pid numbering this process sees: containers sharing a host name (and a disk) can
     each have a live process with the same pid, so a pid is only judged in its own namespace."""
@@ -34,13 +36,17 @@ def _pid_namespace() -> str:
         return "0"
 
 
-_HOST = (re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host") + "_" + _pid_namespace()
+def owner_tag() -> str:
+    """Who makes temp files here: this host's id (hostid.py; two hosts never share one) and pid namespace."""
+    return f"{host_id()[:32]}_{_pid_namespace()}"
+
+
 _TEMP_OWNER = re.compile(re.escape(TMP_MARK) + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def temp_name(name: str) -> str:
     """``name`` with a temp marker naming this host, pid namespace and process."""
-    return f"{name}{TMP_MARK}{_HOST}.{os.getpid()}-{secrets.token_hex(4)}"
+    return f"{name}{TMP_MARK}{owner_tag()}.{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -56,7 +62,7 @@ def _process_alive(pid: int) -> bool:
 def is_stale_temp(name: str) -> bool:
     """A temp name made on this host by a process that no longer runs."""
     m = _TEMP_OWNER.search(name)
-    return bool(m) and m["host"] == _HOST and not _process_alive(int(m["pid"]))
+    return bool(m) and m["host"] == owner_tag() and not _process_alive(int(m["pid"]))
 
 
 def remove_stale_temps(directory: Path) -> list[Path]:
@@ -160,6 +166,24 @@ class AtomicFile:
         if self.tmp_path.parent != self.path.parent:
             fsync_dir(self.tmp_path.parent)
         return self.path
+
+    def commit_exclusive(self) -> bool:
+        """Like ``commit`` but never replaces: False (and nothing written) if the name exists.
+
+        ``link(2)`` makes the check and the creation one atomic step, so of two
+        writers of one name exactly one succeeds (create-only put).
+        """
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        try:
+            os.link(self.tmp_path, self.path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(self.tmp_path)
+        fsync_dir(self.path.parent)
+        return True
 
     def abort(self) -> None:
         if not self._file.closed:

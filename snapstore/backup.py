@@ -146,5 +146,5 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             "database_unchanged": database.pop("unchanged", False),
         }
         save_snapshot(repo, snapshot)
-    added = writer.stats.file_bytes + (repo.snapshot_dir / snapshot.id).stat().st_size
+    added = writer.stats.file_bytes + repo.snapshot_size(snapshot.id)
     return BackupResult(snapshot, added, writer.stats.blobs, builder.new_data_bytes, time.perf_counter() - started)

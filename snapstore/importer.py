@@ -175,5 +175,5 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
         snapshot.summary = {"total_size": sum(f.size for f in builder.files), "added_chunks": writer.stats.blobs,
                             "new_data_bytes": builder.new_data_bytes, "added_pack_bytes": writer.stats.file_bytes}
         save_snapshot(repo, snapshot)
-    added = writer.stats.file_bytes + (repo.snapshot_dir / snapshot.id).stat().st_size
+    added = writer.stats.file_bytes + repo.snapshot_size(snapshot.id)
     return BackupResult(snapshot, added, writer.stats.blobs, builder.new_data_bytes, time.perf_counter() - started)

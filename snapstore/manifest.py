@@ -18,6 +18,7 @@ import msgpack
 from .chunklist import ListRef
 from .errors import AmbiguousSnapshot, IntegrityError, SnapshotNotFound, UnsafePath, UnsupportedFormat
 from .repository import Repository
+from .storage import ObjectNotFound
 
 MANIFEST_VERSION = 1
 
@@ -120,8 +121,8 @@ def save_snapshot(repo: Repository, snapshot: Snapshot) -> str:
 def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
     try:
         data = repo.read_snapshot_file(snapshot_id)
-    except FileNotFoundError:
-        raise SnapshotNotFound(f"no snapshot {snapshot_id[:8]} in {repo.path}") from None
+    except ObjectNotFound:
+        raise SnapshotNotFound(f"no snapshot {snapshot_id[:8]} in {repo.location}") from None
     if blake3.blake3(data).hexdigest() != snapshot_id:
         raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is corrupt (hash mismatch)")
     return Snapshot.from_bytes(data, snapshot_id)
@@ -203,9 +204,9 @@ def resolve_snapshot(repo: Repository, ref: str, selection: Selection = Selectio
     if ref.lower() == "latest":
         snaps = list_snapshots(repo)
         if not snaps:
-            raise SnapshotNotFound(f"the repository at {repo.path} has no snapshots yet")
+            raise SnapshotNotFound(f"the repository at {repo.location} has no snapshots yet")
         return latest_of(snaps, selection)
-    return selection.check(load_snapshot(repo, match_id(repo.snapshot_ids(), ref, repo.path)))
+    return selection.check(load_snapshot(repo, match_id(repo.snapshot_ids(), ref, repo.location)))
 
 
 def match_id(ids: list[str], ref: str, where: object) -> str:

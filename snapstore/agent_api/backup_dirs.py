@@ -167,7 +167,7 @@ def _snapshot_sizes(repo: Repository) -> list[dict]:
     from ..lifecycle.stats import repository_stats
 
     return [{"name": s.id[:8], "size_mb": s.logical_bytes / MIB, "added_mb": s.added_bytes / MIB,
-             "created": _iso(parse_time(s.time)), "path": str(repo.path), "kind": "snapshot",
+             "created": _iso(parse_time(s.time)), "path": repo.location, "kind": "snapshot",
              "agent": s.agent, "host": s.host}
             for s in repository_stats(repo).snapshots]
 

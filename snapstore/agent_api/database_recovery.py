@@ -144,7 +144,7 @@ def _recover_sqlite(dump: Path, compressed: bool, target: Target, result: dict) 
             use_config = target.config_path is not None
             result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path if use_config else None,
                                                            db_path=None if use_config else db)
-            result["undo"] = undo_command(repo.path, result["safety_snapshot_id"], db)
+            result["undo"] = undo_command(repo.location, result["safety_snapshot_id"], db)
             copy_database(rebuilt, db)
             check = integrity(db)
             if check != "ok":
@@ -169,8 +169,7 @@ def _recover_postgres(dump: Path, compressed: bool, target: Target, result: dict
         repo = open_repository(target.repository_path or repository_location({}, Path.cwd()))
         result["safety_snapshot_id"] = safety_snapshot(repo, config_path=target.config_path,
                                                        db_path=None if target.config_path else target.url)
-        result["undo"] = (f"snapstore --repo {repo.path} restore {result['safety_snapshot_id'][:12]} "
-                          f"--to {redact_url(target.url)}")
+        result["undo"] = undo_command(repo.location, result["safety_snapshot_id"], target.url)
     with tempfile.TemporaryDirectory(prefix="snapstore-recover-") as tmp:
         failure = psql_load(db, _plain_dump(dump, compressed, Path(tmp)))
     if failure:

@@ -11,28 +11,41 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import RepositoryExists, UsageError
+from ..errors import RepositoryExists, RepositoryNotFound, UsageError
 from ..repository import Repository
 
 DEFAULT_REPOSITORY = ".snapstore"
 
 
 def repository_location(config: Mapping[str, Any], config_dir: Path,
-                        environ: Mapping[str, str] = os.environ) -> Path:
+                        environ: Mapping[str, str] = os.environ) -> Path | str:
+    """A directory, or an ``s3:`` URL string (returned as given)."""
     section = config.get("snapstore") or {}
     if not isinstance(section, Mapping):
         raise UsageError("the 'snapstore' section of the agent config must be a mapping")
     configured = section.get("repository")
+    if configured and str(configured).startswith("s3:"):
+        return str(configured)
     if configured:
         path = Path(str(configured)).expanduser()
         return path if path.is_absolute() else (config_dir / path)
+    if environ.get("SNAPSTORE_REPO", "").startswith("s3:"):
+        return environ["SNAPSTORE_REPO"]
     if environ.get("SNAPSTORE_REPO"):
         return Path(environ["SNAPSTORE_REPO"]).expanduser().absolute()
     return config_dir / DEFAULT_REPOSITORY
 
 
-def open_repository(path: Path) -> Repository:
-    """The repository at ``path``, initialised first when the directory is absent or empty."""
+def open_repository(path: Path | str) -> Repository:
+    """The repository at ``path``, initialised first when the directory (or S3 prefix) is absent or empty."""
+    if isinstance(path, str) and path.startswith("s3:"):
+        try:
+            return Repository.open(path)
+        except RepositoryNotFound:
+            try:
+                return Repository.init(path)
+            except RepositoryExists:  # another process created it first
+                return Repository.open(path)
     path = Path(path)
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         try:

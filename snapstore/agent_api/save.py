@@ -82,7 +82,7 @@ def save_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, *, include
         prepare_destination(dest)
         repo = agent.repository
         backup = backup_agent(repo, source, include_logs=include_logs, tags=tags)
-        result.update(snapshot_id=backup.snapshot.id, added_bytes=backup.added_bytes, repository=str(repo.path))
+        result.update(snapshot_id=backup.snapshot.id, added_bytes=backup.added_bytes, repository=repo.location)
         export = export_snapshot(repo, backup.snapshot.id, dest, compress=compress, sanitize=sanitize_sensitive,
                                  include_config=include_config)
         result.update(size_mb=round(export.size_bytes / MIB, 2), file_count=export.file_count,

@@ -16,7 +16,7 @@ from ..repository.lock import lock_wait_from_env
 from ..wording import plural  # noqa: F401  (for the commands)
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
-REPO_HELP = "Repository directory (or set SNAPSTORE_REPO)."
+REPO_HELP = "Repository directory, or s3:http[s]://HOST[:PORT]/BUCKET/PREFIX (or set SNAPSTORE_REPO)."
 
 
 def _remember_repo(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -25,7 +25,7 @@ def _remember_repo(ctx: click.Context, _param: click.Parameter, value: str | Non
 
 
 # Every subcommand takes --repo too, so it may come before or after the command name (as in restic).
-REPO_OPTION = click.Option(["--repo", "-r"], metavar="PATH", expose_value=False, callback=_remember_repo,
+REPO_OPTION = click.Option(["--repo", "-r"], metavar="PATH|URL", expose_value=False, callback=_remember_repo,
                            help=REPO_HELP)
 
 
@@ -71,11 +71,31 @@ def repo_path(ctx: click.Context) -> str:
     return path
 
 
+def repo_options(ctx: click.Context) -> dict[str, str]:
+    """``-o KEY=VALUE`` backend options (restic's ``-o s3.region=…``)."""
+    pairs = {}
+    for item in ctx.find_root().params.get("options") or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad option {item!r}: use -o KEY=VALUE")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def open_repo(ctx: click.Context) -> Repository:
     lock_wait_from_env()  # a bad setting is reported by every command, not only those that lock
-    repo = Repository.open(repo_path(ctx))
+    repo = Repository.open(repo_path(ctx), repo_options(ctx), cache=not ctx.find_root().params.get("no_cache"))
     repo.command = ctx.command_path
     repo.on_lock_wait = lambda line: click.echo(f"snapstore: {line}", err=True)
+    ctx.call_on_close(repo.close)
+    return repo
+
+
+def open_repo_for_reading(ctx: click.Context) -> Repository:
+    """The repository under a shared lock held until the command ends: a prune can never
+    delete what an export, restore or dump is reading."""
+    repo = open_repo(ctx)
+    ctx.with_resource(repo.lock())
     return repo
 
 

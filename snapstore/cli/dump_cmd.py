@@ -10,7 +10,7 @@ from ..atomic import AtomicFile, make_parents, remove_made
 from ..errors import UsageError
 from ..extract import write_file
 from ..manifest import resolve_snapshot, safe_relpath
-from .common import Progress, open_repo, selection, selection_options
+from .common import Progress, open_repo_for_reading, selection, selection_options
 
 
 @click.command("dump")
@@ -23,7 +23,7 @@ from .common import Progress, open_repo, selection, selection_options
 def command(ctx: click.Context, snapshot_ref: str, path: str, out_path: str | None, agent: str | None,
             host: str | None) -> None:
     """Write PATH (e.g. database/sqlite.db) of a snapshot, checking every chunk."""
-    repo = open_repo(ctx)
+    repo = open_repo_for_reading(ctx)
     entry = resolve_snapshot(repo, snapshot_ref, selection(agent, host)).file(safe_relpath(path))
     if out_path is None:
         write_file(repo, entry, sys.stdout.buffer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from ..export import export_snapshot
-from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, plural, selection, selection_options
+from .common import (JSON_OPTION, Progress, emit_json, human_bytes, open_repo_for_reading, plural, selection,
+                     selection_options)
 
 
 @click.command("export")
@@ -18,7 +19,7 @@ from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, pl
 def command(ctx: click.Context, snapshot_ref: str, dest: str, compress: bool, no_sanitize: bool,
             agent: str | None, host: str | None, as_json: bool) -> None:
     """Write a snapshot to DEST as a portable folder (md5sum -c, sqlite3, jq can read it)."""
-    repo = open_repo(ctx)
+    repo = open_repo_for_reading(ctx)
     progress = Progress("export", 0, enabled=not as_json, verb="written")
     try:
         result = export_snapshot(repo, snapshot_ref, dest, compress=compress, sanitize=not no_sanitize,

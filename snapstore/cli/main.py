@@ -13,7 +13,7 @@ COMMANDS = {  # command name -> module; a module is imported only when its comma
     "init": "init_cmd", "backup": "backup_cmd", "snapshots": "snapshots_cmd", "show": "show_cmd",
     "ls": "ls_cmd", "dump": "dump_cmd", "export": "export_cmd", "import": "import_cmd",
     "restore": "restore_cmd", "repair": "repair_cmd", "sample-agent": "sample_agent_cmd",
-    "verify": "verify_cmd", "verify-folder": "verify_folder_cmd",
+    "verify": "verify_cmd", "verify-folder": "verify_folder_cmd", "unlock": "unlock_cmd",
 }
 COMMANDS |= {"forget": "forget_cmd", "diff": "diff_cmd", "stats": "stats_cmd",
              "schedule": "schedule_cmd"}
@@ -34,10 +34,13 @@ class LazyGroup(SnapstoreGroup):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", "-r", metavar="PATH", envvar="SNAPSTORE_REPO",
+@click.option("--repo", "-r", metavar="PATH|URL", envvar="SNAPSTORE_REPO",
               help=REPO_HELP)
+@click.option("--option", "-o", "options", metavar="KEY=VALUE", multiple=True,
+              help="Backend option: s3.region, s3.profile, s3.bucket-lookup=path|dns, s3.retries, s3.timeout.")
+@click.option("--no-cache", is_flag=True, help="Read everything from the repository, use no local cache.")
 @click.version_option(__version__, prog_name="snapstore")
-def cli(repo: str | None) -> None:
+def cli(repo: str | None, options: tuple[str, ...], no_cache: bool) -> None:
     """Content-addressed, deduplicated snapshots of AI-agent memory."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..restore import restore
-from .common import JSON_OPTION, Progress, emit_json, open_repo, selection, selection_options
+from .common import JSON_OPTION, Progress, emit_json, open_repo_for_reading, selection, selection_options
 
 
 @click.command("restore")
@@ -33,7 +33,7 @@ def command(ctx: click.Context, source: str, target: str, only: str | None, memo
     # is the rows, reported below (a selective restore may read 1 GB to change a few rows).
     progress = Progress("restore", 0, enabled=not as_json, verb="read from the snapshot")
     try:
-        result = restore(open_repo(ctx), source, target, only=only, memory_types=memory_types,
+        result = restore(open_repo_for_reading(ctx), source, target, only=only, memory_types=memory_types,
                          files_dir=files_dir, dry_run=dry_run, progress=progress,
                          selection=selection(agent, host), config_path=config_path)
     finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..lifecycle.stats import snapshot_added_bytes
 from ..manifest import resolve_snapshot
 from .common import JSON_OPTION, emit_json, human_bytes, open_repo, plural, selection, selection_options
 from .snapshots_cmd import snapshot_row
@@ -17,7 +18,7 @@ def command(ctx: click.Context, snapshot_ref: str, agent: str | None, host: str 
     """Show a snapshot: source, database, summary, files."""
     repo = open_repo(ctx)
     snap = resolve_snapshot(repo, snapshot_ref, selection(agent, host))
-    doc = snapshot_row(repo, snap) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
+    doc = snapshot_row(snap, snapshot_added_bytes(snap, repo.snapshot_size(snap.id))) | {"source": snap.source, "database": snap.database, "summary": snap.summary,
                                       "sanitized": snap.sanitized,
                                       "paths": [f.path for f in snap.files]}
     if as_json:

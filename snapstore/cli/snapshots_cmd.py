@@ -8,11 +8,11 @@ from ..manifest import list_snapshots
 from .common import JSON_OPTION, emit_json, human_bytes, open_repo, plural, selection, selection_options
 
 
-def snapshot_row(repo, snap) -> dict:
+def snapshot_row(snap, added_bytes: int) -> dict:
     """What a listing shows; ``added_bytes`` counts the snapshot's packs, index and manifest."""
     return {"id": snap.id, "short_id": snap.short_id, "time": snap.time, "host": snap.host,
             "agent": snap.agent, "tags": snap.tags, "parent": snap.parent, "files": len(snap.files),
-            "total_size": snap.summary.get("total_size"), "added_bytes": snapshot_added_bytes(repo, snap),
+            "total_size": snap.summary.get("total_size"), "added_bytes": added_bytes,
             "new_data_bytes": snap.summary.get("new_data_bytes")}
 
 
@@ -27,7 +27,8 @@ def command(ctx: click.Context, agent: str | None, host: str | None, tag: str | 
     problems: list[str] = []
     chosen = selection(agent, host)
     snaps = [s for s in list_snapshots(repo, problems) if chosen.matches(s) and (tag is None or tag in s.tags)]
-    rows = [snapshot_row(repo, s) for s in snaps]
+    sizes = repo.snapshot_sizes()
+    rows = [snapshot_row(s, snapshot_added_bytes(s, sizes.get(s.id, 0))) for s in snaps]
     for problem in problems:
         click.echo(f"snapstore: warning: {problem} (run 'snapstore verify')", err=True)
     if as_json:

@@ -68,21 +68,23 @@ class RepositoryStats:
                 "growth": self.growth()}
 
 
-def snapshot_added_bytes(repo: Repository, snap: Snapshot) -> int:
+def snapshot_added_bytes(snap: Snapshot, manifest_bytes: int) -> int:
     """What the backup wrote: its packs and index files (recorded at backup time) and its manifest."""
-    return snap.summary.get("added_pack_bytes", 0) + (repo.snapshot_dir / snap.id).stat().st_size
+    return snap.summary.get("added_pack_bytes", 0) + manifest_bytes
 
 
-def _dir_bytes(paths) -> int:
-    return sum(p.stat().st_size for p in paths if p.is_file())
+def _prefix_bytes(repo: Repository, prefix: str) -> int:
+    return sum(info.size for info in repo.storage.list(prefix))
 
 
 def repository_stats(repo: Repository) -> RepositoryStats:
     with repo.lock():
         snaps = list_snapshots(repo)
+        sizes = repo.snapshot_sizes()
         stats = RepositoryStats()
         stats.snapshots = [SnapshotStats(s.id, s.time, s.host, s.agent, s.tags, s.summary.get("total_size") or
-                                         sum(f.size for f in s.files), snapshot_added_bytes(repo, s))
+                                         sum(f.size for f in s.files),
+                                         snapshot_added_bytes(s, sizes.get(s.id, 0)))
                            for s in snaps]
         stats.logical_bytes = sum(s.logical_bytes for s in stats.snapshots)
         index = repo.index
@@ -93,6 +95,5 @@ def repository_stats(repo: Repository) -> RepositoryStats:
             payloads[(loc.pack_id, loc.offset)] = loc.stored_length
         stats.chunks = len(index)
         stats.stored_bytes = sum(payloads.values())
-        stats.disk_bytes = (_dir_bytes(repo.pack_files()) + _dir_bytes(repo.index_dir.iterdir())
-                            + _dir_bytes(repo.snapshot_dir.iterdir()))
+        stats.disk_bytes = sum(_prefix_bytes(repo, p) for p in ("data/", "index/", "snapshots/"))
     return stats

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ..errors import IntegrityError
 from ..repository import Repository
 from ..repository.index import PackInfo
-from ..repository.pack import BLOB_RECORD, read_trailer
+from ..repository.pack import BLOB_RECORD, pack_id_of, read_trailer
 
 
 @dataclass
@@ -28,14 +28,16 @@ class RepairReport:
 
 def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
     infos = []
-    for path in repo.pack_files():
-        try:
-            pack_id = bytes.fromhex(path.name)
-            entries = read_trailer(path)
-        except (ValueError, IntegrityError) as exc:
-            report.bad_packs.append(f"{path.name[:16]}: {exc}")
+    for obj in sorted(repo.storage.list("data/"), key=lambda o: o.name):
+        pack_id = pack_id_of(obj.name)
+        if pack_id is None:
             continue
-        infos.append(PackInfo(pack_id, path.stat().st_size, b"".join(e.record() for e in entries)))
+        try:
+            entries = read_trailer(repo.storage, obj.name, obj.size)
+        except IntegrityError as exc:
+            report.bad_packs.append(f"{obj.name.rsplit('/', 1)[-1][:16]}: {exc}")
+            continue
+        infos.append(PackInfo(pack_id, obj.size, b"".join(e.record() for e in entries)))
     return infos
 
 
@@ -47,4 +49,3 @@ def rebuild_index(repo: Repository) -> RepairReport:
     report.packs = len(infos)
     report.blobs = sum(len(i.records) // BLOB_RECORD.size for i in infos)
     return report
-

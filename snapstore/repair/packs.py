@@ -32,6 +32,7 @@ from ..errors import IntegrityError, UsageError
 from ..repository import BlobWriter, Repository
 from ..repository.index import PackInfo
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, CODEC_ZSTD
+from ..storage import ObjectNotFound
 from ..verify import verify_repository
 from ..verify.packcheck import PackOutcome, check_blobs, trailer_records
 from ..workers import start_pool
@@ -125,7 +126,7 @@ def _check_one(task: tuple[bytes, PackInfo | None]) -> PackFinding:
     pack_id, indexed = task
     try:
         buf = _worker_repo.read_pack(pack_id)
-    except FileNotFoundError:
+    except ObjectNotFound:
         return PackFinding(pack_id, problems=["is missing"])
     return check_pack_bytes(pack_id, buf, indexed)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import msgpack
 
@@ -32,16 +31,15 @@ class RepoConfig:
         return msgpack.packb(asdict(self))
 
     @classmethod
-    def read(cls, path: Path) -> "RepoConfig":
+    def decode(cls, data: bytes, where: str) -> "RepoConfig":
+        """``where`` names the repository in messages."""
         try:
-            doc = msgpack.unpackb(path.read_bytes())
-        except FileNotFoundError:
-            raise RepositoryNotFound(f"no snapstore repository at {path.parent} (run 'snapstore init')") from None
+            doc = msgpack.unpackb(data)
         except Exception as exc:
-            raise RepositoryNotFound(f"{path} is not a snapstore config: {exc}") from None
+            raise RepositoryNotFound(f"{where}: config is not a snapstore config: {exc}") from None
         version = doc.get("version") if isinstance(doc, dict) else None
         if not isinstance(version, int):
-            raise RepositoryNotFound(f"{path} is not a snapstore config")
+            raise RepositoryNotFound(f"{where}: config is not a snapstore config")
         if version > FORMAT_VERSION:
             raise UnsupportedFormat(
                 f"repository format version {version} is newer than this snapstore supports "

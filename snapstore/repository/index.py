@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 import blake3
 import msgpack
 
-from ..atomic import TMP_MARK, write_atomic
 from ..errors import IntegrityError
-from .pack import BLOB_RECORD
+from .pack import BLOB_RECORD, BLOB_TREE
+
+if TYPE_CHECKING:
+    from ..storage import Storage
 
 INDEX_VERSION = 1
 
@@ -121,6 +122,9 @@ class Index:
         index.files = list(self.files)
         index.missing_packs = self.missing_packs - pack_ids
         return index
+    def tree_pack_ids(self) -> list[bytes]:
+        """Packs of tree blobs (a pack holds one type; its first record says which)."""
+        return [pack_id for pack_id, records in self._packs if records and records[32] == BLOB_TREE]
 
     def by_pack(self) -> dict[bytes, list[tuple[bytes, Location]]]:
         grouped: dict[bytes, list[tuple[bytes, Location]]] = {}
@@ -138,16 +142,20 @@ def encode_index_file(packs: Iterable[PackInfo]) -> bytes:
     })
 
 
-def write_index_file(index_dir: Path, packs: list[PackInfo]) -> Path:
+def index_file_name(file_id: str) -> str:
+    return f"index/{file_id}"
+
+
+def write_index_file(storage: "Storage", packs: list[PackInfo]) -> tuple[str, int]:
+    """Store an index file naming ``packs``; returns its id and size."""
     data = encode_index_file(packs)
-    return write_atomic(index_dir / blake3.blake3(data).hexdigest(), data)
+    file_id = blake3.blake3(data).hexdigest()
+    storage.put(index_file_name(file_id), data, create_only=True)
+    return file_id, len(data)
 
 
-def iter_index_files(index_dir: Path) -> Iterator[Path]:
-    if index_dir.is_dir():
-        for path in sorted(index_dir.iterdir()):
-            if TMP_MARK not in path.name:
-                yield path
+def index_file_ids(storage: "Storage") -> list[str]:
+    return sorted(info.name.rsplit("/", 1)[-1] for info in storage.list("index/"))
 
 
 def prefer_present(packs: list, present: set[bytes] | None) -> list:
@@ -161,28 +169,34 @@ def prefer_present(packs: list, present: set[bytes] | None) -> list:
     return [p for p in packs if p[0] in present] + [p for p in packs if p[0] not in present]
 
 
-def read_index_file(path: Path) -> list[tuple[bytes, int, bytes]]:
-    """The (pack id, size, records) an index file lists, checked against its name."""
-    data = path.read_bytes()
-    if blake3.blake3(data).hexdigest() != path.name:
-        raise IntegrityError(f"index file {path.name} is corrupt (hash mismatch); run 'snapstore repair index'")
+def decode_index_file(file_id: str, data: bytes) -> list[tuple[bytes, int, bytes]]:
+    """The (pack id, size, records) an index file lists; IntegrityError if it is not what its name says."""
+    if blake3.blake3(data).hexdigest() != file_id:
+        raise IntegrityError(f"index file {file_id} is corrupt (hash mismatch); run 'snapstore repair index'")
     try:
         doc = msgpack.unpackb(data)
         if doc.get("v") != INDEX_VERSION:
-            raise IntegrityError(f"index file {path.name} has unknown version {doc.get('v')}")
-        return [(pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"]]
-    except (ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
-        raise IntegrityError(f"index file {path.name} is unreadable: {exc}") from None
+            raise IntegrityError(f"index file {file_id} has unknown version {doc.get('v')}")
+        packs = [(pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"]]
+        for pack_id, _size, records in packs:
+            if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
+                raise ValueError(f"pack {bytes(pack_id).hex()[:16]} has a truncated blob table")
+        return packs
+    except (ValueError, KeyError, TypeError, AttributeError, struct.error, msgpack.ExtraData) as exc:
+        raise IntegrityError(f"index file {file_id} is unreadable: {exc}") from None
 
 
-def load_index(index_dir: Path, present: set[bytes] | None = None) -> Index:
-    """The union of the index files; with ``present`` (the pack files on disk), listings in
-    existing packs win over listings in missing ones, and ``missing_packs`` names the latter."""
+def load_index(storage: "Storage", read: Callable[[str], bytes] | None = None,
+               present: set[bytes] | None = None) -> Index:
+    """The union of all index files; ``read(name)`` fetches a file (the repository's cache).
+    With ``present`` (the packs in the storage), listings in existing packs win over listings
+    in missing ones, and ``missing_packs`` names the latter."""
+    read = read or storage.get
     index = Index()
     packs: list[tuple[bytes, int, bytes]] = []
-    for path in iter_index_files(index_dir):
-        packs.extend(read_index_file(path))
-        index.files.append(path.name)
+    for file_id in index_file_ids(storage):
+        packs.extend(decode_index_file(file_id, read(index_file_name(file_id))))
+        index.files.append(file_id)
     if present is not None:
         index.missing_packs = {p[0] for p in packs} - present
     try:

@@ -20,17 +20,17 @@ BLAKE3 of its bytes, so a pack file can be checked without the index.
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import blake3
 import msgpack
 
-from ..atomic import AtomicFile
 from ..errors import IntegrityError
+
+if TYPE_CHECKING:
+    from ..storage import Storage
 
 PACK_MAGIC = b"SNAPPK\x00\x01"
 END_MAGIC = b"SNAPPEND"
@@ -67,11 +67,10 @@ def iter_records(records: bytes) -> Iterator[BlobEntry]:
 
 
 class PackWriter:
-    """Appends blobs to a temporary file; ``finish`` names it by its hash."""
+    """Appends blobs to a staged object; ``finish`` stores it under its hash."""
 
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self._file = AtomicFile(data_dir / "pack")
+    def __init__(self, storage: "Storage", blob_type: int = BLOB_DATA):
+        self._file = storage.stage("tree" if blob_type == BLOB_TREE else "data")
         self._hasher = blake3.blake3()
         self._records = bytearray()
         self._write(PACK_MAGIC)
@@ -95,42 +94,87 @@ class PackWriter:
         self._write(b"".join(data for _, data, _ in payloads) if len(payloads) > 1 else payloads[0][1])
 
     def finish(self) -> tuple[bytes, int, bytes]:
-        """Write the trailer, fsync and rename; returns (pack id, size, blob records)."""
+        """Write the trailer and commit; returns (pack id, size, blob records).
+
+        On S3 the upload may still be running: ``Storage.flush`` waits for it."""
         records = bytes(self._records)
         trailer = msgpack.packb({"v": 1, "blobs": records})
         self._write(trailer)
         self._write(TAIL.pack(len(trailer), END_MAGIC))
         pack_id = self._hasher.digest()
-        self._file.commit(pack_path(self.data_dir, pack_id))
+        self._file.commit(pack_name(pack_id))
         return pack_id, self._file.size, records
 
     def abort(self) -> None:
         self._file.abort()
 
 
-def pack_path(data_dir: Path, pack_id: bytes) -> Path:
+def pack_name(pack_id: bytes) -> str:
+    """The object name of a pack: ``data/<first two hex digits>/<hex id>``."""
     name = pack_id.hex()
-    return data_dir / name[:2] / name
+    return f"data/{name[:2]}/{name}"
 
 
-def read_trailer(path: Path) -> list[BlobEntry]:
-    """The blob table of one pack, read from its tail only."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        if size < len(PACK_MAGIC) + TAIL.size:
-            raise IntegrityError(f"pack {path.name} is truncated ({size} bytes)")
-        f.seek(size - TAIL.size)
-        trailer_len, magic = TAIL.unpack(f.read(TAIL.size))
-        if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
-            raise IntegrityError(f"pack {path.name} has no valid trailer (truncated or overwritten)")
-        f.seek(size - TAIL.size - trailer_len)
-        try:
-            trailer = msgpack.unpackb(f.read(trailer_len))
-            entries = list(iter_records(trailer["blobs"]))
-        except Exception as exc:  # msgpack raises several types on garbage
-            raise IntegrityError(f"pack {path.name} has a corrupt trailer: {exc}") from None
+def pack_id_of(name: str) -> bytes | None:
+    """The id a ``data/ab/<hex>`` object name stands for, or None for a stray name."""
+    parts = name.split("/")
+    try:
+        pack_id = bytes.fromhex(parts[-1])
+    except ValueError:
+        return None
+    if len(parts) != 3 or len(pack_id) != 32 or parts[1] != parts[2][:2]:
+        return None
+    return pack_id
+
+
+TAIL_GUESS = 64 * 1024  # one read of a pack's end holds the trailer of all but the largest packs
+
+
+def trailer_length(buf: bytes | memoryview, size: int) -> int:
+    """The trailer length recorded in the last TAIL.size bytes of ``buf`` (which ends the pack of ``size`` bytes)."""
+    if size < len(PACK_MAGIC) + TAIL.size:
+        raise IntegrityError(f"is truncated ({size} bytes)")
+    trailer_len, magic = TAIL.unpack_from(buf, len(buf) - TAIL.size)
+    if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
+        raise IntegrityError("has no valid trailer (truncated or overwritten)")
+    return trailer_len
+
+
+def decode_trailer(buf: bytes | memoryview, size: int) -> bytes:
+    """The blob records of a pack from ``buf``, its last bytes (holding at least the whole trailer).
+
+    The one trailer parser: ``read_trailer`` and verify's pack check both use it.
+    Raises IntegrityError (message without the pack's name) on anything malformed.
+    """
+    trailer_len = trailer_length(buf, size)
+    end = len(buf) - TAIL.size
+    if trailer_len > end:
+        raise ValueError("the buffer does not hold the whole trailer")
+    try:
+        records = msgpack.unpackb(buf[end - trailer_len:end])["blobs"]
+        if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
+            raise ValueError("blob records have the wrong length")
+    except Exception as exc:  # msgpack raises several types on garbage
+        raise IntegrityError(f"has a corrupt trailer: {exc}") from None
     data_end = size - TAIL.size - trailer_len
-    for e in entries:
-        if e.offset < len(PACK_MAGIC) or e.offset + e.stored_length > data_end:
-            raise IntegrityError(f"pack {path.name} trailer points outside the pack")
-    return entries
+    for e in BLOB_RECORD.iter_unpack(records):
+        if e[3] < len(PACK_MAGIC) or e[3] + e[4] > data_end:
+            raise IntegrityError("trailer points outside the pack")
+    return records
+
+
+def read_trailer(storage: "Storage", name: str, size: int | None = None) -> list[BlobEntry]:
+    """The blob table of one pack, read from its tail only (one range read, two for huge tables)."""
+    if size is None:
+        size = storage.stat(name).size
+    try:
+        start = max(0, size - TAIL_GUESS)
+        tail = storage.get(name, start, size - start)
+        if len(tail) != size - start:
+            raise IntegrityError(f"is shorter than its listed {size} bytes")
+        need = trailer_length(tail, size) + TAIL.size
+        if need > len(tail):
+            tail = storage.get(name, size - need, need)
+        return list(iter_records(decode_trailer(tail, size)))
+    except IntegrityError as exc:
+        raise IntegrityError(f"pack {name.rsplit('/', 1)[-1][:16]} {exc}") from None

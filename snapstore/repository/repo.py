@@ -1,36 +1,41 @@
-"""The repository: a directory of packs, index files and snapshot manifests.
+"""The repository: packs, index files and snapshot manifests in a ``Storage``.
 
-    REPO/config              format version and parameters (RepoConfig)
-    REPO/data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
-    REPO/index/<id>          index files (index.py), named by their BLAKE3
-    REPO/snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
-    REPO/locks/              the flock file (lock.py)
+    config              format version and parameters (RepoConfig)
+    data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
+    index/<id>          index files (index.py), named by their BLAKE3
+    snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
+    locks/              lock objects (locks.py)
 
-Write order is packs -> index file -> snapshot, each file created atomically, so a
-snapshot file is the commit point: whatever a crash leaves behind is only
-unreferenced packs (reused by the next backup once indexed, else removed by
-prune), never a snapshot that names missing data.  Docs: docs/design.md.
+The storage is a local directory or an S3 bucket (snapstore/storage/); this
+class is the only user of it besides verify and repair, which reach it through
+``Repository.storage``.  Write order is packs -> index file -> snapshot, each
+object created atomically, so a snapshot is the commit point: whatever a crash
+leaves behind is only unreferenced packs (reused by the next backup once
+indexed, else removed by prune), never a snapshot that names missing data.
+Docs: docs/design.md.
 """
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import blake3
 import zstandard
 
-from ..atomic import TMP_MARK, fsync_dir, make_dirs, remove_stale_temps, write_atomic
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
+from ..storage import LocalStorage, ObjectNotFound, Storage, StorageError, open_storage
+from ..storage.cache import CachedStorage, default_cache_root
+from .blob import BlobDamage, check_blob, decompress_payload
 from .config import RepoConfig
-from .index import Index, Location, PackInfo, iter_index_files, load_index, read_index_file, write_index_file
-from .lock import repository_lock
-from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_path
+from .index import (Index, Location, PackInfo, decode_index_file, index_file_ids, index_file_name, load_index,
+                    write_index_file)
+from .lock import host_mutex, repository_lock
+from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_id_of, pack_name
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
+LAYOUT = ("data", "index", "snapshots", "locks")
 
 
 @dataclass
@@ -45,55 +50,74 @@ class WriteStats:
     data_bytes: int = 0  # plain bytes of data (file content) blobs
     stored_bytes: int = 0
     packs: int = 0
-    file_bytes: int = 0  # everything written to disk: packs, index files
+    file_bytes: int = 0  # everything stored: packs, index files
+
+
+def _as_storage(where: "str | os.PathLike | Storage", options: dict[str, str] | None) -> Storage:
+    return where if isinstance(where, Storage) else open_storage(os.fspath(where), options)
 
 
 class Repository:
-    def __init__(self, path: Path, config: RepoConfig):
-        self.path = Path(path)
+    def __init__(self, storage: Storage, config: RepoConfig):
+        self.storage = storage
         self.config = config
         self._index: Index | None = None
         self._held: str | None = None  # the lock this object holds: "shared" or "exclusive"
         self.command = "snapstore"  # who takes the lock, as a waiting process is told
         self.on_lock_wait: Callable[[str], None] | None = None  # told once if the lock is busy
 
+    @property
+    def location(self) -> str:
+        """Where the repository is, for messages: a path or an ``s3:`` URL."""
+        return self.storage.location
+
     # -- opening -------------------------------------------------------------
     @classmethod
-    def init(cls, path: str | os.PathLike) -> "Repository":
-        path = Path(path)
-        if (path / "config").exists():
-            raise RepositoryExists(f"a snapstore repository already exists at {path}")
-        if path.exists() and any(path.iterdir()):
-            raise RepositoryExists(f"{path} exists and is not empty; choose a new directory")
-        make_dirs(path)  # owner-only from the top: the repository holds the agent's whole memory
-        for sub in ("data", "index", "snapshots", "locks"):
-            make_dirs(path / sub)
+    def init(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None) -> "Repository":
+        storage = _as_storage(where, options)
+        if storage.exists("config"):
+            raise RepositoryExists(f"a snapstore repository already exists at {storage.location}")
+        if isinstance(storage, LocalStorage):
+            if storage.root.exists() and any(storage.root.iterdir()):
+                raise RepositoryExists(f"{storage.location} exists and is not empty; choose a new directory")
+            storage.make_layout(LAYOUT)
+        elif next(iter(storage.list("")), None) is not None:
+            raise RepositoryExists(f"{storage.location} is not empty; choose a new prefix")
         config = RepoConfig()
-        write_atomic(path / "config", config.encode())
-        return cls(path, config)
+        if not storage.put("config", config.encode(), create_only=True):
+            raise RepositoryExists(f"a snapstore repository was just created at {storage.location}")
+        return cls(storage, config)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Repository":
-        path = Path(path)
-        if not path.is_dir():
-            raise RepositoryNotFound(f"no snapstore repository at {path} (run 'snapstore init')")
-        return cls(path, RepoConfig.read(path / "config"))
+    def open(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None, *,
+             cache: bool = True) -> "Repository":
+        """``cache``: keep index files, manifests and tree packs of a remote repository in
+        the local cache (storage/cache.py); local repositories are never cached."""
+        storage = _as_storage(where, options)
+        if isinstance(storage, LocalStorage) and not storage.root.is_dir():
+            raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')")
+        try:
+            data = storage.get("config")
+        except ObjectNotFound:
+            raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')") from None
+        config = RepoConfig.decode(data, storage.location)
+        if cache and not storage.is_local:
+            storage = CachedStorage(storage, default_cache_root() / config.repo_id)
+        return cls(storage, config)
 
-    @property
-    def data_dir(self) -> Path:
-        return self.path / "data"
+    def uncached(self) -> "Repository":
+        """The same repository read without the local cache."""
+        if isinstance(self.storage, CachedStorage):
+            return Repository(self.storage.inner, self.config)
+        return self
 
-    @property
-    def index_dir(self) -> Path:
-        return self.path / "index"
+    def close(self) -> None:
+        """Wait for uploads still running and release connections."""
+        self.storage.close()
 
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.path / "snapshots"
-
-    def remove_stale_temps(self) -> list[Path]:
+    def remove_stale_temps(self) -> list[str]:
         """Drop the half-written packs, index and snapshot files of killed writers on this host."""
-        return [p for d in (self.path, self.data_dir, self.index_dir, self.snapshot_dir) for p in remove_stale_temps(d)]
+        return self.storage.remove_stale_temps()
 
     @contextmanager
     def lock(self, *, exclusive: bool = False, wait: float | None = None) -> Iterator["Repository"]:
@@ -105,7 +129,7 @@ class Repository:
             return
         if self._held is not None:
             raise RuntimeError("cannot upgrade a shared repository lock to exclusive")
-        with repository_lock(self.path / "locks" / "repository.lock", exclusive=exclusive, wait=wait,
+        with repository_lock(self.storage, exclusive=exclusive, wait=wait,
                              command=self.command, on_wait=self.on_lock_wait):
             self._index = None  # other processes may have added packs since it was loaded
             self._held = "exclusive" if exclusive else "shared"
@@ -118,8 +142,25 @@ class Repository:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = load_index(self.index_dir, present=self.pack_ids())
+            self._index = load_index(self.storage, lambda name: self.read_index_file(name.rsplit("/", 1)[-1]),
+                                     present=self.pack_ids())
+            self.cache_tree_packs(self._index.tree_pack_ids(), self._index.files)
         return self._index
+
+    def cache_tree_packs(self, pack_ids: list[bytes], index_files: list[str]) -> None:
+        """Tell the cache which packs hold trees (it keeps those) and which index files exist."""
+        if isinstance(self.storage, CachedStorage):
+            trees = {pack_name(pid) for pid in pack_ids}
+            self.storage.tree_packs = trees
+            self.storage.prune_to("index/", {f"index/{fid}" for fid in index_files})
+            self.storage.prune_to("data/", trees)
+
+    def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        """Bytes of a pack; ObjectNotFound if the pack is gone."""
+        return self.storage.get(pack_name(pack_id), offset, length)
+
+    def read_index_file(self, file_id: str) -> bytes:
+        return self.storage.get(index_file_name(file_id))
 
     def reload_index(self) -> Index:
         self._index = None
@@ -138,17 +179,24 @@ class Repository:
 
     # -- snapshot files ------------------------------------------------------
     def write_snapshot_file(self, data: bytes) -> str:
+        self.storage.flush()  # the commit point: every pack it names must be stored first
         snapshot_id = blake3.blake3(data).hexdigest()
-        write_atomic(self.snapshot_dir / snapshot_id, data)
+        self.storage.put(f"snapshots/{snapshot_id}", data, create_only=True)
         return snapshot_id
 
+    def snapshot_sizes(self) -> dict[str, int]:
+        """Every snapshot id with its manifest's size, from one listing."""
+        sizes = {info.name.rsplit("/", 1)[-1]: info.size for info in self.storage.list("snapshots/")}
+        if isinstance(self.storage, CachedStorage):
+            self.storage.prune_to("snapshots/", {f"snapshots/{sid}" for sid in sizes})
+        return sizes
+
     def snapshot_ids(self) -> list[str]:
-        if not self.snapshot_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.snapshot_dir.iterdir() if TMP_MARK not in p.name)
+        return sorted(self.snapshot_sizes())
 
     def read_snapshot_file(self, snapshot_id: str) -> bytes:
-        return (self.snapshot_dir / snapshot_id).read_bytes()
+        """The manifest's bytes; ObjectNotFound if there is no such snapshot."""
+        return self.storage.get(f"snapshots/{snapshot_id}")
 
     def remove_snapshot_file(self, snapshot_id: str) -> None:
         """The one place snapshot manifests are deleted (forget); the caller holds the exclusive lock.
@@ -158,59 +206,55 @@ class Repository:
         """
         if len(snapshot_id) != 64 or any(c not in "0123456789abcdef" for c in snapshot_id):
             raise ValueError(f"not a snapshot id: {snapshot_id!r}")
-        try:
-            (self.snapshot_dir / snapshot_id).unlink()
-        except FileNotFoundError:
-            return
-        fsync_dir(self.snapshot_dir)
+        self.storage.delete(f"snapshots/{snapshot_id}")
 
-    def pack_files(self) -> list[Path]:
-        return sorted(p for p in self.data_dir.glob("*/*") if TMP_MARK not in p.name)
+    def snapshot_size(self, snapshot_id: str) -> int:
+        return self.storage.stat(f"snapshots/{snapshot_id}").size
+
+    def pack_names(self) -> list[str]:
+        return sorted(info.name for info in self.storage.list("data/") if pack_id_of(info.name) is not None)
 
     # -- packs and index files, for repairs ----------------------------------
     def pack_ids(self) -> set[bytes]:
-        """The ids of the pack files on disk: one listing of ``data/`` (a few hundred entries)."""
-        ids = set()
-        for path in self.pack_files():
-            try:
-                ids.add(bytes.fromhex(path.name))
-            except ValueError:
-                continue  # a stray file is not a pack
-        return ids
+        """The ids of the packs in the storage: one listing of ``data/``."""
+        return {pid for pid in (pack_id_of(info.name) for info in self.storage.list("data/")) if pid is not None}
 
     def read_pack(self, pack_id: bytes) -> bytes:
-        """A pack's whole bytes; FileNotFoundError if it is gone."""
-        return pack_path(self.data_dir, pack_id).read_bytes()
+        """A pack's whole bytes; ObjectNotFound if it is gone."""
+        return self.storage.get(pack_name(pack_id))
 
     def delete_pack(self, pack_id: bytes) -> None:
-        path = pack_path(self.data_dir, pack_id)
-        path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
+        self.storage.delete(pack_name(pack_id))
 
     @contextmanager
     def index_update(self) -> Iterator[None]:
         """Serialises adding index files (held for milliseconds): a writer sees every file
-        written before its own, so each blob is counted as added by exactly one backup."""
-        with repository_lock(self.path / "locks" / "index.lock", exclusive=True, command=self.command):
+        written before its own, so each blob is counted as added by exactly one backup.
+        A local directory uses a host mutex; an object store has no cheap one, so there two
+        backups indexing the same new chunk at the same moment may both count it (the
+        repository itself is right either way)."""
+        if isinstance(self.storage, LocalStorage):
+            with host_mutex(self.storage.root / "locks" / "index.lock"):
+                yield
+        else:
             yield
 
-    def replace_index(self, packs: list[PackInfo]) -> tuple[Path | None, int]:
-        """Make ``packs`` the whole index: one new file, durable before the old ones are removed.
+    def replace_index(self, packs: list[PackInfo]) -> tuple[str | None, int]:
+        """Make ``packs`` the whole index: one new file, stored before the old ones are removed.
 
         A crash in between leaves the new file beside (some of) the old ones: the
-        union still names only existing packs.  Returns the new file and how many
-        old files were removed.
+        union still names only existing packs.  Returns the new file's id and how
+        many old files were removed.
         """
-        old = list(iter_index_files(self.index_dir))
-        new_path = write_index_file(self.index_dir, packs) if packs else None
+        old = index_file_ids(self.storage)
+        new_id = write_index_file(self.storage, packs)[0] if packs else None
         removed = 0
-        for path in old:
-            if path != new_path:
-                path.unlink()
+        for file_id in old:
+            if file_id != new_id:
+                self.storage.delete(index_file_name(file_id))
                 removed += 1
-        fsync_dir(self.index_dir)
         self._index = None
-        return new_path, removed
+        return new_id, removed
 
 
 def _where(blob_id: bytes, loc: Location) -> str:
@@ -218,41 +262,28 @@ def _where(blob_id: bytes, loc: Location) -> str:
 
 
 class BlobReader:
-    """Reads and checks blobs, keeping a few pack files open for sequential restores."""
-
-    MAX_OPEN = 16
+    """Reads and checks blobs; keeps the last decompressed payload for sequential restores."""
 
     def __init__(self, repo: Repository):
         self.repo = repo
+        self.storage = repo.storage
         self.index = repo.index
-        self._files: OrderedDict[bytes, object] = OrderedDict()
         self._dctx = zstandard.ZstdDecompressor()
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
         self._region = bytearray()  # read_into's reusable buffer for one run of a pack
 
-    def _file(self, pack_id: bytes):
-        f = self._files.get(pack_id)
-        if f is None:
-            path = pack_path(self.repo.data_dir, pack_id)
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
-            self._files[pack_id] = f
-            if len(self._files) > self.MAX_OPEN:
-                self._files.popitem(last=False)[1].close()
-        else:
-            self._files.move_to_end(pack_id)
-        return f
+    def _get(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        try:
+            return self.repo.read_pack_range(pack_id, offset, length)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
 
     def read(self, blob_id: bytes) -> bytes:
         loc = self.index.get(blob_id)
         if loc is None:
             raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
-        f = self._file(loc.pack_id)
-        f.seek(loc.offset)
-        payload = f.read(loc.stored_length)
+        payload = self._get(loc.pack_id, loc.offset, loc.stored_length)
         if len(payload) != loc.stored_length:
             raise IntegrityError(f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]} is truncated")
         return self._check(blob_id, loc, payload)
@@ -291,9 +322,11 @@ class BlobReader:
                 self._region = bytearray(size)
             region = memoryview(self._region)[:size]
             self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            f = self._file(first.pack_id)
-            f.seek(first.offset)
-            if f.readinto(region) != size:
+            try:
+                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+            except ObjectNotFound:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+            if got != size:
                 raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
             for blob_id, loc in run:
                 start = loc.offset - first.offset
@@ -311,24 +344,19 @@ class BlobReader:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
-            try:
-                frame = payload if loc.codec == CODEC_RAW else self._dctx.decompress(payload)
-            except zstandard.ZstdError as exc:
-                raise IntegrityError(f"{_where(blob_id, loc)} does not decompress: {exc}") from None
+            frame = decompress_payload(loc.codec, payload, self._dctx, _where(blob_id, loc))
             self._frame_key, self._frame = key, memoryview(frame)
-        plain = self._frame[loc.inner:loc.inner + loc.plain_length]
-        if len(plain) != loc.plain_length or blake3.blake3(plain).digest() != blob_id:
+        plain = check_blob(blob_id, self._frame, loc.inner, loc.plain_length)
+        if plain is None:
             self._frame_key = None
-            raise IntegrityError(f"{_where(blob_id, loc)} does not match its hash")
+            raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
         return plain
 
     def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
         return bytes(self._view(blob_id, loc, payload))
 
     def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files.clear()
+        self._region = bytearray()
 
     def __enter__(self) -> "BlobReader":
         return self
@@ -407,7 +435,7 @@ class BlobWriter:
         while i < len(fresh_payloads):
             pack = self._open.get(blob_type)
             if pack is None:
-                pack = self._open[blob_type] = PackWriter(self.repo.data_dir)
+                pack = self._open[blob_type] = PackWriter(self.repo.storage, blob_type)
             j, size = i + 1, len(fresh_payloads[i][1])
             while j < len(fresh_payloads) and pack.size + size + len(fresh_payloads[j][1]) <= limit:
                 size += len(fresh_payloads[j][1])
@@ -425,6 +453,8 @@ class BlobWriter:
     def _finish_pack(self, blob_type: int) -> None:
         pack = self._open.pop(blob_type)
         pack_id, size, records = pack.finish()
+        if blob_type == BLOB_TREE and isinstance(self.repo.storage, CachedStorage):
+            self.repo.storage.tree_packs.add(pack_name(pack_id))  # its bytes went to the cache too
         self._unindexed.append(PackInfo(pack_id, size, records))
         self.stats.packs += 1
         self.stats.file_bytes += size
@@ -437,9 +467,10 @@ class BlobWriter:
             return
         with self.repo.index_update():
             self._load_new_index_files()
-            path = write_index_file(self.repo.index_dir, self._unindexed)
-        self.index.files.append(path.name)
-        self.stats.file_bytes += path.stat().st_size
+            self.repo.storage.flush()  # an index file names only packs that are stored
+            file_id, size = write_index_file(self.repo.storage, self._unindexed)
+        self.index.files.append(file_id)
+        self.stats.file_bytes += size
         self.written.extend(self._unindexed)
         for info in self._unindexed:
             for blob_id, btype, _codec, _off, _slen, plain, _inner in BLOB_RECORD.iter_unpack(info.records):
@@ -454,10 +485,10 @@ class BlobWriter:
 
     def _load_new_index_files(self) -> None:
         known = set(self.index.files)
-        for path in iter_index_files(self.repo.index_dir):
-            if path.name not in known:
-                self.index.add_packs(read_index_file(path))
-                self.index.files.append(path.name)
+        for file_id in index_file_ids(self.repo.storage):
+            if file_id not in known:
+                self.index.add_packs(decode_index_file(file_id, self.repo.read_index_file(file_id)))
+                self.index.files.append(file_id)
 
     def flush(self) -> None:
         for blob_type in list(self._open):
@@ -477,5 +508,9 @@ class BlobWriter:
             self.flush()
         else:
             self.abort()
-            # Finished packs stay; index them so the next run reuses their chunks.
-            self._write_index()
+            # Finished packs stay; index them so the next run reuses their chunks -- unless
+            # storing them failed too (the server went away): then they are left to repair.
+            try:
+                self._write_index()
+            except StorageError:
+                pass

@@ -51,7 +51,7 @@ class RestoreResult:
     not_carried: list[str] = field(default_factory=list)  # what the target engine cannot hold
     dry_run: bool = False
     duration_s: float = 0.0
-    repository: Path | None = None
+    repository: str | None = None  # where the repository is (a path or an s3: URL), for the undo line
     unchanged: bool = False  # the target already held what was asked for: nothing was written
     config: dict | None = None  # what merging the config did (config_merge.restore_config)
 
@@ -160,7 +160,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
     db_parts = [c for c in components if c in ("database", "memories", "conversations")]
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(target, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run,
-                           repository=repo.path)
+                           repository=repo.location)
     if db_parts and DB_PATH not in origin.paths():
         raise UsageError(f"{origin.label} has no SQLite database to restore")
     if "database" in components and len(db_parts) > 1:

@@ -54,7 +54,7 @@ def restore_to_postgres(repo, source: str | os.PathLike, url: str, *, components
     origin = open_source(repo, source, selection)
     kind = "folder" if isinstance(origin, FolderSource) else "snapshot"
     result = RestoreResult(db.label, origin.id, components, source=f"{kind} {origin.label}", dry_run=dry_run,
-                           repository=repo.path)
+                           repository=repo.location)
     file_plan = _plan_files(origin, Path(files_dir), file_parts) if file_parts else []
     if any(c in ("database", "memories", "conversations") for c in components):
         _restore_database(repo, origin, url, db, tables(source_config(origin)), result, progress)

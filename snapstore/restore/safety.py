@@ -22,10 +22,11 @@ def safety_snapshot(repo: Repository, *, config_path: Path | None = None, db_pat
     return backup_agent(repo, source, tags=[SAFETY_TAG]).snapshot.id
 
 
-def undo_command(repository: Path, safety_snapshot_id: str, target: Path | str, *extra: str) -> str:
+def undo_command(repository: Path | str, safety_snapshot_id: str, target: Path | str, *extra: str) -> str:
     """The command that undoes a restore, ready to paste anywhere: the repository and the
     target as absolute paths, quoted for the shell (the CLI and the API print this one)."""
     shown = redact_url(str(target)) if is_postgres_url(str(target)) else str(Path(target).absolute())
-    words = ["snapstore", "--repo", str(Path(repository).absolute()), "restore", safety_snapshot_id[:12],
+    where = str(repository) if str(repository).startswith("s3:") else str(Path(repository).absolute())
+    words = ["snapstore", "--repo", where, "restore", safety_snapshot_id[:12],
              "--to", shown, *extra]
     return shlex.join(words)

@@ -11,20 +11,22 @@ that is what restores read; a pack in no index file is checked against its own
 trailer.
 
 Runs in a worker process: it takes and returns plain data (``PackTask`` /
-``PackOutcome``) and never raises for damage, only reports it.
+``PackOutcome``) and never raises for damage, only reports it.  Packs are read
+through the repository's storage, set by ``use_storage`` before the workers
+fork (a forked S3 worker makes its own client on first use).
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 
 import blake3
-import msgpack
 import zstandard
 
 from ..errors import IntegrityError
-from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, END_MAGIC, PACK_MAGIC, TAIL
+from ..repository.blob import check_blob
+from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, PACK_MAGIC, decode_trailer
+from ..storage import ObjectNotFound, Storage, StorageError
 
 Record = tuple[bytes, int, int, int, int, int, int]  # id, type, codec, payload offset, stored len, plain len, inner
 
@@ -32,7 +34,7 @@ Record = tuple[bytes, int, int, int, int, int, int]  # id, type, codec, payload 
 @dataclass
 class PackTask:
     pack_id: bytes
-    path: str
+    name: str  # the pack's object name
     records: bytes | None  # index records of this pack; None: not indexed, use the trailer
     size: int | None  # size the index records
     wanted: bytes | None = None  # check only these blobs (records), no pack-level check
@@ -49,21 +51,17 @@ class PackOutcome:
     error: str | None = None  # the pack could not be read at all
 
 
-def _read_span(path: str, start: int, end: int | None) -> bytes:
-    """Bytes [start, end) of a pack (to its end if None) in one read; shorter if the file is."""
-    with open(path, "rb", buffering=0) as f:
-        if end is None:
-            end = os.fstat(f.fileno()).st_size
-        f.seek(start)
-        parts = []
-        want = max(0, end - start)
-        while want > 0:
-            data = f.read(want)
-            if not data:
-                break
-            parts.append(data)
-            want -= len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+_storage: Storage | None = None  # set by use_storage; inherited by forked workers
+
+
+def use_storage(storage: Storage) -> None:
+    global _storage
+    _storage = storage
+
+
+def _read_span(name: str, start: int, end: int | None) -> bytes:
+    """Bytes [start, end) of a pack (to its end if None) in one read; shorter if the object is."""
+    return _storage.get(name, start, None if end is None else max(0, end - start))
 
 
 def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) -> None:
@@ -103,12 +101,9 @@ def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) 
 
 
 def _hash_members(plain, members: list[Record], out: PackOutcome) -> None:
-    mv = memoryview(plain)
-    hash_ = blake3.blake3
     for rec in members:
-        blob_id, plen, inner = rec[0], rec[5], rec[6]
-        if inner + plen > len(mv) or hash_(mv[inner:inner + plen]).digest() != blob_id:
-            out.bad.append((blob_id, rec[1], "chunk-corrupt"))
+        if check_blob(rec[0], plain, rec[6], rec[5]) is None:
+            out.bad.append((rec[0], rec[1], "chunk-corrupt"))
 
 
 def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> list:
@@ -131,24 +126,14 @@ def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> li
 
 
 def trailer_records(buf: bytes) -> bytes:
-    """The blob records of a pack's own trailer, read from the buffer (same rules as ``read_trailer``)."""
-    size = len(buf)
-    if size < len(PACK_MAGIC) + TAIL.size or buf[:len(PACK_MAGIC)] != PACK_MAGIC:
-        raise IntegrityError(f"is truncated or has no pack header ({size} bytes)")
-    trailer_len, magic = TAIL.unpack_from(buf, size - TAIL.size)
-    if magic != END_MAGIC or trailer_len > size - TAIL.size - len(PACK_MAGIC):
-        raise IntegrityError("has no valid trailer (truncated or overwritten)")
-    try:
-        records = msgpack.unpackb(buf[size - TAIL.size - trailer_len:size - TAIL.size])["blobs"]
-        if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
-            raise ValueError("blob records have the wrong length")
-    except Exception as exc:  # msgpack raises several types on garbage
-        raise IntegrityError(f"has a corrupt trailer: {exc}") from None
-    return records
+    """The blob records of a pack's own trailer, read from the whole pack in ``buf``."""
+    if buf[:len(PACK_MAGIC)] != PACK_MAGIC:
+        raise IntegrityError(f"is truncated or has no pack header ({len(buf)} bytes)")
+    return decode_trailer(buf, len(buf))
 
 
 def _check_whole(task: PackTask, out: PackOutcome) -> None:
-    buf = _read_span(task.path, 0, None)
+    buf = _read_span(task.name, 0, None)
     out.bytes_read = len(buf)
     if blake3.blake3(buf).digest() != task.pack_id:
         out.problems.append(("pack-hash", ""))
@@ -175,11 +160,13 @@ def check_pack(task: PackTask) -> PackOutcome:
         else:
             records = list(BLOB_RECORD.iter_unpack(task.wanted))
             start = min(r[3] for r in records)
-            buf = _read_span(task.path, start, max(r[3] + r[4] for r in records))
+            buf = _read_span(task.name, start, max(r[3] + r[4] for r in records))
             out.bytes_read = len(buf)
             check_blobs(buf, start, records, out)
-    except FileNotFoundError:
+    except ObjectNotFound:
         out.problems.append(("pack-missing", ""))
+    except StorageError as exc:
+        out.error = str(exc)
     except OSError as exc:
         out.error = exc.strerror or str(exc)
     return out

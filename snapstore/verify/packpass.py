@@ -18,8 +18,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
 from ..repository.pack import BLOB_RECORD
+from ..storage import Storage
 from ..workers import ignore_interrupts, interrupts_deferred
-from .packcheck import PackOutcome, PackTask, check_pack
+from .packcheck import PackOutcome, PackTask, check_pack, use_storage
 from .report import DamageLog, VerifyReport
 from .subset import ReadSubset
 from .view import RepoView, blob_type_name
@@ -70,7 +71,6 @@ def plan_tasks(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | N
     tasks = []
     for pack_id in sorted(pack_ids):
         path, disk_size = view.disk_packs[pack_id]
-        path = str(path)
         records, size = view.pack_records.get(pack_id), view.pack_sizes.get(pack_id)
         if wanted is not None:
             needed = b"".join(BLOB_RECORD.pack(*r) for r in sorted(picked[pack_id], key=lambda r: (r[3], r[6])))
@@ -95,8 +95,9 @@ def task_bytes(task: PackTask, sizes: dict[bytes, int]) -> int:
 class PackPass:
     """Runs the tasks, in forked workers started right away (or inline when the work is small)."""
 
-    def __init__(self, tasks: list[PackTask], *, sizes: dict[bytes, int], workers: int | None = None,
-                 progress: Callable[[int], None] | None = None):
+    def __init__(self, storage: Storage, tasks: list[PackTask], *, sizes: dict[bytes, int],
+                 workers: int | None = None, progress: Callable[[int], None] | None = None):
+        use_storage(storage)  # before the workers fork: they inherit it
         self.tasks, self.sizes, self.progress = tasks, sizes, progress
         self.total = sum(task_bytes(t, sizes) for t in tasks)
         workers = min(workers or os.cpu_count() or 1, len(tasks))

@@ -9,44 +9,27 @@ to re-derive digests.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import BinaryIO
 
-import blake3
 import zstandard
 
-from ..repository.pack import CODEC_RAW
+from ..repository.blob import BlobDamage, check_blob, decompress_payload
+from ..storage import ObjectNotFound
 from .faults import BlobFault
 from .view import RepoView
 
 CACHE_BYTES = 64 * 1024 * 1024
-MAX_OPEN = 16
 
 
 class TreeReader:
     def __init__(self, view: RepoView, cache_bytes: int = CACHE_BYTES):
         self.view = view
-        self._files: OrderedDict[bytes, BinaryIO] = OrderedDict()
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self._dctx = zstandard.ZstdDecompressor()
 
-    def _file(self, pack_id: bytes, blob_id: bytes) -> BinaryIO:
-        f = self._files.get(pack_id)
-        if f is not None:
-            self._files.move_to_end(pack_id)
-            return f
-        try:
-            f = open(self.view.pack_path(pack_id), "rb")
-        except FileNotFoundError:
-            raise BlobFault("pack-missing", blob_id, pack_id, f"pack {pack_id.hex()[:16]} is missing") from None
-        self._files[pack_id] = f
-        if len(self._files) > MAX_OPEN:
-            self._files.popitem(last=False)[1].close()
-        return f
-
     def read(self, blob_id: bytes) -> bytes:
-        """The checked plain bytes of a blob; raises BlobFault (or OSError if unreadable)."""
+        """The checked plain bytes of a blob; raises BlobFault (or StorageError if unreadable)."""
         cached = self._cache.get(blob_id)
         if cached is not None:
             self._cache.move_to_end(blob_id)
@@ -59,19 +42,21 @@ class TreeReader:
         if known is not None and known.kind in ("pack-missing", "chunk-outside", "chunk-corrupt",
                                                 "chunk-truncated"):
             raise BlobFault(known.kind, blob_id, pack_id, known.message)
-        f = self._file(pack_id, blob_id)
-        f.seek(offset)
-        payload = f.read(slen)
+        try:
+            payload = self.view.repo.read_pack_range(pack_id, offset, slen)
+        except ObjectNotFound:
+            raise BlobFault("pack-missing", blob_id, pack_id, f"pack {pack_id.hex()[:16]} is missing") from None
         where = f"blob {blob_id.hex()[:16]} in pack {pack_id.hex()[:16]}"
         if len(payload) != slen:
             raise BlobFault("chunk-truncated", blob_id, pack_id, f"{where} is truncated")
         try:
-            frame = payload if codec == CODEC_RAW else self._dctx.decompress(payload)
-        except zstandard.ZstdError:
-            raise BlobFault("chunk-corrupt", blob_id, pack_id, f"{where} does not decompress") from None
-        plain = frame[inner:inner + plen]
-        if blake3.blake3(plain).digest() != blob_id:
+            frame = decompress_payload(codec, payload, self._dctx, where)
+        except BlobDamage as exc:
+            raise BlobFault(exc.kind, blob_id, pack_id, f"{where} does not decompress") from None
+        plain = check_blob(blob_id, frame, inner, plen)
+        if plain is None:
             raise BlobFault("chunk-corrupt", blob_id, pack_id, f"{where} does not match its hash")
+        plain = bytes(plain)
         self._remember(blob_id, plain)
         return plain
 
@@ -84,9 +69,6 @@ class TreeReader:
             self._cache_bytes -= len(self._cache.popitem(last=False)[1])
 
     def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files.clear()
         self._cache.clear()
         self._cache_bytes = 0
 

@@ -34,7 +34,7 @@ Progress = Callable[[int], None]
 def _start_pass(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | None,
                 progress: Progress | None, workers: int | None) -> PackPass:
     sizes = {pid: size for pid, (_path, size) in view.disk_packs.items()}
-    packs = PackPass(plan_tasks(view, subset, wanted), sizes=sizes, workers=workers, progress=progress)
+    packs = PackPass(view.repo.storage, plan_tasks(view, subset, wanted), sizes=sizes, workers=workers, progress=progress)
     if progress is not None and hasattr(progress, "total"):
         progress.total = packs.total  # lets a meter show a percentage
     return packs
@@ -68,6 +68,8 @@ def verify_repository(repo: Repository, *, full: bool = False, read_subset: str 
     full = full or subset is not None
     report = VerifyReport("full" if full else "quick", read_subset=subset.text if subset else None)
     log = DamageLog()
+    if full:
+        repo = repo.uncached()  # a full check reads what the repository holds, never a local copy
     with repo.lock():
         view = load_view(repo, log, report)
         snaps = load_manifests(repo, snapshot_ids, log, report, selection)

@@ -41,7 +41,7 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
     try:
         ids = repo.snapshot_ids()
     except OSError as exc:
-        raise VerifyIncomplete(f"cannot list snapshots in {repo.snapshot_dir}: {exc.strerror or exc}") from None
+        raise VerifyIncomplete(f"cannot list snapshots in {repo.location}: {exc.strerror or exc}") from None
     everything: list[Snapshot] | None = None
     if refs is not None or selection != Selection():
         everything = [s for s in (_load(repo, sid, DamageLog(), VerifyReport("quick")) for sid in ids) if s]
@@ -57,7 +57,7 @@ def load_manifests(repo: Repository, refs: Iterable[str | Snapshot] | None, log:
                 wanted.append(selection.check(found).id if found else sid)
         if "latest" in refs:
             if not everything:
-                raise SnapshotNotFound(f"the repository at {repo.path} has no readable snapshots")
+                raise SnapshotNotFound(f"the repository at {repo.location} has no readable snapshots")
             wanted.append(latest_of(everything, selection).id)
         ids = sorted(set(wanted))
     elif everything is not None:

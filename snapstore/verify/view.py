@@ -3,27 +3,23 @@
 Verify loads the index itself instead of using ``Repository.index`` because a
 corrupt index file must become a line in the damage report, not abort the run:
 the other files are still loaded and chunks listed only in the bad one show up
-as missing.  Every pack file is stat'ed once; from that, blobs that cannot be
+as missing.  The pack objects are listed once (with their sizes); from that, blobs that cannot be
 read at all (pack missing, pack of the wrong size, entry outside its pack) get a
 cause in ``bad`` before any snapshot is looked at, so judging a chunk is two
 dict lookups.
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
-from pathlib import Path
 
-import blake3
-import msgpack
-
-from ..atomic import TMP_MARK
+from ..errors import IntegrityError
 from ..repository import Repository
-from ..repository.index import INDEX_VERSION, iter_index_files, prefer_present
-from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL
+from ..repository.index import decode_index_file, index_file_ids, prefer_present
+from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL, pack_id_of, pack_name
+from ..storage import ObjectNotFound, StorageError
 from .report import Damage, DamageLog, VerifyReport
 
 BlobLoc = tuple  # (pack id, type, codec, payload offset, stored length, plain length, inner offset)
@@ -40,7 +36,7 @@ class RepoView:
     blobs: dict[bytes, bytes] = field(default_factory=dict)  # blob id -> pack id; first listing wins, as in Index
     pack_records: dict[bytes, bytes] = field(default_factory=dict)  # first listing of each pack
     pack_sizes: dict[bytes, int] = field(default_factory=dict)  # size the index records
-    disk_packs: dict[bytes, tuple[Path, int]] = field(default_factory=dict)  # pack files found, with size
+    disk_packs: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # pack objects found: name, size
     resized: set[bytes] = field(default_factory=set)  # packs whose size differs from the index's
     bad: dict[bytes, Damage] = field(default_factory=dict)  # blob id -> why it cannot be read
     _records_of: dict[bytes, dict[bytes, tuple]] = field(default_factory=dict)
@@ -56,38 +52,28 @@ class RepoView:
                 rec[0]: rec for rec in BLOB_RECORD.iter_unpack(self.pack_records[pack_id])}
         return (pack_id, *table[blob_id][1:])
 
-    def pack_path(self, pack_id: bytes) -> Path:
+    def pack_name(self, pack_id: bytes) -> str:
         found = self.disk_packs.get(pack_id)
-        if found is not None:
-            return found[0]
-        name = pack_id.hex()
-        return self.repo.data_dir / name[:2] / name
+        return found[0] if found is not None else pack_name(pack_id)
 
 
 def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> None:
     listed: list[tuple[bytes, int, bytes]] = []
-    for path in iter_index_files(view.repo.index_dir):
+    file_ids = index_file_ids(view.repo.storage)
+    for file_id in file_ids:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            report.unchecked.append(f"index file {path.name[:16]}: {exc.strerror or exc}")
-            continue
-        if blake3.blake3(data).hexdigest() != path.name:
-            log.cause("index-corrupt", index_file=path.name, detail="content does not hash to its name "
-                      "(run 'snapstore repair index')")
+            data = view.repo.read_index_file(file_id)
+        except ObjectNotFound:
+            continue  # replaced by a repair while we ran
+        except StorageError as exc:
+            report.unchecked.append(f"index file {file_id[:16]}: {exc}")
             continue
         try:
-            doc = msgpack.unpackb(data)
-            if doc.get("v") != INDEX_VERSION:
-                raise ValueError(f"unknown index version {doc.get('v')!r}")
-            packs = [(p["id"], p["size"], p["blobs"]) for p in doc["packs"]]
-            for _pid, _size, records in packs:
-                if len(records) % BLOB_RECORD.size:
-                    raise ValueError("blob records have the wrong length")
-        except Exception as exc:  # msgpack raises several types on garbage
-            log.cause("index-corrupt", index_file=path.name, detail=f"unreadable ({exc})")
-            continue
-        listed.extend(packs)
+            listed.extend(decode_index_file(file_id, data))
+        except IntegrityError as exc:
+            detail = ("content does not hash to its name (run 'snapstore repair index')"
+                      if "hash mismatch" in str(exc) else f"unreadable ({exc})")
+            log.cause("index-corrupt", index_file=file_id, detail=detail)
     # the first listing of a blob wins, as in Index, listings in existing packs first (a blob stored
     # again after its pack was lost is read from the new copy): add them last to first, each
     # overriding the later ones
@@ -95,31 +81,18 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
         view.pack_records[pack_id] = records
         view.pack_sizes[pack_id] = size
         view.blobs.update(zip(map(itemgetter(0), _ID_ONLY.iter_unpack(records)), repeat(pack_id)))
+    view.repo.cache_tree_packs([pid for pid, recs in view.pack_records.items() if recs and recs[32] == BLOB_TREE],
+                               file_ids)
 
 
-def _stat_packs(view: RepoView, report: VerifyReport) -> None:
-    """Find and stat every pack file once (os.scandir: a repository may hold thousands)."""
-    try:
-        subdirs = [e.path for e in os.scandir(view.repo.data_dir) if e.is_dir()]
-    except FileNotFoundError:
-        return
-    for subdir in subdirs:
-        for entry in os.scandir(subdir):
-            if TMP_MARK in entry.name:
-                continue
-            try:
-                pack_id = bytes.fromhex(entry.name)
-                if len(pack_id) != 32:
-                    raise ValueError
-            except ValueError:
-                report.notes.append(f"stray file in data/: {os.path.relpath(entry.path, view.repo.path)}")
-                continue
-            try:
-                view.disk_packs[pack_id] = (Path(entry.path), entry.stat().st_size)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                report.unchecked.append(f"pack {entry.name[:16]}: {exc.strerror or exc}")
+def _list_packs(view: RepoView, report: VerifyReport) -> None:
+    """Every pack object with its size, from one listing of ``data/``."""
+    for obj in view.repo.storage.list("data/"):
+        pack_id = pack_id_of(obj.name)
+        if pack_id is None:
+            report.notes.append(f"stray file in data/: {obj.name}")
+            continue
+        view.disk_packs[pack_id] = (obj.name, obj.size)
 
 
 def _inside(records: bytes, size: int) -> bool:
@@ -160,7 +133,7 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
 
 def load_view(repo: Repository, log: DamageLog, report: VerifyReport) -> RepoView:
     view = RepoView(repo)
-    _stat_packs(view, report)
+    _list_packs(view, report)  # first: listings in existing packs win (prefer_present)
     _load_index_files(view, log, report)
     _judge_packs(view, log)
     unindexed = [pid for pid in view.disk_packs if pid not in view.pack_sizes]

@@ -150,3 +150,19 @@ def test_load_undo_is_the_same_pasteable_command_as_the_clis(home):
     done = subprocess.run(SNAPSTORE + words[1:], cwd="/", env=cli_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert db_rows(DB, "episodic_memory") == emptied
+def test_saves_and_loads_through_an_s3_repository(home, s3_url, monkeypatch):
+    """The API on a repository in SeaweedFS: SNAPSTORE_REPO is an s3: URL; created on first save."""
+    monkeypatch.setenv("SNAPSTORE_REPO", s3_url)
+    monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(home / "cache"))
+    agent = AgentWrapper(CONFIG)
+    assert agent.repository_path == s3_url
+    first = agent.save_agent("./b1")
+    second = agent.save_agent("./b2")
+    assert first["success"] and second["success"] and first["repository"] == s3_url
+    assert second["added_bytes"] < first["added_bytes"] / 20
+    assert [s.id for s in list_snapshots(agent.repository)] == [first["snapshot_id"], second["snapshot_id"]]
+    rows_before = db_rows(DB, "episodic_memory")
+    db_execute(DB, "DELETE FROM episodic_memory")
+    loaded = agent.load_agent("./b1")
+    assert loaded["success"], loaded
+    assert db_rows(DB, "episodic_memory") == rows_before

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import run_cli
+from helpers import pack_files, run_cli
 from snapstore.repository import Repository
 from snapstore.sample_agent import create_sample_agent
 
@@ -24,7 +24,7 @@ def test_damage_in_reused_chunks_is_found_after_backup(tmp_path):
     assert run_cli("backup", "--config", info.config_path, repo=repo).returncode == 0
     # The next backup reuses every stored page without reading it; flip a byte in a data pack.
     opened = Repository.open(repo)
-    pack = max(opened.pack_files(), key=lambda p: p.stat().st_size)
+    pack = max(pack_files(opened), key=lambda p: p.stat().st_size)
     raw = bytearray(pack.read_bytes())
     raw[len(raw) // 3] ^= 0xFF
     pack.write_bytes(bytes(raw))

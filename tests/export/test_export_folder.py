@@ -19,7 +19,7 @@ import zstandard
 
 import snapstore
 from dbcompare import assert_same_database, copy_db, ro
-from helpers import ok, run_cli
+from helpers import BACKENDS, ok, repo_location, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
 from snapstore.folder.layout import FOLDER_VERSION
@@ -67,16 +67,17 @@ def grep_folder(root: Path, needle: str) -> list[str]:
 
 # -- fixtures ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("export")
     agent = create_sample_agent(root / "agent", scale=1, seed=31)
-    repo = Repository.init(root / "repo")
+    repo_path = repo_location(request, request.param, root / "repo")
+    repo = Repository.init(repo_path)
     snap = backup_agent(repo, load_agent_source(agent.config_path), include_logs=True).snapshot
     source_db = copy_db(agent.db_path, root / "source.db")  # nothing writes to the agent in these tests
     folder = root / "exported"
     export_snapshot(repo, snap.id, folder)
-    return {"root": root, "agent": agent, "repo": repo, "repo_path": root / "repo", "snap": snap,
+    return {"root": root, "agent": agent, "repo": repo, "repo_path": repo_path, "snap": snap,
             "source_db": source_db, "folder": folder}
 
 

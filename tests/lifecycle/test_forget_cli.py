@@ -57,12 +57,12 @@ def test_dry_run_lists_removals_and_reasons_and_changes_nothing(tmp_path):
 
 def test_forget_removes_only_snapshot_files_and_filters_by_host_and_agent(tmp_path):
     repo_path, ids = history(tmp_path)
-    packs_before = sorted(p.name for p in Repository.open(repo_path).pack_files())
+    packs_before = Repository.open(repo_path).pack_names()
     out = ok(run_cli("forget", "--keep-last", "1", "--host", "h1", "--agent", "bob", repo=repo_path)).stdout
     assert "9 snapshots removed; the data only they used stays in the repository" in out
     left = set(Repository.open(repo_path).snapshot_ids())
     assert left == set(ids.values()) - {ids[f"bob@h1-{d}"] for d in range(1, 10)}
-    assert sorted(p.name for p in Repository.open(repo_path).pack_files()) == packs_before
+    assert Repository.open(repo_path).pack_names() == packs_before
     ok(run_cli("verify", repo=repo_path))
     # the kept snapshots still restore
     ok(run_cli("dump", ids["bob@h1-0"][:12], "database/sqlite.db", "--out", tmp_path / "db", repo=repo_path))

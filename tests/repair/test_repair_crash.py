@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from pathlib import Path
 
 from helpers import init_small_pack_repo, kill_group, ok, popen_cli, run_cli
 from snapstore.repository import Repository
-from snapstore.repository.pack import pack_path
+from snapstore.repository.pack import pack_name
 
 from test_repair_packs import back_up_state, damage, data_packs, dump_digest, snapshots
 
@@ -27,7 +28,7 @@ def check_usable(repo_path, expected_snapshots):
     repo = Repository.open(repo_path)
     index = repo.index
     for pack_id in index.pack_sizes:
-        assert pack_path(repo.data_dir, pack_id).is_file(), f"index names missing pack {pack_id.hex()[:16]}"
+        assert (Path(repo_path) / pack_name(pack_id)).is_file(), f"index names missing pack {pack_id.hex()[:16]}"
     assert repo.snapshot_ids() == expected_snapshots
 
 

@@ -35,16 +35,23 @@ def dump_digest(repo: Path, snapshot: str, out: Path) -> str:
     return digest
 
 
+def pack_trailer(pack: Path):
+    """The blob table of the pack file ``pack`` (REPO/data/xx/id), read as the repository does."""
+    repo = pack.parents[2]
+    return read_trailer(Repository.open(repo).storage, pack.relative_to(repo).as_posix())
+
+
 def data_packs(repo: Path) -> list[Path]:
     """Pack files holding database chunks, largest first."""
-    packs = [p for p in Repository.open(repo).pack_files()
-             if read_trailer(p)[0].blob_type == BLOB_DATA]
+    opened = Repository.open(repo)
+    packs = [repo / name for name in opened.pack_names()
+             if read_trailer(opened.storage, name, (repo / name).stat().st_size)[0].blob_type == BLOB_DATA]
     return sorted(packs, key=lambda p: (-p.stat().st_size, p.name))
 
 
 def damage(pack: Path, how: str) -> None:
     if how == "flip":
-        entry = read_trailer(pack)[0]
+        entry = pack_trailer(pack)[0]
         with open(pack, "r+b") as f:
             f.seek(entry.offset + entry.stored_length // 2)
             byte = f.read(1)
@@ -120,7 +127,7 @@ def test_damage_is_found_repaired_and_healed_by_the_next_backup(two_states, tmp_
 def test_flipped_byte_salvages_the_intact_chunks_of_the_pack(two_states, tmp_path):
     _agent, repo, _states, _digests = two_states
     pack = data_packs(repo)[0]
-    blobs = len(read_trailer(pack))
+    blobs = len(pack_trailer(pack))
     damage(pack, "flip")
     repaired = json.loads(ok(run_cli("repair", "packs", "--json", repo=repo)).stdout)
     [damaged] = repaired["damaged_packs"]

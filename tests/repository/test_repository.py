@@ -7,7 +7,7 @@ import random
 import blake3
 import msgpack
 import pytest
-from helpers import init_small_pack_repo
+from helpers import init_small_pack_repo, pack_files
 
 from snapstore.errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound, UnsupportedFormat
 from snapstore.repair import rebuild_index
@@ -76,9 +76,9 @@ def test_packs_describe_themselves_and_index_rebuilds_identically(tmp_path):
         for data in blobs:
             writer.add(blake3.blake3(data).digest(), data)
     before = index_snapshot(Repository.open(tmp_path / "repo"))
-    trailer_ids = {e.blob_id for p in repo.pack_files() for e in read_trailer(p)}
+    trailer_ids = {e.blob_id for p in pack_files(repo) for e in read_trailer(repo.storage, p.relative_to(repo.storage.root).as_posix())}
     assert trailer_ids == set(before)
-    for path in repo.pack_files():
+    for path in pack_files(repo):
         assert blake3.blake3(path.read_bytes()).hexdigest() == path.name
     report = rebuild_index(repo)
     assert report.bad_packs == [] and report.blobs == len(before)
@@ -111,7 +111,7 @@ def test_corrupt_blob_is_detected_and_named(tmp_path):
     with repo.writer() as writer:
         writer.add(blob_id, data)
     loc = repo.index.get(blob_id)
-    (pack,) = repo.pack_files()
+    (pack,) = pack_files(repo)
     raw = bytearray(pack.read_bytes())
     raw[loc.offset + 10] ^= 0xFF
     pack.write_bytes(bytes(raw))
@@ -123,10 +123,10 @@ def test_truncated_pack_trailer_is_reported(tmp_path):
     repo = Repository.init(tmp_path / "repo")
     with repo.writer() as writer:
         writer.add(blake3.blake3(b"abc").digest(), b"abc")
-    (pack,) = repo.pack_files()
+    (pack,) = pack_files(repo)
     pack.write_bytes(pack.read_bytes()[:-5])
     with pytest.raises(IntegrityError, match="trailer"):
-        read_trailer(pack)
+        read_trailer(repo.storage, pack.relative_to(repo.storage.root).as_posix())
     report = rebuild_index(repo)
     assert len(report.bad_packs) == 1 and report.blobs == 0
 
@@ -165,7 +165,7 @@ def test_repository_files_are_owner_only(tmp_path):
         writer.add(blake3.blake3(b"secret").digest(), b"secret")
     for path in [tmp_path / "repo", *(tmp_path / "repo").rglob("*")]:
         assert path.stat().st_mode & 0o077 == 0, path
-    assert RepoConfig.read(tmp_path / "repo" / "config").version == 1
+    assert RepoConfig.decode((tmp_path / "repo" / "config").read_bytes(), "repo").version == 1
 
 
 def test_a_writer_removes_what_killed_writers_left_and_nothing_else(tmp_path):
@@ -176,10 +176,10 @@ def test_a_writer_removes_what_killed_writers_left_and_nothing_else(tmp_path):
     repo = small_pack_repo(tmp_path / "repo")
     live_name = temp_name("pack")  # this process: a writer still at work
     stale_name = temp_name_of(dead_pid(), "pack")
-    stale = [repo.data_dir / stale_name, repo.index_dir / stale_name, repo.snapshot_dir / stale_name]
+    stale = [(repo.storage.root / "data") / stale_name, (repo.storage.root / "index") / stale_name, (repo.storage.root / "snapshots") / stale_name]
     for path in stale:
         path.write_bytes(b"half written")
-    live = repo.data_dir / live_name
+    live = (repo.storage.root / "data") / live_name
     live.write_bytes(b"in progress")
     with repo.writer() as writer:
         writer.add(blake3.blake3(b"x").digest(), b"x")

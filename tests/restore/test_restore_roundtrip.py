@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from dbcompare import assert_same_database, copy_db, ro, table_rows
-from helpers import ok, run_cli
+from helpers import BACKENDS, ok, repo_location, run_cli
 from snapstore.backup import backup_agent
 from snapstore.importer import import_folder
 from snapstore.repository import Repository
@@ -26,12 +26,12 @@ from snapstore.sources.agent import load_agent_source
 
 # -- fixtures ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Two snapshots of one agent: as created, and after a day of use."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
+    """Two snapshots of one agent: as created, and after a day of use (in a local and an S3 repository)."""
     root = tmp_path_factory.mktemp("roundtrip")
     agent = create_sample_agent(root / "agent", scale=1, seed=41)
-    repo_path = root / "repo"
+    repo_path = repo_location(request, request.param, root / "repo")
     repo = Repository.init(repo_path)
     source = load_agent_source(agent.config_path)
     first = backup_agent(repo, source, include_logs=True).snapshot
@@ -117,7 +117,7 @@ def test_export_import_restore_round_trip(world, tmp_path, compress):
     ok(run_cli("init", repo=other_repo))
     for repo_path in (other_repo, world["repo_path"]):
         imported = json.loads(ok(run_cli("import", folder, "--json", repo=repo_path)).stdout)
-        target = tmp_path / f"restored-{repo_path.name}.db"
+        target = tmp_path / f"restored-{'other' if repo_path == other_repo else 'world'}.db"
         ok(run_cli("restore", imported["snapshot_id"], "--to", target, repo=repo_path))
         assert_same_database(reference, target)
 

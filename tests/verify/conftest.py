@@ -32,9 +32,9 @@ def pristine(tmp_path_factory) -> Pristine:
         backup_agent(repo, load_agent_source(info.config_path), include_logs=True)
         if seed is not None:
             mutate_agent(work / "agent", fraction=0.01, seed=seed)
-    ids = [s.id for s in list_snapshots(Repository.open(repo.path))]
+    ids = [s.id for s in list_snapshots(Repository.open(repo.storage.root))]
     assert len(ids) == 3
-    return Pristine(repo.path, ids)
+    return Pristine(repo.storage.root, ids)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from snapstore.repository import Repository
-from snapstore.repository.pack import BLOB_RECORD, pack_path
+from snapstore.repository.pack import BLOB_RECORD, pack_name
 
 from verify_helpers import (DB_PATH, data_packs, file_chunks, file_trees, flip_blob, flip_byte, payload_members,
                       tree_packs, users_of)
@@ -31,7 +31,7 @@ def flip_data_byte(repo):
 def truncate_pack(repo):
     uses, packs = file_chunks(repo), data_packs(repo)
     pack = max(packs, key=lambda p: len(packs[p]))
-    path = pack_path(repo / "data", pack)
+    path = repo / pack_name(pack)
     os.truncate(path, path.stat().st_size - 100)
     return "pack-size", pack, users_of(uses, set(packs[pack])), False
 
@@ -39,7 +39,7 @@ def truncate_pack(repo):
 def delete_pack(repo):
     uses, packs = file_chunks(repo), data_packs(repo)
     pack = sorted(packs)[-1]
-    pack_path(repo / "data", pack).unlink()
+    (repo / pack_name(pack)).unlink()
     return "pack-missing", pack, users_of(uses, set(packs[pack])), False
 
 

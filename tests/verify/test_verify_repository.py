@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from snapstore.repository import Repository
-from snapstore.repository.pack import BLOB_RECORD, pack_path
+from snapstore.repository.pack import BLOB_RECORD, pack_name
 from snapstore.verify import parse_read_subset, verify_repository, verify_snapshot
 
 from verify_helpers import (DB_PATH, data_packs, file_chunks, file_trees, flip_blob, flip_byte, payload_members,
@@ -87,7 +87,7 @@ def test_truncated_pack(repo_copy):
     uses = file_chunks(repo_copy)
     packs = data_packs(repo_copy)
     pack_id = max(packs, key=lambda p: len(packs[p]))
-    path = pack_path(repo_copy / "data", pack_id)
+    path = repo_copy / pack_name(pack_id)
     size = path.stat().st_size
     os.truncate(path, size // 2)
     quick = verify_repository(Repository.open(repo_copy))
@@ -109,7 +109,7 @@ def test_deleted_pack(repo_copy):
     uses = file_chunks(repo_copy)
     packs = data_packs(repo_copy)
     pack_id = sorted(packs)[0]
-    pack_path(repo_copy / "data", pack_id).unlink()
+    (repo_copy / pack_name(pack_id)).unlink()
     for full in (False, True):
         report = verify_repository(Repository.open(repo_copy), full=full)
         damage = only(report, "pack-missing")
@@ -251,7 +251,7 @@ def test_split_packs_in_worker_processes(repo_copy, monkeypatch):
     index = Repository.open(repo_copy).index
     chunk = min(packs[pack_id], key=lambda b: index.get(b).offset)  # before the cut
     flip_blob(repo_copy, chunk)
-    path = pack_path(repo_copy / "data", pack_id)
+    path = repo_copy / pack_name(pack_id)
     os.truncate(path, path.stat().st_size * 3 // 4)
     report = verify_repository(Repository.open(repo_copy), full=True, workers=2)
     corrupt, truncated = only(report, "chunk-corrupt"), only(report, "chunk-truncated")

@@ -8,7 +8,7 @@ import msgpack
 from snapstore.chunklist import load_list
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
-from snapstore.repository.pack import BLOB_DATA, BLOB_TREE, pack_path
+from snapstore.repository.pack import BLOB_DATA, BLOB_TREE, pack_name
 
 PACK_SIZE = 256 * 1024  # small packs: the database spreads over several data packs
 DB_PATH = "database/sqlite.db"
@@ -84,7 +84,7 @@ def flip_byte(path: Path, offset: int) -> None:
 def flip_blob(repo_path: Path, blob_id: bytes) -> bytes:
     """Flip one byte in the middle of a blob's payload; returns its pack id."""
     loc = Repository.open(repo_path).index.get(blob_id)
-    flip_byte(pack_path(repo_path / "data", loc.pack_id), loc.offset + loc.stored_length // 2)
+    flip_byte(repo_path / pack_name(loc.pack_id), loc.offset + loc.stored_length // 2)
     return loc.pack_id
 
 

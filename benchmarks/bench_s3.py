@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Local repository vs SeaweedFS on loopback vs restic to the same SeaweedFS (issue 11's benchmark).
+
+    python benchmarks/bench_s3.py [--scale N] [--workdir DIR] [--no-restic]
+
+One sample agent (`--scale`, 200 is about 1 GB).  Steps, each for every target:
+initial backup, a 1% day (`mutate_agent(0.01)`) and its backup, a backup with
+no change; then `verify --full` (restic: `check --read-data`) and a whole
+restore of the database (restic: `restore latest`).  Reported: wall time,
+bytes uploaded (the growth of the bucket prefix / directory), and for
+snapstore on S3 the bytes downloaded by the no-change backup (its storage
+counts response bodies).  snapstore backups run in this process (so the
+traffic counters can be read); everything else is a subprocess.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from snapstore.backup import backup_agent
+from snapstore.repository import Repository
+from snapstore.sample_agent import create_sample_agent, mutate_agent
+from snapstore.sources.agent import load_agent_source
+from snapstore.storage.cache import CachedStorage
+from snapstore.testing.seaweedfs import SeaweedS3
+
+BUCKET = "bench"
+RESTIC_PASSWORD = "snapstore-benchmark"
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def bucket_bytes(client, prefix: str) -> int:
+    total = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        total += sum(o["Size"] for o in page.get("Contents", ()))
+    return total
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=20)
+    ap.add_argument("--workdir")
+    ap.add_argument("--no-restic", action="store_true")
+    args = ap.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-s3-"))
+    server = SeaweedS3(work / "weed").start()
+    try:
+        import boto3
+        import botocore.config
+        client = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
+                              aws_secret_access_key=server.secret_key, region_name="us-east-1",
+                              config=botocore.config.Config(s3={"addressing_style": "path"}))
+        client.create_bucket(Bucket=BUCKET)
+        os.environ.update(server.env(), SNAPSTORE_CACHE_DIR=str(work / "cache"))
+        restic = None if args.no_restic else shutil.which("restic")
+        renv = dict(os.environ, RESTIC_PASSWORD=RESTIC_PASSWORD, RESTIC_CACHE_DIR=str(work / "restic-cache"))
+        restic_repo = f"s3:{server.endpoint}/{BUCKET}/restic"
+        local, s3url = work / "local-repo", f"s3:{server.endpoint}/{BUCKET}/snapstore"
+        agent = create_sample_agent(work / "agent", scale=args.scale, seed=1)
+        db = Path(agent.db_path)
+        print(f"sample agent: {db.stat().st_size / 2**20:.1f} MiB database (scale {args.scale:g})", flush=True)
+        Repository.init(local)
+        Repository.init(s3url)
+        if restic:
+            subprocess.run([restic, "-r", restic_repo, "init"], env=renv, check=True, capture_output=True)
+        size_of = {"local": lambda: dir_bytes(local), "s3": lambda: bucket_bytes(client, "snapstore/"),
+                   "restic": lambda: bucket_bytes(client, "restic/")}
+        rows = []
+
+        def step(label: str) -> None:
+            source = load_agent_source(agent.config_path)
+            db.read_bytes()  # warm page cache for every target alike
+            for target in ("local", "s3", "restic"):
+                if target == "restic" and not restic:
+                    continue
+                before = size_of[target]()
+                down = ""
+                if target == "restic":
+                    seconds, _ = timed(lambda: subprocess.run(
+                        [restic, "-r", restic_repo, "backup", "--host", "bench", str(work / "agent")],
+                        env=renv, check=True, capture_output=True))
+                else:
+                    repo = Repository.open(local if target == "local" else s3url)
+                    seconds, _ = timed(lambda: backup_agent(repo, source))
+                    repo.close()
+                    if target == "s3":
+                        inner = repo.storage.inner if isinstance(repo.storage, CachedStorage) else repo.storage
+                        down = f"{inner.traffic.downloaded / 1024:.1f} KiB"
+                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down))
+                print(" | ".join(rows[-1]), flush=True)
+
+        step("initial")
+        mutate_agent(work / "agent", fraction=0.01, seed=2)
+        step("1% day")
+        step("no change")
+        snap = [str(Path(sys.executable).with_name("snapstore"))]
+        for target, repo in (("local", str(local)), ("s3", s3url)):
+            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "verify", "--full"], check=True,
+                                                      capture_output=True))
+            rows.append(("verify --full", target, f"{seconds:.2f} s", "", ""))
+            print(" | ".join(rows[-1]), flush=True)
+            out = work / f"restored-{target}.db"
+            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "restore", "latest", "--to", str(out)],
+                                                      check=True, capture_output=True))
+            rows.append(("restore", target, f"{seconds:.2f} s", "", ""))
+            print(" | ".join(rows[-1]), flush=True)
+        if restic:
+            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "check", "--read-data"],
+                                                      env=renv, check=True, capture_output=True))
+            rows.append(("verify --full", "restic", f"{seconds:.2f} s", "", ""))
+            print(" | ".join(rows[-1]), flush=True)
+            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "restore", "latest", "--target",
+                                                       str(work / "restic-restore")], env=renv, check=True,
+                                                      capture_output=True))
+            rows.append(("restore", "restic", f"{seconds:.2f} s", "", ""))
+            print(" | ".join(rows[-1]), flush=True)
+        print("\n| step | target | time | uploaded | downloaded (snapstore S3) |\n|---|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return 0
+    finally:
+        server.stop()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
