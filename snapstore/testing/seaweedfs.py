@@ -111,12 +111,41 @@ class SeaweedS3:
         raise RuntimeError(f"weed S3 did not come up within {timeout:g} s:\n{self.log_tail()}")
 
     def _s3_ready(self) -> bool:
+        """The gateway answers *and* the filer and volume servers behind it serve signed requests:
+        after a restart the gateway comes up first, and a put or a listing fails for a while."""
         try:
             with closing(urllib.request.urlopen(f"{self.endpoint}/", timeout=2)):
-                return True
+                pass
         except urllib.error.HTTPError as exc:
-            return exc.code in (400, 403)  # answering (unsigned requests are refused): the gateway is up
+            if exc.code not in (400, 403):  # unsigned requests are refused once the gateway is up
+                return False
         except OSError:
+            return False
+        return self._serves_signed_requests()
+
+    def _serves_signed_requests(self) -> bool:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                              aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                              config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5,
+                                            s3={"addressing_style": "path"}))
+        probe = "snapstore-ready-probe"
+        try:
+            for bucket in client.list_buckets()["Buckets"]:
+                client.list_objects_v2(Bucket=bucket["Name"], MaxKeys=1)
+            try:
+                client.create_bucket(Bucket=probe)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+            client.put_object(Bucket=probe, Key="probe", Body=b"ok")
+            ok = client.get_object(Bucket=probe, Key="probe")["Body"].read() == b"ok"
+            client.delete_object(Bucket=probe, Key="probe")
+            return ok
+        except (BotoCoreError, ClientError, OSError):
             return False
 
     def log_tail(self, n: int = 30) -> str:
