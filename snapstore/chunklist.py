@@ -137,11 +137,10 @@ def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: B
     return ListRef(count=count, base=_write_base(bytes(ids), writer))
 
 
-def load_list(ref: ListRef, reader: BlobReader) -> bytes:
-    """The full id list (bytes, 32 per chunk) a ``ListRef`` names."""
-    if ref.inline is not None:
-        return ref.inline
-    ids = bytearray(_load_base(ref.base, reader))
+def _patched(ref: ListRef, base_ids: bytes, reader: BlobReader) -> tuple[bytes, tuple[int, ...]]:
+    """The list ``ref`` names, from its base's ids; and the positions its patch replaces."""
+    ids = bytearray(base_ids)
+    positions: tuple[int, ...] = ()
     if ref.patch is not None:
         patch = msgpack.unpackb(reader.read(ref.patch))
         positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
@@ -152,4 +151,28 @@ def load_list(ref: ListRef, reader: BlobReader) -> bytes:
         for i, pos in enumerate(positions):
             ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = new_ids[i * ID_SIZE:(i + 1) * ID_SIZE]
     del ids[ref.count * ID_SIZE:]
-    return bytes(ids)
+    return bytes(ids), positions
+
+
+def load_list(ref: ListRef, reader: BlobReader) -> bytes:
+    """The full id list (bytes, 32 per chunk) a ``ListRef`` names."""
+    if ref.inline is not None:
+        return ref.inline
+    return _patched(ref, _load_base(ref.base, reader), reader)[0]
+
+
+def load_pair(a: ListRef, b: ListRef, reader: BlobReader) -> tuple[bytes, bytes, list[int]]:
+    """Both lists and the positions where they differ (a position only one has counts).
+
+    Two snapshots a day apart usually patch the same base: it is read once, and only
+    the positions either patch replaces are compared."""
+    if a.inline is not None or b.inline is not None or a.base != b.base:
+        ids_a, ids_b = load_list(a, reader), load_list(b, reader)
+        longer, shorter = (ids_a, ids_b) if len(ids_a) >= len(ids_b) else (ids_b, ids_a)
+        return ids_a, ids_b, diff_positions(longer, shorter)
+    base = _load_base(a.base, reader)
+    (ids_a, pos_a), (ids_b, pos_b) = _patched(a, base, reader), _patched(b, base, reader)
+    common = min(len(ids_a), len(ids_b)) // ID_SIZE
+    candidates = {p for p in (*pos_a, *pos_b) if p < common}
+    changed = [p for p in sorted(candidates) if ids_a[p * ID_SIZE:(p + 1) * ID_SIZE] != ids_b[p * ID_SIZE:(p + 1) * ID_SIZE]]
+    return ids_a, ids_b, changed + list(range(common, max(a.count, b.count)))

@@ -186,21 +186,29 @@ def decode_index_file(file_id: str, data: bytes) -> list[tuple[bytes, int, bytes
         raise IntegrityError(f"index file {file_id} is unreadable: {exc}") from None
 
 
+def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None,
+                     present: set[bytes] | None = None) -> tuple[list[str], list[tuple[bytes, int, bytes]]]:
+    """The index files' ids and the (pack id, size, records) they list, in the order whose
+    first listing of a blob wins (``prefer_present``)."""
+    read = read or storage.get
+    files, packs = [], []
+    for file_id in index_file_ids(storage):
+        packs.extend(decode_index_file(file_id, read(index_file_name(file_id))))
+        files.append(file_id)
+    return files, prefer_present(packs, present)
+
+
 def load_index(storage: "Storage", read: Callable[[str], bytes] | None = None,
                present: set[bytes] | None = None) -> Index:
     """The union of all index files; ``read(name)`` fetches a file (the repository's cache).
     With ``present`` (the packs in the storage), listings in existing packs win over listings
     in missing ones, and ``missing_packs`` names the latter."""
-    read = read or storage.get
     index = Index()
-    packs: list[tuple[bytes, int, bytes]] = []
-    for file_id in index_file_ids(storage):
-        packs.extend(decode_index_file(file_id, read(index_file_name(file_id))))
-        index.files.append(file_id)
+    index.files, packs = read_index_files(storage, read, present)
     if present is not None:
         index.missing_packs = {p[0] for p in packs} - present
     try:
-        index.add_packs(prefer_present(packs, present))
+        index.add_packs(packs)
     except ValueError as exc:
         raise IntegrityError(f"index is unreadable: {exc}; run 'snapstore repair index'") from None
     return index

@@ -15,7 +15,6 @@ from pathlib import Path
 from ...errors import UsageError
 from ...manifest import Snapshot, resolve_snapshot
 from ...repository import Repository
-from ...sources.agent import load_agent_source
 from .model import DiffResult, TableChanges
 
 __all__ = ["DiffResult", "TableChanges", "diff_live", "diff_snapshots"]
@@ -46,10 +45,10 @@ def diff_snapshots(repo: Repository, ref_a: str, ref_b: str, rows: int = 3) -> D
             with repo.reader() as reader:
                 result = diff_pg(SnapshotTables(repo, a, reader), SnapshotTables(repo, b, reader), rows)
         else:
-            from .sqlite_diff import diff_sqlite, snapshot_side
+            from .sqlite_diff import diff_sqlite, snapshot_sides
 
-            with snapshot_side(repo, a) as side_a, snapshot_side(repo, b) as side_b:
-                result = diff_sqlite(side_a, side_b, rows)
+            with snapshot_sides(repo, a, b) as (side_a, side_b, positions):
+                result = diff_sqlite(side_a, side_b, rows, positions)
     result.files = _file_changes(_other_files(a), _other_files(b))
     result.read |= {"from": a.id, "to": b.id}
     return result
@@ -76,6 +75,8 @@ def diff_live(repo: Repository, ref: str, rows: int = 3, config: str | None = No
               db: str | None = None) -> DiffResult:
     """A snapshot against the live agent it was taken of (or the agent of ``config``, or the
     database ``db``: a snapshot of a PostgreSQL database records its URL without the password)."""
+    from ...sources.agent import load_agent_source  # YAML: only a live diff reads a config
+
     snap = resolve_snapshot(repo, ref)
     if config is None and db is None:
         config = snap.source.get("config")

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import blake3
 
-from ...chunklist import diff_positions, load_list
+from ...chunklist import diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
@@ -56,15 +56,40 @@ class PageSide:
         return page
 
 
-@contextmanager
-def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
+KEEP_FRAMES = 256  # decompressed payloads kept (16 pages each): an overflow chain's pages share a few
+
+
+def _paged(snap: Snapshot):
     entry = snap.file(DB_PATH)
     if not entry.chunker.startswith("fixed-"):  # every writer stores it page by page; refuse anything else
         raise UnsupportedFormat(f"snapshot {snap.short_id} stores its database as {entry.chunker} chunks, "
                                 "not one chunk per page: this snapstore cannot diff it")
-    with repo.reader() as reader:
-        ids = load_list(entry.chunks, reader)
-        yield PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]))
+    return entry.chunks
+
+
+def _snapshot_reader(repo: Repository):
+    """One reader for both sides: only the blobs the diff reads are looked up (``Repository.lookup``)."""
+    return repo.reader(repo.lookup(), keep_frames=KEEP_FRAMES)
+
+
+def _side(ids: bytes, reader) -> PageSide:
+    return PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]))
+
+
+@contextmanager
+def snapshot_sides(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[tuple[PageSide, PageSide, list[int]]]:
+    """Both snapshots' databases and the 0-based positions of the pages whose chunk ids differ."""
+    ref_a, ref_b = _paged(a), _paged(b)
+    with _snapshot_reader(repo) as reader:
+        ids_a, ids_b, differing = load_pair(ref_a, ref_b, reader)
+        yield _side(ids_a, reader), _side(ids_b, reader), differing
+
+
+@contextmanager
+def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
+    ref = _paged(snap)
+    with _snapshot_reader(repo) as reader:
+        yield _side(load_list(ref, reader), reader)
 
 
 @contextmanager
@@ -149,7 +174,8 @@ def _multiset(changes: TableChanges, rows_a: dict, rows_b: dict, ta, tb, sa: _Si
                     table["columns"], decode_record(payload, side.geo.text_encoding)), limit)
 
 
-def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
+def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | None = None) -> DiffResult:
+    """``positions``: the 0-based pages whose chunk ids differ, if the caller knows them already."""
     geo_a, geo_b = Geometry.from_page1(a.get(1)), Geometry.from_page1(b.get(1))
     schema_a, schema_b = _Schema(a, geo_a), _Schema(b, geo_b)
     leaves = {}
@@ -164,8 +190,10 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3) -> DiffResult:
             per_table[root] = leaf_pages
         leaves[id(side)] = per_table
         accounted.append(seen)
-    longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
-    differing = {pos + 1 for pos in diff_positions(longer, shorter)}
+    if positions is None:
+        longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
+        positions = diff_positions(longer, shorter)
+    differing = {pos + 1 for pos in positions}
     result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
     if result is None:  # a changed page no side can explain: decode everything
         result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, None, rows, accounted)
