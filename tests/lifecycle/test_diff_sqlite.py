@@ -127,3 +127,38 @@ def test_live_diff_and_bad_input(tmp_path):
     for args in (["diff", "latest"], ["diff", "latest", "latest", "--live"], ["diff", "latest", "--db", "x"]):
         result = run_cli(*args, repo=repo_path)
         assert result.returncode == 2 and result.stderr.startswith("snapstore: ") and not result.stdout, args
+
+
+def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path):
+    """One row's bytes changed in the middle of its overflow chain, its leaf untouched (the file
+    edited directly), while other rows are added and removed: the diff still sees that row."""
+    db = tmp_path / "agent.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE episodic_memory (id TEXT PRIMARY KEY, summary TEXT, embedding BLOB)")
+    conn.executemany("INSERT INTO episodic_memory VALUES (?, ?, ?)",
+                     [(f"m{i:04}", f"memory {i}", f"<{i:04}>".encode() * 3000) for i in range(200)])
+    conn.commit()
+    ok(run_cli("init", repo=tmp_path / "repo"))
+    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
+    conn.execute("DELETE FROM episodic_memory WHERE id IN ('m0010', 'm0150')")
+    conn.executemany("INSERT INTO episodic_memory VALUES (?, ?, ?)",
+                     [(f"n{i}", f"new {i}", b"z" * 12000) for i in range(5)])
+    conn.commit()
+    conn.close()
+    data = bytearray(db.read_bytes())
+    run, page = b"<0042>" * 100, 4096
+    at = data.index(run)
+    while data[at // page * page] != 0:  # on an overflow page (its first byte: the next page's high byte)
+        at = data.index(run, (at // page + 1) * page)
+    data[at + 1:at + 5] = b"XXXX"
+    db.write_bytes(bytes(data))
+    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
+    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=tmp_path / "repo")).stdout)
+    dbs = [dump_db(tmp_path / "repo", s["id"], tmp_path / f"{i}.db") for i, s in enumerate(snaps)]
+    expected = sql_diff(dbs[0], dbs[1])
+    assert expected["episodic_memory"] == {"added": 5, "removed": 2, "changed": 1}
+    for i, j in ((0, 1), (1, 0)):
+        result = diff_snapshots(Repository.open(tmp_path / "repo"), snaps[i]["id"], snaps[j]["id"])
+        got = {t: c.as_dict(False) for t, c in result.tables.items()}
+        assert got == sql_diff(dbs[i], dbs[j]), (i, j)
+        assert result.read["fallback_full"]  # that page belongs to no row that was decoded

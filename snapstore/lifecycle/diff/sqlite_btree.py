@@ -135,25 +135,6 @@ def full_payload(cell: Cell, geo: Geometry, get: PageGetter, overflow_seen: list
     return bytes(payload)
 
 
-def overflow_chains(page: bytes, pgno: int, geo: Geometry, get: PageGetter, overflow_seen: list[int]) -> None:
-    """Only the overflow pages of a table leaf's cells (for tables whose rows are not compared):
-    most cells are small and cost one varint, no payload is assembled."""
-    _, cells = cell_pointers(page, pgno)
-    limit = geo.usable - 35
-    for off in cells:
-        total, pos = varint(page, off)
-        if total <= limit:
-            continue
-        _, pos = varint(page, pos)
-        local = geo.local_payload(total)
-        nxt = struct.unpack(">I", page[pos + local:pos + local + 4])[0]
-        for _ in range(-(-(total - local) // (geo.usable - 4))):
-            if not nxt:
-                break
-            overflow_seen.append(nxt)
-            nxt = struct.unpack(">I", get(nxt)[:4])[0]
-
-
 def freelist_pages(page1: bytes, get: PageGetter) -> set[int]:
     """Every page on the freelist (trunk and leaf pages)."""
     pages: set[int] = set()

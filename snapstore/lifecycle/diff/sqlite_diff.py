@@ -8,12 +8,18 @@ leaves are decoded.  A row is keyed by its primary key (rowid when there is
 none); same key with a different record is "changed".
 
 Overflow pages: a row can change in its overflow chain while its leaf's bytes stay
-equal.  Every page whose id differs must therefore be accounted for on each side
-(a b-tree page, a freelist page, or an overflow page of a decoded row); if one is
-not, the diff falls back to decoding every leaf, which is always right.
+equal.  Such a row starts its chain on the same page on both sides, so the first
+page of the chain that differs has the same number on both sides and, on both,
+belongs to that row's chain only: it is no b-tree or freelist page on either
+side, lies within both files, and is in no chain of a decoded row.  So every
+page whose id differs must be accounted for on at least one side (a b-tree page,
+a freelist page, beyond that side's end, or an overflow page of a decoded row);
+if one is not, the diff falls back to decoding every leaf, which is always right.
+Chains of decoded rows are read only while some differing page is unexplained.
 """
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -29,7 +35,7 @@ from ...repository import Repository
 from ...sources.sqlite import SQLiteImageReader
 from .model import DiffResult, TableChanges, summarize
 from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
-                           full_payload, leaf_cells, overflow_chains)
+                           full_payload, leaf_cells)
 
 DB_PATH = "database/sqlite.db"
 
@@ -145,8 +151,9 @@ class _Side:
         """The first ``limit`` columns, from the part of the record on the leaf page."""
         return decode_record(cell.local, self.geo.text_encoding, limit)
 
-    def summary(self, columns: list[str], payload: bytes) -> Callable[[], str]:
-        return lambda: summarize(columns, decode_record(payload, self.geo.text_encoding))
+    def summary(self, columns: list[str], cell: Cell) -> Callable[[], str]:
+        """The row's summary, its overflow chain read only when the row is shown."""
+        return lambda: summarize(columns, decode_record(self.payload(cell), self.geo.text_encoding))
 
 
 def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
@@ -201,13 +208,45 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | 
     return result
 
 
+def _chain_pages(side: "_Side", cell: Cell) -> int:
+    return -(-(cell.total - len(cell.local)) // (side.geo.usable - 4))
+
+
+def _walk_chains(walks: list[tuple["_Side", Cell]], left: set[int]) -> set[int]:
+    """Read overflow chains until the pages in ``left`` are all explained (or every chain is read).
+
+    Most unexplained pages are found in few chains: first those starting on such a page,
+    then those that would reach one if their pages were allocated one after another
+    (as SQLite usually does), and only then the rest."""
+    def reaches_left(side: "_Side", cell: Cell, pages: list[int]) -> bool:
+        i = bisect.bisect_right(pages, cell.head)
+        return i < len(pages) and pages[i] < cell.head + _chain_pages(side, cell)
+
+    tiers = (lambda side, cell, pages: cell.head in left, reaches_left, lambda side, cell, pages: True)
+    walked: set[int] = set()
+    for wanted in tiers:
+        pages = sorted(left)
+        for n, (side, cell) in enumerate(walks):
+            if not left:
+                return left
+            if n in walked or not cell.head or not wanted(side, cell, pages):
+                continue
+            walked.add(n)
+            before = len(side.overflow)
+            side.payload(cell)
+            left = left.difference(side.overflow[before:])
+    return left
+
+
 def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limit, accounted) -> DiffResult | None:
-    """Rows whose leaf cells are equal on both sides and whose overflow chains start on the same
-    page are deferred: their chains are read only if some differing page is left unexplained
-    once every other row's chain has been read (a page is in at most one chain per side)."""
+    """Rows whose leaf cells are equal on both sides (same overflow head) are deferred, and the
+    overflow chains of added, removed and visibly changed rows are walked only while some
+    differing page is left unexplained (module docstring)."""
     result = DiffResult("sqlite")
     sa, sb = _Side(a, geo_a), _Side(b, geo_b)
     deferred: list[tuple[TableChanges, list, object, Cell, Cell]] = []
+    walks: list[tuple[_Side, Cell]] = []           # chains that explain pages if read
+    shadow_leaves: list[tuple[_Side, int]] = []    # FTS leaves: their overflow chains, likewise
     decoded = 0
     for name in sorted(set(schema_a.tables) | set(schema_b.tables)):
         ta, tb = schema_a.tables.get(name), schema_b.tables.get(name)
@@ -220,10 +259,8 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         only_a = [p for p in la if p not in shared]
         only_b = [p for p in lb if p not in shared]
         decoded += len(only_a) + len(only_b)
-        if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported, only its overflow pages are accounted for
-            for side, pages in ((sa, only_a), (sb, only_b)):
-                for leaf in pages:
-                    overflow_chains(side.pages.get(leaf), leaf, side.geo, side.pages.get, side.overflow)
+        if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported
+            shadow_leaves += [(sa, leaf) for leaf in only_a] + [(sb, leaf) for leaf in only_b]
             continue
         rows_a = _cells(sa, ta, only_a) if ta else {}
         rows_b = _cells(sb, tb, only_b) if tb else {}
@@ -234,29 +271,40 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         columns_b = (tb or ta)["columns"]
         for key, cell in rows_b.items():
             old = rows_a.get(key)
-            if old is None:  # the chain is read even if not shown: its pages explain differing ones
-                changes.note("added", key, sb.summary(columns_b, sb.payload(cell)), limit)
+            if old is None:
+                changes.note("added", key, sb.summary(columns_b, cell), limit)
+                walks.append((sb, cell))
             elif (old.total, old.local, old.head) == (cell.total, cell.local, cell.head) and differing is not None:
                 deferred.append((changes, columns_b, key, old, cell))
-            else:
-                new = sb.payload(cell)
-                if sa.payload(old) != new:
-                    changes.note("changed", key, sb.summary(columns_b, new), limit)
+            elif (old.total, old.local) != (cell.total, cell.local):  # the payloads differ: no need to read them
+                changes.note("changed", key, sb.summary(columns_b, cell), limit)
+                walks += [(sa, old), (sb, cell)]
+            elif sa.payload(old) != sb.payload(cell):  # only the chains can tell
+                changes.note("changed", key, sb.summary(columns_b, cell), limit)
         for key, cell in rows_a.items():
             if key not in rows_b:
-                changes.note("removed", key, sa.summary(ta["columns"], sa.payload(cell)), limit)
+                changes.note("removed", key, sa.summary(ta["columns"], cell), limit)
+                walks.append((sa, cell))
     if differing is not None:
-        def unexplained() -> bool:
-            return any({p for p in differing if p <= side.pages.page_count} - seen - set(side.overflow)
-                       for side, seen in zip((sa, sb), accounted))
+        def unexplained() -> set[int]:
+            """Differing pages no side explains (a page beyond a side's end is explained there)."""
+            left = differing
+            for side, seen in zip((sa, sb), accounted):
+                left = {p for p in left if p <= side.pages.page_count} - seen - set(side.overflow)
+            return left
 
-        if unexplained() and deferred:
+        left = unexplained()
+        if left:
+            walks += [(side, cell) for side, leaf in shadow_leaves
+                      for cell in leaf_cells(side.pages.get(leaf), leaf, side.geo) if cell.head]
+        left = _walk_chains(walks, left)
+        if left and deferred:
             for changes, columns, key, old, cell in deferred:
-                new = sb.payload(cell)
-                if sa.payload(old) != new:
-                    changes.note("changed", key, sb.summary(columns, new), limit)
+                if sa.payload(old) != sb.payload(cell):
+                    changes.note("changed", key, sb.summary(columns, cell), limit)
             deferred = []
-        if unexplained():
+            left = unexplained()
+        if left:
             return None
     result.read = {"leaf_pages_decoded": decoded, "overflow_pages_read": len(sa.overflow) + len(sb.overflow),
                    "rows_deferred": len(deferred), "fallback_full": differing is None}
