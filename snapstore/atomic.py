@@ -13,8 +13,6 @@ import contextlib
 import functools
 import os
 import re
-import secrets
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -46,7 +44,7 @@ _TEMP_OWNER = re.compile(re.escape(TMP_MARK) + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<p
 
 def temp_name(name: str) -> str:
     """``name`` with a temp marker naming this host, pid namespace and process."""
-    return f"{name}{TMP_MARK}{owner_tag()}.{os.getpid()}-{secrets.token_hex(4)}"
+    return f"{name}{TMP_MARK}{owner_tag()}.{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -76,6 +74,8 @@ def remove_stale_temps(directory: Path) -> list[Path]:
         if not is_stale_temp(entry.name):
             continue
         if entry.is_dir(follow_symlinks=False):
+            import shutil  # rarely needed: not imported by every command
+
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
@@ -93,6 +93,8 @@ def temp_dir(parent: Path, label: str) -> Iterator[Path]:
     try:
         yield path
     finally:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import secrets
-import socket
 from pathlib import Path
 
 _ID = re.compile(r"^[0-9a-f]{8,64}$")
@@ -32,7 +30,7 @@ def _stored_id(path: Path) -> str:
             return found
     except OSError:
         pass
-    new = secrets.token_hex(16)
+    new = os.urandom(16).hex()
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -53,4 +51,4 @@ def host_id() -> str:
 
 
 def hostname() -> str:
-    return socket.gethostname() or "host"
+    return os.uname().nodename or "host"  # what socket.gethostname() returns, without importing socket

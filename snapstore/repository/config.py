@@ -5,7 +5,7 @@ that an old snapstore never misreads a new repository.
 """
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -19,7 +19,7 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class RepoConfig:
     version: int = FORMAT_VERSION
-    repo_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    repo_id: str = field(default_factory=lambda: os.urandom(16).hex())
     created: float = field(default_factory=time.time)
     pack_size: int = 32 * 1024 * 1024
     cdc_min: int = 4 * 1024

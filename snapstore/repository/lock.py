@@ -24,7 +24,6 @@ from __future__ import annotations
 import fcntl
 import os
 import random
-import secrets
 import sys
 import threading
 import time
@@ -146,7 +145,7 @@ def repository_lock(storage: "Storage", *, exclusive: bool, wait: float | None =
     """Hold a lock object; ``on_wait`` is told once, with a line naming the holder, if it waits long."""
     wait = lock_wait_from_env() if wait is None else wait
     me = _me(exclusive, command)
-    me.name = f"locks/{secrets.token_hex(16)}"
+    me.name = f"locks/{os.urandom(16).hex()}"
     started = time.monotonic()
     deadline = started + wait
     delay = 0.05

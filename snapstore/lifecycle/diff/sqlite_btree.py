@@ -15,6 +15,7 @@ from ...errors import IntegrityError
 
 INTERIOR_TABLE, LEAF_TABLE, INTERIOR_INDEX, LEAF_INDEX = 0x05, 0x0D, 0x02, 0x0A
 
+_U32 = struct.Struct(">I")
 PageGetter = Callable[[int], bytes]  # 1-based page number -> page bytes
 
 
@@ -70,8 +71,8 @@ def children(page: bytes, pgno: int) -> list[int]:
     """Child page numbers of an interior page (the right-most pointer last)."""
     h = _header_offset(pgno)
     _, cells = cell_pointers(page, pgno)
-    kids = [struct.unpack(">I", page[c:c + 4])[0] for c in cells]
-    kids.append(struct.unpack(">I", page[h + 8:h + 12])[0])
+    kids = [_U32.unpack_from(page, c)[0] for c in cells]
+    kids.append(_U32.unpack_from(page, h + 8)[0])
     return kids
 
 
@@ -119,6 +120,22 @@ def leaf_cells(page: bytes, pgno: int, geo: Geometry) -> Iterator[Cell]:
         local = geo.local_payload(total)
         head = struct.unpack(">I", page[pos + local:pos + local + 4])[0] if local < total else 0
         yield Cell(rowid, total, bytes(page[pos:pos + local]), head)
+
+
+def overflow_cells(page: bytes, pgno: int, geo: Geometry) -> Iterator[Cell]:
+    """Only the cells of a table leaf that spill onto overflow pages (rowid not decoded):
+    most cells are small and cost one varint."""
+    _, cells = cell_pointers(page, pgno)
+    limit = geo.usable - 35
+    for off in cells:
+        if page[off] < 0x80:  # a one-byte size: under 128 bytes
+            continue
+        total, pos = varint(page, off)
+        if total <= limit:
+            continue
+        _, pos = varint(page, pos)
+        local = geo.local_payload(total)
+        yield Cell(0, total, bytes(page[pos:pos + local]), _U32.unpack_from(page, pos + local)[0])
 
 
 def full_payload(cell: Cell, geo: Geometry, get: PageGetter, overflow_seen: list[int]) -> bytes:

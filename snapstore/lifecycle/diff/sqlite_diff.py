@@ -35,7 +35,7 @@ from ...repository import Repository
 from ...sources.sqlite import SQLiteImageReader
 from .model import DiffResult, TableChanges, summarize
 from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
-                           full_payload, leaf_cells)
+                           full_payload, leaf_cells, overflow_cells)
 
 DB_PATH = "database/sqlite.db"
 
@@ -296,7 +296,7 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         left = unexplained()
         if left:
             walks += [(side, cell) for side, leaf in shadow_leaves
-                      for cell in leaf_cells(side.pages.get(leaf), leaf, side.geo) if cell.head]
+                      for cell in overflow_cells(side.pages.get(leaf), leaf, side.geo)]
         left = _walk_chains(walks, left)
         if left and deferred:
             for changes, columns, key, old, cell in deferred:
