@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import random
 
-from snapstore.chunklist import INLINE_MAX_IDS, LEAF_IDS, REBASE_FRACTION, load_list, store_list
+from snapstore.chunklist import INLINE_MAX_IDS, LEAF_IDS, REBASE_FRACTION, load_list, load_pair, store_list
 from snapstore.repository import Repository
 
 
@@ -75,3 +75,38 @@ def test_many_changes_rebase_and_shrinking_lists(tmp_path):
     shorter = bytes(changed[: 32 * (n - 100)])
     ref3, _ = store(repo, shorter, parent=ref2)
     assert read(repo, ref3) == shorter
+
+
+def positions_by_hand(x: bytes, y: bytes) -> list[int]:
+    n = max(len(x), len(y)) // 32
+    return [p for p in range(n) if x[p * 32:(p + 1) * 32] != y[p * 32:(p + 1) * 32]]
+
+
+def test_pair_of_lists_and_where_they_differ(tmp_path):
+    """Patches on one base (grown, shrunk, a position patched back to the base's id), lists on
+    different bases, inline lists: both lists and their differing positions, as computed by hand."""
+    repo = Repository.init(tmp_path / "r")
+    rng = random.Random(9)
+    base_ids = ids_of(2 * LEAF_IDS + 5, 3)
+    base, _ = store(repo, base_ids)
+
+    def edited(ids: bytes, changes: int, grow: int = 0) -> bytes:
+        out = bytearray(ids)
+        for p in rng.sample(range(len(ids) // 32), changes):
+            out[p * 32:(p + 1) * 32] = os.urandom(32)
+        return bytes(out) + os.urandom(32 * grow)
+
+    a_ids, b_ids = edited(base_ids, 40, grow=3), edited(base_ids, 25)
+    b_ids = a_ids[:7 * 32] + b_ids[7 * 32:]  # position 7 patched in both, to the same id
+    a, _ = store(repo, a_ids, parent=base)
+    b, _ = store(repo, b_ids, parent=base)
+    shrunk, _ = store(repo, edited(base_ids, 5)[:-32 * 9], parent=base)
+    rebased, _ = store(repo, edited(base_ids, len(base_ids) // 32 // 2), parent=base)
+    short, _ = store(repo, ids_of(10, 4))
+    assert a.base == b.base == shrunk.base and a.patch and b.patch and rebased.base != base.base
+    cases = [(a, b), (b, a), (a, base), (base, shrunk), (shrunk, a), (a, rebased), (short, a), (short, short)]
+    with repo.reader() as reader:
+        for x, y in cases:
+            ids_x, ids_y, positions = load_pair(x, y, reader)
+            assert (ids_x, ids_y) == (load_list(x, reader), load_list(y, reader))
+            assert positions == positions_by_hand(ids_x, ids_y)
