@@ -186,16 +186,12 @@ def decode_index_file(file_id: str, data: bytes) -> list[tuple[bytes, int, bytes
         raise IntegrityError(f"index file {file_id} is unreadable: {exc}") from None
 
 
-def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None,
-                     present: set[bytes] | None = None) -> tuple[list[str], list[tuple[bytes, int, bytes]]]:
-    """The index files' ids and the (pack id, size, records) they list, in the order whose
-    first listing of a blob wins (``prefer_present``)."""
+def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None
+                     ) -> list[tuple[str, list[tuple[bytes, int, bytes]]]]:
+    """Each index file's id with the (pack id, size, records) it lists."""
     read = read or storage.get
-    files, packs = [], []
-    for file_id in index_file_ids(storage):
-        packs.extend(decode_index_file(file_id, read(index_file_name(file_id))))
-        files.append(file_id)
-    return files, prefer_present(packs, present)
+    return [(file_id, decode_index_file(file_id, read(index_file_name(file_id))))
+            for file_id in index_file_ids(storage)]
 
 
 def load_index(storage: "Storage", read: Callable[[str], bytes] | None = None,
@@ -204,7 +200,9 @@ def load_index(storage: "Storage", read: Callable[[str], bytes] | None = None,
     With ``present`` (the packs in the storage), listings in existing packs win over listings
     in missing ones, and ``missing_packs`` names the latter."""
     index = Index()
-    index.files, packs = read_index_files(storage, read, present)
+    files = read_index_files(storage, read)
+    index.files = [file_id for file_id, _ in files]
+    packs = prefer_present([pack for _, listed in files for pack in listed], present)
     if present is not None:
         index.missing_packs = {p[0] for p in packs} - present
     try:

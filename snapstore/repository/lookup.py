@@ -1,75 +1,150 @@
 """Blob locations for a command that reads a few thousand blobs of a large repository.
 
 ``Index`` (index.py) makes one bytes object and one dict entry per blob: ~0.1 s of
-CPU for the ~250k chunks of a 1 GB agent, before the first blob is read.  A diff
-of two days of that agent reads ~5k blobs.  ``PrefixLookup`` instead copies the
-first 8 bytes of every record's id into one array with a few C-level strided
-copies and keys a dict by those 64-bit integers; each hit is confirmed against
-the full 32-byte id.  Ids sharing a prefix (the same blob listed twice, or a
-crafted 64-bit collision) are resolved exactly, through a second dict of full ids.
+CPU for the ~250k chunks of a 1 GB agent before the first blob is read, while a
+diff of two days of that agent reads ~5k blobs.  ``SortedLookup`` bisects instead:
+per index file, the first 8 bytes of every blob id as a sorted array of integers
+(and each one's record number).  Index files never change once written, so that
+table is kept in the local cache under the file's id (``lookup/<repo id>/``) and
+built only for files not seen before: after a backup, only its new index file.
+Every hit is confirmed against the full 32-byte id in the index file's records.
 """
 from __future__ import annotations
 
+import array
 import bisect
+import operator
+import os
+import struct
 import sys
+from pathlib import Path
 
+import blake3
+
+from ..atomic import make_dirs, write_atomic
 from .index import Location
 from .pack import BLOB_RECORD, BLOB_TREE
 
 _PREFIX = 8
+_MAGIC = b"snapstore-lookup-1\n"
+_HEADER = struct.Struct("<I32s")  # entries, BLAKE3 of the arrays
 
 
-def _prefixes(records: bytes) -> list[int]:
-    """The first 8 bytes of each record's id, as native integers."""
+def _prefixes(records: bytes) -> array.array:
+    """The first 8 bytes of each record's id, as native integers (a few strided copies, no loop)."""
     step, n = BLOB_RECORD.size, len(records) // BLOB_RECORD.size
     column = bytearray(n * _PREFIX)
     for k in range(_PREFIX):
         column[k::_PREFIX] = records[k::step]
-    return memoryview(column).cast("Q").tolist()
+    return array.array("Q", bytes(column))
 
 
-class PrefixLookup:
-    """Read-only ``blob id -> Location`` over packs given as (pack id, size, records), the
-    first listing of a blob winning (as in ``Index``)."""
+class _FileTable:
+    """One index file: its packs' records end to end, and their id prefixes sorted."""
 
-    def __init__(self, packs: list[tuple[bytes, int, bytes]]):
-        self._packs = [(pack_id, records) for pack_id, _size, records in packs]
-        self._starts: list[int] = []
-        keys: list[int] = []
-        for _, records in self._packs:
-            self._starts.append(len(keys))
+    def __init__(self, packs: list[tuple[bytes, int, bytes]], table: bytes | None):
+        self.packs = [(pack_id, records) for pack_id, _size, records in packs]
+        self.starts, total = [], 0
+        for _, records in self.packs:
+            self.starts.append(total)
+            total += len(records) // BLOB_RECORD.size
+        self.table = table if table is not None and self._valid(table, total) else self._build(total)
+        n = total
+        self.keys = memoryview(self.table)[len(_MAGIC) + _HEADER.size:][:8 * n].cast("Q")
+        self.numbers = memoryview(self.table)[len(_MAGIC) + _HEADER.size + 8 * n:].cast("I")
+        self.built = table is not self.table
+
+    @staticmethod
+    def _valid(table: bytes, n: int) -> bool:
+        head = len(_MAGIC) + _HEADER.size
+        if not table.startswith(_MAGIC) or len(table) != head + 12 * n:
+            return False
+        count, digest = _HEADER.unpack_from(table, len(_MAGIC))
+        return count == n and blake3.blake3(memoryview(table)[head:]).digest() == digest
+
+    def _build(self, n: int) -> bytes:
+        keys = array.array("Q")
+        for _, records in self.packs:
             keys.extend(_prefixes(records))
-        n = len(keys)
-        # Built backwards so that, of equal prefixes, the first listing is the one kept.
-        self._first = dict(zip(reversed(keys), range(n - 1, -1, -1)))
-        self._shadowed: dict[bytes, int] = {}
-        if len(self._first) < n:  # some prefix repeats: keep every full id it hides
-            for number, key in enumerate(keys):
-                if self._first[key] != number:
-                    self._shadowed.setdefault(self._blob_id(number), number)
+        order = sorted(range(n), key=keys.__getitem__)
+        pick = operator.itemgetter(*order) if n > 1 else (lambda seq: tuple(seq[i] for i in order))
+        body = array.array("Q", pick(keys)).tobytes() + array.array("I", order).tobytes()
+        return _MAGIC + _HEADER.pack(n, blake3.blake3(body).digest()) + body
 
-    def _record(self, number: int) -> tuple[bytes, bytes, int]:
-        """(pack id, that pack's records, the record's offset in them)."""
-        pack = bisect.bisect_right(self._starts, number) - 1
-        pack_id, records = self._packs[pack]
-        return pack_id, records, (number - self._starts[pack]) * BLOB_RECORD.size
+    def listings(self, blob_id: bytes, key: int) -> list[tuple[bytes, bytes, int]]:
+        """(pack id, records, offset) of each listing of ``blob_id`` in this file, in listing order."""
+        found = []
+        i = bisect.bisect_left(self.keys, key)
+        while i < len(self.keys) and self.keys[i] == key:
+            number = self.numbers[i]
+            pack = bisect.bisect_right(self.starts, number) - 1
+            pack_id, records = self.packs[pack]
+            at = (number - self.starts[pack]) * BLOB_RECORD.size
+            if records[at:at + 32] == blob_id:
+                found.append((number, pack_id, records, at))
+            i += 1
+        return [f[1:] for f in sorted(found)]
 
-    def _blob_id(self, number: int) -> bytes:
-        _, records, at = self._record(number)
-        return records[at:at + 32]
+
+class SortedLookup:
+    """Read-only ``blob id -> Location`` over index files given as (file id, packs), with
+    ``Index``'s rule: the first listing wins, listings in packs that exist (``present``) first."""
+
+    def __init__(self, files: list[tuple[str, list[tuple[bytes, int, bytes]]]], present: set[bytes] | None = None,
+                 cache_dir: Path | None = None):
+        self._present = present
+        self._files = []
+        for file_id, packs in files:
+            path = cache_dir / file_id if cache_dir is not None else None
+            table = None
+            if path is not None:
+                try:
+                    table = path.read_bytes()
+                except OSError:
+                    pass
+            ft = _FileTable(packs, table)
+            if ft.built and path is not None:
+                try:
+                    make_dirs(cache_dir)
+                    write_atomic(path, ft.table, overwrite=True)
+                except OSError:
+                    pass  # a cache that cannot be written only costs the next run a rebuild
+            self._files.append(ft)
+        if cache_dir is not None:
+            _forget_stale(cache_dir, {file_id for file_id, _ in files})
 
     def get(self, blob_id: bytes) -> Location | None:
-        number = self._first.get(int.from_bytes(blob_id[:_PREFIX], sys.byteorder))
-        if number is None or self._blob_id(number) != blob_id:
-            number = self._shadowed.get(bytes(blob_id))
-            if number is None:
-                return None
-        pack_id, records, at = self._record(number)
-        _, btype, codec, offset, slen, plen, inner = BLOB_RECORD.unpack_from(records, at)
-        return Location(pack_id, btype, codec, offset, slen, plen, inner)
+        blob_id = bytes(blob_id)
+        key = int.from_bytes(blob_id[:_PREFIX], sys.byteorder)
+        first = None
+        for ft in self._files:
+            for pack_id, records, at in ft.listings(blob_id, key):
+                if self._present is None or pack_id in self._present:
+                    return _location(pack_id, records, at)
+                first = first or (pack_id, records, at)
+        return _location(*first) if first else None
 
     def __contains__(self, blob_id: bytes) -> bool:
         return self.get(blob_id) is not None
 
     def tree_pack_ids(self) -> list[bytes]:
-        return [pack_id for pack_id, records in self._packs if records and records[32] == BLOB_TREE]
+        return [pack_id for ft in self._files for pack_id, records in ft.packs if records and records[32] == BLOB_TREE]
+
+
+def _location(pack_id: bytes, records: bytes, at: int) -> Location:
+    _, btype, codec, offset, slen, plen, inner = BLOB_RECORD.unpack_from(records, at)
+    return Location(pack_id, btype, codec, offset, slen, plen, inner)
+
+
+def _forget_stale(cache_dir: Path, keep: set[str]) -> None:
+    """Tables of index files that are gone (a prune or repair replaced them)."""
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return
+    for name in names:
+        if name not in keep and len(name) == 64:
+            try:
+                os.unlink(cache_dir / name)
+            except OSError:
+                pass
