@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """snapstore diff of two consecutive days vs a full `sqlite3 .dump` (issue 12's benchmark, diff part).
 
-    python benchmarks/bench_lifecycle.py [--scale N] [--workdir DIR] [--out docs/benchmarks.md] [--keep]
+    python benchmarks/bench_lifecycle.py [--scale N] [--workdir DIR] [--out docs/benchmarks.md] [--keep] [--reuse]
 
 On the sample agent (`snapstore sample-agent DIR --scale N --seed 1`, ~1 GB at the default
 benchmark scale 200):
@@ -44,23 +44,13 @@ def checked(result: common.Result, what: str) -> common.Result:
     return result
 
 
-def run(args) -> dict:
-    snapstore = common.find_snapstore(None)
-    scale = args.scale or common.default_scale(snapstore)
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-lifecycle-"))
-    work.mkdir(parents=True, exist_ok=True)
-    agent, repo = work / "agent", work / "repo"
+def build_days(snapstore: list[str], scale: float, agent: Path, repo: Path, env: dict) -> None:
+    """Day 1 (agent, backup, a diff as yesterday's), a 1% day, day 2's backup."""
     shutil.rmtree(agent, ignore_errors=True)
     shutil.rmtree(repo, ignore_errors=True)
-    env = common.cli_env() if hasattr(common, "cli_env") else {k: v for k, v in os.environ.items()
-                                                               if not k.startswith("SNAPSTORE_")}
-    # As installed: bytecode compiled once (kept in the work dir, not the source tree), a local cache.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env |= {"PYTHONPYCACHEPREFIX": str(work / "pycache"), "SNAPSTORE_CACHE_DIR": str(work / "cache")}
     common.progress(f"sample agent at scale {scale}")
     checked(common.run_measured([*snapstore, "sample-agent", str(agent), "--scale", str(scale), "--seed", "1"],
                                 env=env), "sample-agent")
-    db = agent / "sqlite.db"
     checked(common.run_measured([*snapstore, "--repo", str(repo), "init"], env=env), "init")
     common.progress("backup, day 1")
     checked(common.run_measured([*snapstore, "--repo", str(repo), "backup", "--config", str(agent / "mirix.yaml")],
@@ -74,6 +64,22 @@ def run(args) -> dict:
                                 env=env), "mutate")
     checked(common.run_measured([*snapstore, "--repo", str(repo), "backup", "--config", str(agent / "mirix.yaml")],
                                 env=env), "backup day 2")
+
+
+def run(args) -> dict:
+    snapstore = common.find_snapstore(None)
+    scale = args.scale or common.default_scale(snapstore)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-lifecycle-"))
+    work.mkdir(parents=True, exist_ok=True)
+    agent, repo = work / "agent", work / "repo"
+    db = agent / "sqlite.db"
+    env = common.cli_env() if hasattr(common, "cli_env") else {k: v for k, v in os.environ.items()
+                                                               if not k.startswith("SNAPSTORE_")}
+    # As installed: bytecode compiled once (kept in the work dir, not the source tree), a local cache.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env |= {"PYTHONPYCACHEPREFIX": str(work / "pycache"), "SNAPSTORE_CACHE_DIR": str(work / "cache")}
+    if not (args.reuse and (repo / "config").exists()):
+        build_days(snapstore, scale, agent, repo, env)
     snaps = json.loads(checked(common.run_measured([*snapstore, "--repo", str(repo), "snapshots", "--json"], env=env),
                                "snapshots").stdout)
     a, b = snaps[-2]["id"], snaps[-1]["id"]
@@ -115,7 +121,8 @@ def report(out: dict) -> str:
         "|---|---|---|---|",
         f"| `snapstore diff DAY1 DAY2 --json` | {common.human_secs(d['wall_s'])} | {common.human_bytes(d['peak_rss'])} | "
         f"{read.get('leaf_pages_decoded')} leaf pages decoded of {read.get('pages')} "
-        f"({read.get('pages_differing')} pages differ); {changed} rows added/removed/changed |",
+        f"({read.get('pages_differing')} pages differ), {read.get('overflow_pages_read')} overflow pages read; "
+        f"{changed} rows added/removed/changed |",
         f"| `sqlite3 DB .dump` (to /dev/null) | {common.human_secs(m['wall_s'])} | {common.human_bytes(m['peak_rss'])} | "
         f"day 2's database |",
         "",
@@ -140,6 +147,8 @@ def main() -> int:
     p.add_argument("--workdir")
     p.add_argument("--out", help="Markdown file whose lifecycle section is (re)written.")
     p.add_argument("--keep", action="store_true", help="Keep the work directory.")
+    p.add_argument("--reuse", action="store_true",
+                   help="Measure again on the agent and repository a --keep run left in --workdir.")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     out = run(args)
