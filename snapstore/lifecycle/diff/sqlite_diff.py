@@ -62,7 +62,7 @@ class PageSide:
         return page
 
 
-KEEP_FRAMES = 256  # decompressed payloads kept (16 pages each): an overflow chain's pages share a few
+KEEP_FRAMES = 512  # decompressed payloads kept (16 pages each, 32 MiB): an overflow chain's pages share a few
 
 
 def _paged(snap: Snapshot):
@@ -297,6 +297,7 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         if left:
             walks += [(side, cell) for side, leaf in shadow_leaves
                       for cell in overflow_cells(side.pages.get(leaf), leaf, side.geo)]
+        walks.sort(key=lambda walk: (walk[0] is sa, walk[1].head))  # B first, in page order: near pages share payloads
         left = _walk_chains(walks, left)
         if left and deferred:
             for changes, columns, key, old, cell in deferred:
