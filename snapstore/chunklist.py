@@ -139,6 +139,8 @@ def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: B
 
 def _patched(ref: ListRef, base_ids: bytes, reader: BlobReader) -> tuple[bytes, tuple[int, ...]]:
     """The list ``ref`` names, from its base's ids; and the positions its patch replaces."""
+    if ref.patch is None:  # no copy: a base is 8 MB for a 1 GB database
+        return base_ids[:ref.count * ID_SIZE] if len(base_ids) > ref.count * ID_SIZE else base_ids, ()
     ids = bytearray(base_ids)
     positions: tuple[int, ...] = ()
     if ref.patch is not None:
