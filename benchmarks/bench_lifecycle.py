@@ -90,13 +90,14 @@ def run(args) -> dict:
         diffs.append(checked(measured([*snapstore, "--repo", str(repo), "diff", a, b, "--json"], env=env), "diff"))
         dumps.append(checked(measured(["sqlite3", str(db), ".output /dev/null", ".dump"], env=env), "sqlite3 .dump"))
     diff, dump = min(diffs, key=lambda r: r.wall_s), min(dumps, key=lambda r: r.wall_s)
+    load = os.getloadavg()[0]  # other work on the machine stretches both, the short diff more
     doc = json.loads(diff.stdout)
     out = {
         "scale": scale, "db_bytes": db.stat().st_size, "machine": common.machine_info(),
         "diff": {"wall_s": diff.wall_s, "peak_rss": diff.peak_rss, "read": doc["read"],
                  "rows": {t: {k: v[k] for k in ("added", "removed", "changed")} for t, v in doc["tables"].items()}},
         "dump": {"wall_s": dump.wall_s, "peak_rss": dump.peak_rss},
-        "ratio": diff.wall_s / dump.wall_s if dump.wall_s else None,
+        "ratio": diff.wall_s / dump.wall_s if dump.wall_s else None, "load_average": load,
     }
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -113,7 +114,8 @@ def report(out: dict) -> str:
         "",
         f"`python benchmarks/bench_lifecycle.py` — sample agent at scale {out['scale']} "
         f"({common.human_bytes(out['db_bytes'])} database), two backups a 1% day apart "
-        f"(`sample-agent --mutate 0.01`); {out['machine']['nproc']} CPUs ({out['machine']['date']}), warm page cache, "
+        f"(`sample-agent --mutate 0.01`); {out['machine']['nproc']} CPUs ({out['machine']['date']}, load average "
+        f"{out.get('load_average', 0):.1f} after the runs), warm page cache, "
         f"best of {RUNS} alternated runs each; snapstore's bytecode compiled and a `diff` run once before day 2 "
         "(as for a user who diffs daily: the older index files' lookup tables are in the local cache).",
         "",
