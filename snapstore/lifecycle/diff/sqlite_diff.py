@@ -41,22 +41,24 @@ DB_PATH = "database/sqlite.db"
 
 
 class PageSide:
-    """One side of the diff: page chunk ids (32 bytes per page) and a page reader with a small cache."""
+    """One side of the diff: page chunk ids (32 bytes per page) and a page reader with a small
+    cache, keyed by chunk id: two snapshots' sides share theirs (an unchanged page is read once)."""
 
     CACHE = 4096
 
-    def __init__(self, ids: bytes, read: Callable[[int], bytes]):
+    def __init__(self, ids: bytes, read: Callable[[int], bytes], cache: "OrderedDict[bytes, bytes] | None" = None):
         self.ids, self._read = ids, read
         self.page_count = len(ids) // 32
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict() if cache is None else cache
         self.reads = 0
 
     def get(self, pgno: int) -> bytes:
-        page = self._cache.get(pgno)
+        chunk = self.ids[(pgno - 1) * 32:pgno * 32]
+        page = self._cache.get(chunk)
         if page is None:
             page = self._read(pgno)
             self.reads += 1
-            self._cache[pgno] = page
+            self._cache[chunk] = page
             if len(self._cache) > self.CACHE:
                 self._cache.popitem(last=False)
         return page
@@ -78,8 +80,8 @@ def _snapshot_reader(repo: Repository):
     return repo.reader(repo.lookup(), keep_frames=KEEP_FRAMES)
 
 
-def _side(ids: bytes, reader) -> PageSide:
-    return PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]))
+def _side(ids: bytes, reader, cache: OrderedDict | None = None) -> PageSide:
+    return PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]), cache)
 
 
 @contextmanager
@@ -88,7 +90,8 @@ def snapshot_sides(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[tuple
     ref_a, ref_b = _paged(a), _paged(b)
     with _snapshot_reader(repo) as reader:
         ids_a, ids_b, differing = load_pair(ref_a, ref_b, reader)
-        yield _side(ids_a, reader), _side(ids_b, reader), differing
+        shared: OrderedDict[bytes, bytes] = OrderedDict()
+        yield _side(ids_a, reader, shared), _side(ids_b, reader, shared), differing
 
 
 @contextmanager
