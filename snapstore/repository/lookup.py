@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import blake3
 
@@ -49,7 +50,7 @@ class _FileTable:
             self.starts.append(total)
             total += len(records) // BLOB_RECORD.size
         self.table = table if table is not None and self._valid(table, total) else self._build(total)
-        n = total
+        self.n = n = total
         self.keys = memoryview(self.table)[len(_MAGIC) + _HEADER.size:][:8 * n].cast("Q")
         self.numbers = memoryview(self.table)[len(_MAGIC) + _HEADER.size + 8 * n:].cast("I")
         self.built = table is not self.table
@@ -71,19 +72,18 @@ class _FileTable:
         body = array.array("Q", pick(keys)).tobytes() + array.array("I", order).tobytes()
         return _MAGIC + _HEADER.pack(n, blake3.blake3(body).digest()) + body
 
-    def listings(self, blob_id: bytes, key: int) -> list[tuple[bytes, bytes, int]]:
-        """(pack id, records, offset) of each listing of ``blob_id`` in this file, in listing order."""
-        found = []
-        i = bisect.bisect_left(self.keys, key)
-        while i < len(self.keys) and self.keys[i] == key:
+    def listings(self, blob_id: bytes, key: int) -> Iterator[tuple[bytes, bytes, int]]:
+        """(pack id, records, offset) of each listing of ``blob_id`` in this file, in listing order
+        (the sort is stable: equal prefixes keep their record order)."""
+        keys, i = self.keys, bisect.bisect_left(self.keys, key)
+        while i < self.n and keys[i] == key:
             number = self.numbers[i]
             pack = bisect.bisect_right(self.starts, number) - 1
             pack_id, records = self.packs[pack]
             at = (number - self.starts[pack]) * BLOB_RECORD.size
             if records[at:at + 32] == blob_id:
-                found.append((number, pack_id, records, at))
+                yield pack_id, records, at
             i += 1
-        return [f[1:] for f in sorted(found)]
 
 
 class SortedLookup:
