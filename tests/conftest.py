@@ -43,6 +43,12 @@ from urllib.parse import quote
 import pytest
 from pg_agent import free_port
 
+# Caches the tests' snapstore processes write (a remote repository's cache, the diff's sorted
+# lookup tables of index files) go to a private directory, never the user's ~/.cache.
+_TEST_CACHE_HOME = tempfile.mkdtemp(prefix="snapstore-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _TEST_CACHE_HOME
+atexit.register(shutil.rmtree, _TEST_CACHE_HOME, True)
+
 PREFERRED_PG_MAJOR = 15
 PG_SUPERUSER = "postgres"
 _SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "pg_isready")
