@@ -128,14 +128,12 @@ class _TableCapture:
                 own = parent_ranges[i] if parent_ranges is not None else None
                 reuse[i] = own is not None and all(has(own[j:j + 32]) for j in range(0, len(own), 32))
         per_range: list[bytes] = []
-        size = 0
-        index = self.builder.writer.index
+        size = self._reused_size(parent_entry, parent_ranges, reuse) if any(reuse) else 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
                 own = parent_ranges[i]
                 per_range.append(own)
-                size += sum(index.get(own[j:j + 32]).plain_length for j in range(0, len(own), 32))
                 continue
             result = next(fresh)
             per_range.append(result.ids)
@@ -152,6 +150,19 @@ class _TableCapture:
                         "chunks": chunks, "slots": slots}
         self.builder.add(table.file, IngestResult(bytes(ids), size), CHUNKER)
 
+    def _reused_size(self, parent_entry, parent_ranges: list[bytes], reuse: list[bool]) -> int:
+        """Bytes of the reused ranges: the parent file's size less its other (few) ranges'
+        chunks, or, when one of those is no longer indexed, the sum over the reused ones."""
+        get = self.builder.writer.index.get
+
+        def locations(own: bytes) -> list:
+            return [get(own[j:j + 32]) for j in range(0, len(own), 32)]
+
+        dropped = [loc for own, kept in zip(parent_ranges, reuse) if not kept for loc in locations(own)]
+        if all(loc is not None for loc in dropped):
+            return parent_entry.size - sum(loc.plain_length for loc in dropped)
+        return sum(loc.plain_length for own, kept in zip(parent_ranges, reuse) if kept for loc in locations(own))
+
     def _parent_ids(self, parent_entry) -> bytes:
         """The parent's chunk list, or nothing when a blob of the list itself was lost."""
         try:
@@ -161,7 +172,8 @@ class _TableCapture:
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
         """One COPY of the given ranges; yields an IngestResult per range, in order."""
-        query, params = range_query(table, plan.bounds, None if all_ranges else ranges)
+        query, params = range_query(table, None if all_ranges or not plan.ctids
+                                    else [plan.ctids[i] for i in ranges])
         writer = self.builder.writer
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)

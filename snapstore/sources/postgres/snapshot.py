@@ -29,6 +29,9 @@ class SharedSnapshot:
         try:
             self.conn.execute(BEGIN)
             self.conn.execute("SET LOCAL synchronize_seqscans TO off")  # COPY from the table's start
+            # the range fingerprints sort every key of a table: in memory, not in temp files
+            # (60 000 messages spill past the default 4 MB), for this transaction only
+            self.conn.execute("SET LOCAL work_mem TO '64MB'")
             self.snapshot_id = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         except BaseException:
             self.close()
