@@ -390,6 +390,11 @@ class BlobWriter:
     def has(self, blob_id: bytes) -> bool:
         return blob_id in self.index or blob_id in self._in_flight
 
+    def has_all(self, ids: bytes) -> bool:
+        """``has`` of every id of a packed id list, in C loops (a table's list holds ~10^5)."""
+        missing = self.index.missing_of([ids[i:i + 32] for i in range(0, len(ids), 32)])
+        return missing <= self._in_flight
+
     def compress(self, data: bytes) -> tuple[int, bytes]:
         payload = self._cctx.compress(data)
         if len(payload) >= len(data):

@@ -11,8 +11,9 @@ of small files happen after it has ended.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import blake3
 import psycopg
@@ -101,8 +102,8 @@ class _TableCapture:
         self.read_all = read_all
         self.cdc = cdc_chunker(builder.writer)
 
-    def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
-        plan, same_bounds = plan_ranges(self.conn, table, parent_table)
+    def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry, plan: RangePlan,
+            same_bounds: bool) -> None:
         n = len(plan.rows)
         prev = parent_table.ranges if (same_bounds and parent_entry is not None) else {}
         reuse = [bool(prev) and prev["fingerprints"][i] == plan.fingerprints[i] for i in range(n)]
@@ -122,11 +123,12 @@ class _TableCapture:
             return
         # None when the parent's list was lost or does not match its ranges: every range is read.
         parent_ranges = range_ids(prev, self._parent_ids(parent_entry)) if any(reuse) else None
-        has = self.builder.writer.has
-        for i in range(n):  # a range whose chunk was lost (repair packs, missing pack) is read again
-            if reuse[i]:
-                own = parent_ranges[i] if parent_ranges is not None else None
-                reuse[i] = own is not None and all(has(own[j:j + 32]) for j in range(0, len(own), 32))
+        has_all = self.builder.writer.has_all
+        if parent_ranges is None:
+            reuse = [False] * n
+        elif not has_all(b"".join(own for own, kept in zip(parent_ranges, reuse) if kept)):
+            # a chunk was lost (repair packs, missing pack): the ranges holding one are read again
+            reuse = [kept and has_all(own) for own, kept in zip(parent_ranges, reuse)]
         per_range: list[bytes] = []
         size = self._reused_size(parent_entry, parent_ranges, reuse) if any(reuse) else 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
@@ -186,6 +188,32 @@ class _TableCapture:
             self.stats.bytes_read += splitter.bytes_read
 
 
+class _Planner:
+    """Each table's ranges and fingerprints, table after table, on a second connection in the
+    same snapshot, while the first reads the changed ranges of the table before: two server
+    processes at work.  On the first connection, in turn, when the server refuses a second."""
+
+    def __init__(self, shot: SharedSnapshot):
+        self.main = shot.conn
+        try:
+            self.conn: psycopg.Connection | None = shot.attach()
+        except SourceError:  # e.g. max_connections reached
+            self.conn = None
+        self.pool = ThreadPoolExecutor(1) if self.conn is not None else None
+
+    def plans(self, jobs: list[tuple[TableInfo, TableInfo | None]]) -> Iterator[tuple[RangePlan, bool]]:
+        if self.pool is None:
+            return (plan_ranges(self.main, table, before) for table, before in jobs)
+        futures = [self.pool.submit(plan_ranges, self.conn, table, before) for table, before in jobs]
+        return (future.result() for future in futures)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.conn is not None:
+            self.conn.close()
+
+
 SCHEMA_FILES = (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH)
 
 
@@ -221,7 +249,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
-            reader = _TableCapture(conn, builder, stats, progress, read_all)
+            parents = []
             for table in tables:
                 before = prev_tables.get(table.key)
                 entry = None
@@ -230,7 +258,15 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
                         entry = parent.file(before.file)
                     except SnapshotNotFound:
                         before = None
-                reader.run(table, before, entry)
+                parents.append((before, entry))
+            reader = _TableCapture(conn, builder, stats, progress, read_all)
+            planner = _Planner(shot)
+            try:
+                plans = planner.plans([(table, before) for table, (before, _) in zip(tables, parents)])
+                for table, (before, entry), (plan, same_bounds) in zip(tables, parents, plans):
+                    reader.run(table, before, entry, plan, same_bounds)
+            finally:
+                planner.close()
             if schema is not None:
                 schema.wait()  # pg_dump imported the snapshot long before; wait while it is alive anyway
         except psycopg.Error as exc:
