@@ -177,27 +177,26 @@ def converter(pg_type: str) -> Callable[[str], Any]:
     return str
 
 
-def _vector(raw: bytes) -> Any:
-    """pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no NaN or Infinity
-    exist, no backslash), taken as it is (not decoded and encoded again: ~100 KB a memory row)."""
-    return None if raw == b"\\N" else orjson.Fragment(raw)
-
-
 def iter_json_rows(table: TableInfo, blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Rows of the table's COPY data ``blocks`` as dicts with their keys sorted (stable
-    files), in key order."""
+    files), in key order.  pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no
+    NaN or Infinity exist, no backslash), taken as the bytes it is (~100 KB a memory row)."""
     names = [c for c, _ in table.columns]
-    order = sorted(range(len(names)), key=names.__getitem__)
-    vectors = {i for i, (_, t) in enumerate(table.columns) if t.startswith("vector")}
-    convert = [converter(t) for _, t in table.columns]
+    columns = []  # (field, name, converter; None: a vector, str: text as it is), by name
+    for i in sorted(range(len(names)), key=names.__getitem__):
+        pg_type = table.columns[i][1]
+        columns.append((i, names[i], None if pg_type.startswith("vector") else converter(pg_type)))
     for fields in copy_rows(blocks):
         row = {}
-        for i in order:
-            if i in vectors:
-                row[names[i]] = _vector(fields[i])
-                continue
-            value = copy_field(fields[i])
-            row[names[i]] = None if value is None else convert[i](value)
+        for i, name, convert in columns:
+            raw = fields[i]
+            if raw == b"\\N":
+                row[name] = None
+            elif convert is None:
+                row[name] = orjson.Fragment(raw)
+            else:
+                text = copy_field(raw) if b"\\" in raw else raw.decode()
+                row[name] = text if convert is str else convert(text)
         yield row
 
 

@@ -27,7 +27,7 @@ import zstandard
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from ..storage import LocalStorage, ObjectNotFound, Storage, StorageError, open_storage
 from ..storage.cache import CachedStorage, default_cache_root
-from .blob import BlobDamage, check_blob, decompress_payload
+from .blob import EMPTY_BLOB_ID, BlobDamage, check_blob, decompress_payload
 from .config import RepoConfig
 from .index import (Index, Location, PackInfo, decode_index_file, index_file_ids, index_file_name, load_index,
                     write_index_file)
@@ -289,11 +289,14 @@ class BlobReader:
         return self._check(blob_id, loc, payload)
 
     def runs(self, ids: bytes) -> Iterator[list[tuple[bytes, Location]]]:
-        """Group a list of ids (32 bytes each) into runs stored back to back in one pack."""
+        """Group a list of ids (32 bytes each) into runs stored back to back in one pack; the
+        zero-byte blob is left out (nothing to read: its id says its content)."""
         run: list[tuple[bytes, Location]] = []
         end = -1
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
+            if blob_id == EMPTY_BLOB_ID:
+                continue
             loc = self.index.get(blob_id)
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
@@ -339,6 +342,39 @@ class BlobReader:
                 out[pos:end] = plain
                 pos = end
         return pos
+
+    def iter_plain(self, ids: bytes, block: int = 1 << 20) -> Iterator[bytes]:
+        """The blobs ``ids`` names, hash-checked, in blocks of about ``block`` bytes (blob
+        boundaries not kept): one storage read per run of a pack, as ``read_into`` does, and
+        one copy of the bytes, where ``read`` per blob costs a read and ~10 µs of Python each
+        (~0.8 s for the 80 000 chunks of a 700 MB PostgreSQL snapshot)."""
+        views: list = []
+        size = 0
+        for run in self.runs(ids):
+            first = run[0][1]
+            span = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+            if len(self._region) < span:
+                self._region = bytearray(span)
+            region = memoryview(self._region)[:span]
+            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
+            try:
+                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+            except ObjectNotFound:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+            if got != span:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+            for blob_id, loc in run:
+                start = loc.offset - first.offset
+                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+                # a raw blob's view is into the region the next run refills; a compressed
+                # one's into its own decompressed frame
+                views.append(plain if loc.codec == CODEC_ZSTD else bytes(plain))
+                size += loc.plain_length
+                if size >= block:
+                    yield b"".join(views)
+                    views, size = [], 0
+        if views:
+            yield b"".join(views)
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""

@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import blake3
 import psycopg
 import zstandard
 
 from ...chunklist import all_stored, load_list
 from ...errors import IntegrityError, SnapshotNotFound, SourceError
 from ...repository import BLOB_DATA
+from ...repository.blob import EMPTY_BLOB_ID
 from ...repository.pack import CODEC_ZSTD
 from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
@@ -71,7 +71,6 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
 # Each range owns a fixed run of slots in the table's chunk list, padded with the empty chunk,
 # so a range that gains or loses a chunk does not shift every position after it: the list is
 # then stored as a small patch on the parent's (chunklist.py) instead of written whole.
-EMPTY_ID = blake3.blake3(b"").digest()
 SLACK_SLOTS = 2
 
 
@@ -91,8 +90,8 @@ def range_ids(ranges: dict, ids: bytes) -> list[bytes] | None:
 
 def store_empty_chunk(writer) -> None:
     """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
-    if not writer.has(EMPTY_ID):
-        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_ID, 0)])])
+    if not writer.has(EMPTY_BLOB_ID):
+        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_BLOB_ID, 0)])])
 
 
 class _TableCapture:
@@ -146,7 +145,7 @@ class _TableCapture:
         slots = prev.get("slots")
         if not slots or any(c > s for c, s in zip(chunks, slots)):
             slots = [c + SLACK_SLOTS for c in chunks]  # a new layout: the list is written whole once
-        ids = b"".join(r + EMPTY_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
+        ids = b"".join(r + EMPTY_BLOB_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
         store_empty_chunk(self.builder.writer)
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
                         "chunks": chunks, "slots": slots}
