@@ -319,21 +319,7 @@ class BlobReader:
         """
         pos = 0
         for run in self.runs(ids):
-            first = run[0][1]
-            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-            if len(self._region) < size:
-                self._region = bytearray(size)
-            region = memoryview(self._region)[:size]
-            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            try:
-                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
-            except ObjectNotFound:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
-            if got != size:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-            for blob_id, loc in run:
-                start = loc.offset - first.offset
-                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+            for loc, plain in self._run_blobs(run):
                 if payloads is not None:
                     payloads[(loc.pack_id, loc.offset)] = loc.stored_length
                 end = pos + len(plain)
@@ -343,6 +329,25 @@ class BlobReader:
                 pos = end
         return pos
 
+    def _run_blobs(self, run: list[tuple[bytes, Location]]) -> Iterator[tuple[Location, memoryview]]:
+        """Each blob of a run with its plain bytes (hash-checked), the run read at once into a
+        buffer this reader reuses: a view stays valid until the next run is read."""
+        first = run[0][1]
+        size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+        if len(self._region) < size:
+            self._region = bytearray(size)
+        region = memoryview(self._region)[:size]
+        self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
+        try:
+            got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+        if got != size:
+            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+        for blob_id, loc in run:
+            start = loc.offset - first.offset
+            yield loc, self._view(blob_id, loc, region[start:start + loc.stored_length])
+
     def iter_plain(self, ids: bytes, block: int = 1 << 20) -> Iterator[bytes]:
         """The blobs ``ids`` names, hash-checked, in blocks of about ``block`` bytes (blob
         boundaries not kept): one storage read per run of a pack, as ``read_into`` does, and
@@ -351,21 +356,7 @@ class BlobReader:
         views: list = []
         size = 0
         for run in self.runs(ids):
-            first = run[0][1]
-            span = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-            if len(self._region) < span:
-                self._region = bytearray(span)
-            region = memoryview(self._region)[:span]
-            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            try:
-                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
-            except ObjectNotFound:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
-            if got != span:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-            for blob_id, loc in run:
-                start = loc.offset - first.offset
-                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+            for loc, plain in self._run_blobs(run):
                 # a raw blob's view is into the region the next run refills; a compressed
                 # one's into its own decompressed frame
                 views.append(plain if loc.codec == CODEC_ZSTD else bytes(plain))
