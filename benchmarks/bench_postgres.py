@@ -19,7 +19,8 @@ schema: `vector(4096)`, json, GIN and full-text indexes) by snapstore's loader:
     pg_restore        `pg_restore -d NEW` of the -Fc dump into a new database
     restore           `snapstore restore latest --to postgresql://…/NEW`, when this build has it
 
-Wall time, CPU time and peak RSS (os.wait4) of each command; bytes the repository grew by (all
+Wall time, CPU time and peak RSS (os.wait4) of each command, and the server's CPU time for it
+(its backends', read from the postmaster's reaped children); bytes the repository grew by (all
 files under it). snapstore is byte-compiled first, as `pip install` leaves it. After the export,
 its floor: writing as many bytes from memory to one file, and their MD5. `--reuse DIR` leaves the
 server running with the loaded agent before and after the day as template databases (described
@@ -140,19 +141,37 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+_POSTMASTER: list[int] = []  # the server's postmaster pid, once started
+
+
+def server_cpu() -> float | None:
+    """CPU time of the server's ended processes (the postmaster's reaped children: each
+    command's backends end with it), or None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{_POSTMASTER[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (IndexError, OSError):
+        return None
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+
+
 def measured(cmd: list[str], env: dict | None = None) -> common.Result:
-    """Wall time, the command's own peak RSS (floor: the ~10 MB launcher it is forked from) and
-    CPU time (user + system, of the command alone: a server's work for it is not in it)."""
+    """Wall time, the command's own peak RSS (floor: the ~10 MB launcher it is forked from), its
+    CPU time (user + system) and the server's CPU time for it (its backends', once ended)."""
+    before = server_cpu()
     with tempfile.NamedTemporaryFile("r") as rss:
         result = common.run_measured([sys.executable, "-c", _LAUNCHER, rss.name, *cmd], env=env)
         text = rss.read().split()
+    time.sleep(0.2)  # the postmaster reaps the command's backends
+    after = server_cpu()
     result.peak_rss = int(text[0]) if text else 0
     result.cpu_s = float(text[1]) if text else 0.0
+    result.server_cpu_s = after - before if before is not None and after is not None else None
     return result
 
 
 def step(result: common.Result, **extra) -> dict:
-    return {"s": result.wall_s, "cpu": result.cpu_s, "rss": result.peak_rss, **extra}
+    return {"s": result.wall_s, "cpu": result.cpu_s, "server_cpu": result.server_cpu_s, "rss": result.peak_rss,
+            **extra}
 
 
 def compile_package() -> None:
@@ -248,6 +267,10 @@ def run(args) -> dict:
         server, prepared = None, None
     if server is None:
         server = start_postgres_server(bindir)
+    try:
+        _POSTMASTER[:] = [int((server.datadir / "postmaster.pid").read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        _POSTMASTER.clear()
     env = {**os.environ, "SNAPSTORE_PG_BIN": str(bindir)}
     out: dict = {"scale": scale, "server": None, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     compile_package()
@@ -349,6 +372,18 @@ def run(args) -> dict:
     return out
 
 
+def cpu_lines(out: dict) -> list[str]:
+    """The time targets' steps again in CPU time, command and server together: on a shared
+    machine wall time follows the CPU time a step needs more than the step itself."""
+    steps = [out["after_day"], out["pg_dump"], out["export"]]
+    if any(st.get("server_cpu") is None for st in steps):
+        return []
+    day, dump, export = (st["cpu"] + st["server_cpu"] for st in steps)
+    hs = common.human_secs
+    return [f"- CPU time, command + server: backup after the day {hs(day)}, plain pg_dump {hs(dump)}, export "
+            f"{hs(export)} ({day / dump:.3f}x and {export / dump:.3f}x pg_dump's)"]
+
+
 def floor_lines(out: dict) -> list[str]:
     floor = out.get("floor")
     if not floor:
@@ -366,10 +401,11 @@ def report(out: dict) -> str:
 
     def row(name: str, step: dict | None, note: str = "") -> str:
         if step is None:
-            return f"| {name} | not run | | | {note} |"
+            return f"| {name} | not run | | | | | {note} |"
         size = hb(step["bytes"]) if "bytes" in step else ""
         cpu = hs(step["cpu"]) if "cpu" in step else ""
-        return f"| {name} | {hs(step['s'])} | {cpu} | {size} | {hb(step['rss'])} | {note} |"
+        server = hs(step["server_cpu"]) if step.get("server_cpu") is not None else ""
+        return f"| {name} | {hs(step['s'])} | {cpu} | {server} | {size} | {hb(step['rss'])} | {note} |"
 
     ratios = out["ratios"]
 
@@ -390,8 +426,8 @@ def report(out: dict) -> str:
         f"({hb(out['sqlite_bytes'])} as SQLite) loaded into PostgreSQL {out['server']} with pgvector "
         f"({hb(out['database_bytes'])} on the server, loaded in {hs(out['load_s'])}); one run.",
         "",
-        "| step | time | CPU of the command | size / bytes added | peak RSS | note |",
-        "|---|---|---|---|---|---|",
+        "| step | time | CPU of the command | server CPU for it | size / bytes added | peak RSS | note |",
+        "|---|---|---|---|---|---|---|",
         row("snapstore backup, initial", out["initial"], "bytes the repository grew by"),
         row("snapstore backup after the 1% day", out["after_day"],
             f"read {read.get('ranges_read')} of {read.get('ranges')} ranges, {read.get('rows_read')} rows, "
@@ -408,6 +444,7 @@ def report(out: dict) -> str:
         f"- bytes added by the backup after the day / pg_dump -Fc size: {verdict('day_bytes_vs_fc')}",
         f"- backup after the day / plain pg_dump time: {verdict('day_time_vs_dump')}",
         f"- export / plain pg_dump time: {verdict('export_vs_dump')}",
+        *cpu_lines(out),
         *floor_lines(out),
         f"- whole restore / pg_restore time: {verdict('restore_vs_pg_restore')}",
         SECTION[1],
