@@ -288,7 +288,7 @@ def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: di
     for kind, _, table in jobs:
         if table is not None:
             fed.setdefault(table.key, kind)
-    feed: queue.Queue = queue.Queue(maxsize=64)
+    feed: queue.Queue = queue.Queue(maxsize=8)  # ~1 MiB blocks: bounded memory
     done = object()
 
     def table_data(table: TableInfo) -> Iterator[bytes]:

@@ -288,9 +288,10 @@ class BlobReader:
             raise IntegrityError(f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]} is truncated")
         return self._check(blob_id, loc, payload)
 
-    def runs(self, ids: bytes) -> Iterator[list[tuple[bytes, Location]]]:
-        """Group a list of ids (32 bytes each) into runs stored back to back in one pack; the
-        zero-byte blob is left out (nothing to read: its id says its content)."""
+    def runs(self, ids: bytes, max_bytes: int | None = None) -> Iterator[list[tuple[bytes, Location]]]:
+        """Group a list of ids (32 bytes each) into runs stored back to back in one pack (of at
+        most 4096 blobs and about ``max_bytes`` stored bytes); the zero-byte blob is left out
+        (nothing to read: its id says its content)."""
         run: list[tuple[bytes, Location]] = []
         end = -1
         for off in range(0, len(ids), 32):
@@ -301,7 +302,8 @@ class BlobReader:
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
             contiguous = run and loc.pack_id == run[-1][1].pack_id and loc.offset in (end, run[-1][1].offset)
-            if run and (not contiguous or len(run) >= 4096):
+            if run and (not contiguous or len(run) >= 4096
+                        or (max_bytes is not None and end - run[0][1].offset >= max_bytes)):
                 yield run
                 run = []
             run.append((blob_id, loc))
@@ -355,7 +357,7 @@ class BlobReader:
         (~0.8 s for the 80 000 chunks of a 700 MB PostgreSQL snapshot)."""
         views: list = []
         size = 0
-        for run in self.runs(ids):
+        for run in self.runs(ids, max_bytes=block):  # the reused buffer stays about a block
             for loc, plain in self._run_blobs(run):
                 # a raw blob's view is into the region the next run refills; a compressed
                 # one's into its own decompressed frame
