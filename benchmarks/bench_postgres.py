@@ -25,9 +25,11 @@ files under it). snapstore is byte-compiled first, as `pip install` leaves it. A
 its floor: writing as many bytes from memory to one file, and their MD5. `--reuse DIR` leaves the
 server running with the loaded agent before and after the day as template databases (described
 in DIR) and later runs start from copies of them (`CREATE DATABASE … TEMPLATE`, row versions
-included) instead of generating, loading and replaying again. Targets (issue 10): backup after the day adds <= 0.03x the bytes of pg_dump -Fc and
-takes <= 0.25x the time of plain pg_dump; export <= 1.0x plain pg_dump; whole restore <= 1.0x
-pg_restore. Shares helpers with bench_backup.py.
+included) instead of generating, loading and replaying again.
+
+Targets (issue 10): backup after the day adds <= 0.03x the bytes of pg_dump -Fc and takes <= 0.25x
+the time of plain pg_dump; export <= 1.0x plain pg_dump; whole restore <= 1.0x pg_restore. Shares
+helpers with bench_backup.py.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ snapshot's; ranges that are equal reuse the parent's chunk ids without being
 read, the others are read with COPY (runs of neighbouring ranges in one
 statement) and cut with FastCDC, range by range, so a range's chunks never
 depend on its neighbours.  Everything that needs the snapshot happens inside
-one ``with SharedSnapshot``; the schema's ``pg_restore`` passes and the storing
-of small files happen after it has ended.
+one ``with SharedSnapshot``; the fingerprints are computed on a second connection in
+that snapshot, a table ahead (``_Planner``); the schema's ``pg_restore`` passes and the
+storing of small files happen after it has ended.
 """
 from __future__ import annotations
 
