@@ -104,8 +104,9 @@ def test_rebuild_after_index_loss_restores_access(tmp_path):
         assert fixed.read_blob(blake3.blake3(data).digest()) == data
 
 
-def test_corrupt_blob_is_detected_and_named(tmp_path):
-    repo = Repository.init(tmp_path / "repo")
+def one_corrupt_blob(path):
+    """A repository at ``path`` holding one blob with a flipped byte; (its id, its location)."""
+    repo = Repository.init(path)
     data = os.urandom(5000)
     blob_id = blake3.blake3(data).digest()
     with repo.writer() as writer:
@@ -115,6 +116,11 @@ def test_corrupt_blob_is_detected_and_named(tmp_path):
     raw = bytearray(pack.read_bytes())
     raw[loc.offset + 10] ^= 0xFF
     pack.write_bytes(bytes(raw))
+    return blob_id, loc
+
+
+def test_corrupt_blob_is_detected_and_named(tmp_path):
+    blob_id, loc = one_corrupt_blob(tmp_path / "repo")
     with pytest.raises(IntegrityError, match=loc.pack_id.hex()[:16]):
         Repository.open(tmp_path / "repo").read_blob(blob_id)
 
@@ -210,16 +216,7 @@ def test_iter_plain_gives_every_byte_in_blocks_and_skips_the_empty_blob(tmp_path
 
 
 def test_iter_plain_names_a_corrupt_blob(tmp_path):
-    repo = Repository.init(tmp_path / "repo")
-    data = os.urandom(5000)
-    blob_id = blake3.blake3(data).digest()
-    with repo.writer() as writer:
-        writer.add(blob_id, data)
-    loc = repo.index.get(blob_id)
-    (pack,) = pack_files(repo)
-    raw = bytearray(pack.read_bytes())
-    raw[loc.offset + 10] ^= 0xFF
-    pack.write_bytes(bytes(raw))
+    blob_id, loc = one_corrupt_blob(tmp_path / "repo")
     with Repository.open(tmp_path / "repo").reader() as reader:
         with pytest.raises(IntegrityError, match=loc.pack_id.hex()[:16]):
             list(reader.iter_plain(blob_id))
