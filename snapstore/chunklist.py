@@ -114,7 +114,7 @@ def all_stored(ref: ListRef, writer: BlobWriter, reader: BlobReader) -> bool:
         ids = load_list(ref, reader)
     except IntegrityError:
         return False
-    return all(writer.has(ids[i:i + ID_SIZE]) for i in range(0, len(ids), ID_SIZE))
+    return writer.has_all(ids)
 
 
 def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: BlobReader | None) -> ListRef:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import yaml
 import zstandard
@@ -33,9 +34,9 @@ from ..memory_types import CONVERSATION_TABLE, memory_file_name, memory_tables
 from ..repository import Repository
 from ..sanitize import sanitize_yaml_text
 from .report import render_report
-from ..sources.postgres.layout import INFO_PATH, PG_DIR
+from ..sources.postgres.layout import INFO_PATH, PG_DIR, TableInfo
 from ..sources.postgres.reader import open_pg_capture
-from .postgres_content import pg_schema_info, write_pg_dump, write_pg_memory_json
+from .postgres_content import pg_schema_info, table_label, write_pg_dump, write_pg_memory_json
 from .sqlite_content import integrity_check, open_readonly, schema_info, write_memory_json, write_sql_dump
 
 COMPRESS_MIN_BYTES = 1 << 20
@@ -274,17 +275,68 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
 
 def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
                         progress: Callable[[int], None] | None) -> DatabaseExport:
-    """``mirix_dump.sql`` (beside, in a thread: both read hash-checked chunks), schema info and
-    memories JSON of a PostgreSQL snapshot, all from the repository."""
+    """``mirix_dump.sql``, schema info and memories JSON of a PostgreSQL snapshot, all from
+    the repository, each table's chunks read (decompressed, hash-checked) once: this thread
+    writes the dump and hands each memory table's COPY data, on its way into the dump, to a
+    thread that writes its JSON file (chunk reads, MD5 and file writes release the GIL)."""
     capture = open_pg_capture(repo, snap)
-    checksums, counts = {}, {}
-    with ThreadPoolExecutor(1) as pool, open(root / DUMP, "wb") as dump:
-        dump_md5 = pool.submit(write_pg_dump, capture, dump, progress)
-        for kind, table in tables.items():
-            name = f"memories/{memory_file_name(kind)}"
-            with open(root / name, "wb") as out:
-                counts[kind], checksums[name] = write_pg_memory_json(capture, kind, table, out, progress)
-        checksums[DUMP] = dump_md5.result()
+    by_label = {table_label(t): t for t in capture.tables()}
+    position = {t.key: n for n, t in enumerate(capture.tables())}
+    jobs = sorted(((kind, name, by_label.get(name)) for kind, name in tables.items()),
+                  key=lambda job: position[job[2].key] if job[2] else -1)
+    fed: dict[str, str] = {}  # table key -> the memory type whose file its dump data feeds
+    for kind, _, table in jobs:
+        if table is not None:
+            fed.setdefault(table.key, kind)
+    feed: queue.Queue = queue.Queue(maxsize=8)  # ~1 MiB blocks: bounded memory
+    done = object()
+
+    def table_data(table: TableInfo) -> Iterator[bytes]:
+        if table.key not in fed:
+            yield from capture.copy_data(table)
+            return
+        for block in capture.copy_data(table):
+            feed.put(block)
+            yield block
+        feed.put(None)
+
+    dump_ended = False
+
+    def fed_blocks() -> Iterator[bytes]:
+        nonlocal dump_ended
+        while (block := feed.get()) is not None:
+            if block is done:
+                dump_ended = True
+                raise RuntimeError("the dump stopped before this table's data ended")
+            yield block
+
+    def write_memories() -> tuple[dict, dict]:
+        counts, sums = {}, {}
+        try:
+            for kind, name, table in jobs:
+                if table is None:
+                    blocks: Iterable[bytes] = ()
+                elif fed[table.key] == kind:
+                    blocks = fed_blocks()
+                else:  # a second memory type on the same table (config override): read again
+                    blocks = capture.copy_data(table)
+                path = f"memories/{memory_file_name(kind)}"
+                with open(root / path, "wb") as out:
+                    counts[kind], sums[path] = write_pg_memory_json(kind, name, table, blocks, out, progress)
+        finally:  # the dump never waits on a queue nobody empties
+            while not dump_ended and feed.get() is not done:
+                pass
+        return {kind: counts[kind] for kind in tables}, sums  # counts in the config's order
+
+    with ThreadPoolExecutor(1) as pool:
+        memories = pool.submit(write_memories)
+        try:
+            with open(root / DUMP, "wb") as dump:
+                checksums = {DUMP: write_pg_dump(capture, dump, progress, table_data)}
+        finally:
+            feed.put(done)
+        counts, sums = memories.result()
+    checksums.update(sums)
     info = pg_schema_info(capture)
     write_json(root / SCHEMA_INFO, info)
     checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)

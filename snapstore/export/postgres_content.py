@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import re
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import orjson
 
@@ -46,8 +46,11 @@ def _table_data_header(table: TableInfo) -> str:
             f"COPY {table.qualified} ({table.column_list()}) FROM stdin;\n")
 
 
-def dump_parts(capture: PgCapture) -> Iterator[bytes]:
-    """``mirix_dump.sql``, piece by piece."""
+def dump_parts(capture: PgCapture, table_data: Callable[[TableInfo], Iterable[bytes]] | None = None
+               ) -> Iterator[bytes]:
+    """``mirix_dump.sql``, piece by piece; each table's rows from ``table_data`` (default: the
+    capture's ``copy_data``)."""
+    table_data = table_data or capture.copy_data
     header, pre_objects, trailer = _split_section(capture.schema_sql("pre-data"))
     _, post_objects, _ = _split_section(capture.schema_sql("post-data"))
     # pg_dump's fence against meta-commands smuggled in by a server; the key must not be
@@ -63,7 +66,7 @@ def dump_parts(capture: PgCapture) -> Iterator[bytes]:
     yield pre_objects.encode()
     for table in capture.tables():
         yield _table_data_header(table).encode()
-        yield from capture.copy_data(table)
+        yield from table_data(table)
         yield b"\\.\n\n\n"
     for name, state in capture.sequence_states().items():
         schema, seq = name.split(".", 1)
@@ -77,10 +80,11 @@ def dump_parts(capture: PgCapture) -> Iterator[bytes]:
         yield f"\n\\unrestrict {key}\n\n".encode()
 
 
-def write_pg_dump(capture: PgCapture, out: BinaryIO, progress: Callable[[int], None] | None = None) -> str:
+def write_pg_dump(capture: PgCapture, out: BinaryIO, progress: Callable[[int], None] | None = None,
+                  table_data: Callable[[TableInfo], Iterable[bytes]] | None = None) -> str:
     """Write the dump; returns its MD5."""
     md5 = hashlib.md5()
-    for part in dump_parts(capture):
+    for part in dump_parts(capture, table_data):
         md5.update(part)
         out.write(part)
         if progress:
@@ -168,30 +172,38 @@ def converter(pg_type: str) -> Callable[[str], Any]:
         return lambda t: t == "t"
     if pg_type in ("json", "jsonb"):
         return _json_value
-    if pg_type.startswith("vector"):
-        # pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no NaN or Infinity exist)
-        return lambda t: orjson.Fragment(t.encode())
     if pg_type == "bytea":
         return lambda t: {"$base64": base64.b64encode(bytes.fromhex(t[2:])).decode()}
     return str
 
 
-def iter_json_rows(capture: PgCapture, table: TableInfo) -> Iterator[dict[str, Any]]:
-    """Rows as dicts with their keys sorted (stable files), in key order."""
+def iter_json_rows(table: TableInfo, blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Rows of the table's COPY data ``blocks`` as dicts with their keys sorted (stable
+    files), in key order.  pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no
+    NaN or Infinity exist, no backslash), taken as the bytes it is (~100 KB a memory row)."""
     names = [c for c, _ in table.columns]
-    order = sorted(range(len(names)), key=names.__getitem__)
-    convert = [converter(t) for _, t in table.columns]
-    for fields in copy_rows(capture.copy_data(table)):
+    columns = []  # (field, name, converter; None: a vector, str: text as it is), by name
+    for i in sorted(range(len(names)), key=names.__getitem__):
+        pg_type = table.columns[i][1]
+        columns.append((i, names[i], None if pg_type.startswith("vector") else converter(pg_type)))
+    for fields in copy_rows(blocks):
         row = {}
-        for i in order:
-            value = copy_field(fields[i])
-            row[names[i]] = None if value is None else convert[i](value)
+        for i, name, convert in columns:
+            raw = fields[i]
+            if raw == b"\\N":
+                row[name] = None
+            elif convert is None:
+                row[name] = orjson.Fragment(raw)
+            else:
+                text = copy_field(raw) if b"\\" in raw else raw.decode()
+                row[name] = text if convert is str else convert(text)
         yield row
 
 
-def write_pg_memory_json(capture: PgCapture, memory_type: str, table_name: str, out: BinaryIO,
-                         progress: Callable[[int], None] | None = None) -> tuple[int, str]:
-    """The same document as the SQLite export's ``memories/<type>_memory.json``; (rows, md5)."""
+def write_pg_memory_json(memory_type: str, table_name: str, table: TableInfo | None, blocks: Iterable[bytes],
+                         out: BinaryIO, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """The same document as the SQLite export's ``memories/<type>_memory.json``, from the
+    table's COPY data ``blocks`` (``table`` None: the snapshot has no such table); (rows, md5)."""
     md5 = hashlib.md5()
 
     def emit(data: bytes) -> None:
@@ -200,13 +212,12 @@ def write_pg_memory_json(capture: PgCapture, memory_type: str, table_name: str, 
         if progress:
             progress(len(data))
 
-    table = next((t for t in capture.tables() if table_label(t) == table_name), None)
     count = table.row_count if table else 0
     emit(("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table_name)},\n'
           f'  "row_count": {count},\n  "rows": [').encode())
     n = 0
     if table is not None:
-        for row in iter_json_rows(capture, table):
+        for row in iter_json_rows(table, blocks):
             emit((b",\n    " if n else b"\n    ") + orjson.dumps(row))
             n += 1
     emit((b"\n  ]" if n else b"]") + b"\n}\n")

@@ -68,6 +68,10 @@ class Index:
     def __contains__(self, blob_id: bytes) -> bool:
         return blob_id in self._blobs
 
+    def missing_of(self, blob_ids: Iterable[bytes]) -> set[bytes]:
+        """The ids not indexed."""
+        return set(blob_ids).difference(self._blobs.keys())
+
     def ids(self) -> Iterable[bytes]:
         return self._blobs.keys()
 

@@ -29,7 +29,7 @@ import zstandard
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from ..storage import LocalStorage, ObjectNotFound, Storage, StorageError, open_storage
 from ..storage.cache import CachedStorage, default_cache_root
-from .blob import BlobDamage, check_blob, decompress_payload
+from .blob import EMPTY_BLOB_ID, BlobDamage, check_blob, decompress_payload
 from .config import RepoConfig
 from .index import (Index, Location, PackInfo, decode_index_file, index_file_ids, index_file_name, load_index,
                     read_index_files, write_index_file)
@@ -318,17 +318,22 @@ class BlobReader:
                 self._kept.popitem(last=False)
         return blob
 
-    def runs(self, ids: bytes) -> Iterator[list[tuple[bytes, Location]]]:
-        """Group a list of ids (32 bytes each) into runs stored back to back in one pack."""
+    def runs(self, ids: bytes, max_bytes: int | None = None) -> Iterator[list[tuple[bytes, Location]]]:
+        """Group a list of ids (32 bytes each) into runs stored back to back in one pack (of at
+        most 4096 blobs and about ``max_bytes`` stored bytes); the zero-byte blob is left out
+        (nothing to read: its id says its content)."""
         run: list[tuple[bytes, Location]] = []
         end = -1
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
+            if blob_id == EMPTY_BLOB_ID:
+                continue
             loc = self.index.get(blob_id)
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
             contiguous = run and loc.pack_id == run[-1][1].pack_id and loc.offset in (end, run[-1][1].offset)
-            if run and (not contiguous or len(run) >= 4096):
+            if run and (not contiguous or len(run) >= 4096
+                        or (max_bytes is not None and end - run[0][1].offset >= max_bytes)):
                 yield run
                 run = []
             run.append((blob_id, loc))
@@ -346,21 +351,7 @@ class BlobReader:
         """
         pos = 0
         for run in self.runs(ids):
-            first = run[0][1]
-            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-            if len(self._region) < size:
-                self._region = bytearray(size)
-            region = memoryview(self._region)[:size]
-            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            try:
-                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
-            except ObjectNotFound:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
-            if got != size:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-            for blob_id, loc in run:
-                start = loc.offset - first.offset
-                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+            for loc, plain in self._run_blobs(run):
                 if payloads is not None:
                     payloads[(loc.pack_id, loc.offset)] = loc.stored_length
                 end = pos + len(plain)
@@ -369,6 +360,44 @@ class BlobReader:
                 out[pos:end] = plain
                 pos = end
         return pos
+
+    def _run_blobs(self, run: list[tuple[bytes, Location]]) -> Iterator[tuple[Location, memoryview]]:
+        """Each blob of a run with its plain bytes (hash-checked), the run read at once into a
+        buffer this reader reuses: a view stays valid until the next run is read."""
+        first = run[0][1]
+        size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+        if len(self._region) < size:
+            self._region = bytearray(size)
+        region = memoryview(self._region)[:size]
+        self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
+        try:
+            got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+        if got != size:
+            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+        for blob_id, loc in run:
+            start = loc.offset - first.offset
+            yield loc, self._view(blob_id, loc, region[start:start + loc.stored_length])
+
+    def iter_plain(self, ids: bytes, block: int = 1 << 20) -> Iterator[bytes]:
+        """The blobs ``ids`` names, hash-checked, in blocks of about ``block`` bytes (blob
+        boundaries not kept): one storage read per run of a pack, as ``read_into`` does, and
+        one copy of the bytes, where ``read`` per blob costs a read and ~10 µs of Python each
+        (~0.8 s for the 80 000 chunks of a 700 MB PostgreSQL snapshot)."""
+        views: list = []
+        size = 0
+        for run in self.runs(ids, max_bytes=block):  # the reused buffer stays about a block
+            for loc, plain in self._run_blobs(run):
+                # a raw blob's view is into the region the next run refills; a compressed
+                # one's into its own decompressed frame
+                views.append(plain if loc.codec == CODEC_ZSTD else bytes(plain))
+                size += loc.plain_length
+                if size >= block:
+                    yield b"".join(views)
+                    views, size = [], 0
+        if views:
+            yield b"".join(views)
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
@@ -420,6 +449,11 @@ class BlobWriter:
 
     def has(self, blob_id: bytes) -> bool:
         return blob_id in self.index or blob_id in self._in_flight
+
+    def has_all(self, ids: bytes) -> bool:
+        """``has`` of every id of a packed id list, in C loops (a table's list holds ~10^5)."""
+        missing = self.index.missing_of([ids[i:i + 32] for i in range(0, len(ids), 32)])
+        return missing <= self._in_flight
 
     def compress(self, data: bytes) -> tuple[int, bytes]:
         payload = self._cctx.compress(data)

@@ -104,8 +104,9 @@ def test_rebuild_after_index_loss_restores_access(tmp_path):
         assert fixed.read_blob(blake3.blake3(data).digest()) == data
 
 
-def test_corrupt_blob_is_detected_and_named(tmp_path):
-    repo = Repository.init(tmp_path / "repo")
+def one_corrupt_blob(path):
+    """A repository at ``path`` holding one blob with a flipped byte; (its id, its location)."""
+    repo = Repository.init(path)
     data = os.urandom(5000)
     blob_id = blake3.blake3(data).digest()
     with repo.writer() as writer:
@@ -115,6 +116,11 @@ def test_corrupt_blob_is_detected_and_named(tmp_path):
     raw = bytearray(pack.read_bytes())
     raw[loc.offset + 10] ^= 0xFF
     pack.write_bytes(bytes(raw))
+    return blob_id, loc
+
+
+def test_corrupt_blob_is_detected_and_named(tmp_path):
+    blob_id, loc = one_corrupt_blob(tmp_path / "repo")
     with pytest.raises(IntegrityError, match=loc.pack_id.hex()[:16]):
         Repository.open(tmp_path / "repo").read_blob(blob_id)
 
@@ -186,3 +192,43 @@ def test_a_writer_removes_what_killed_writers_left_and_nothing_else(tmp_path):
     assert not any(p.exists() for p in stale)
     assert live.read_bytes() == b"in progress"
     assert Repository.open(tmp_path / "repo").read_blob(blake3.blake3(b"x").digest()) == b"x"
+
+
+def test_iter_plain_gives_every_byte_in_blocks_and_skips_the_empty_blob(tmp_path):
+    """A file's chunks read run by run: raw and compressed blobs over several packs, repeats,
+    and the zero-byte blob (never fetched: it is not even stored here) come back in order."""
+    repo = small_pack_repo(tmp_path / "repo")
+    blobs = [b for b in random_blobs(200, seed=3) if b]
+    ids = [blake3.blake3(b).digest() for b in blobs]
+    with repo.writer() as writer:
+        for blob_id, data in zip(ids, blobs):
+            writer.add(blob_id, data)
+    empty = blake3.blake3(b"").digest()
+    order = ids + [empty, empty] + ids[:5] + [empty] + ids[::-1]
+    expected = b"".join(blobs) + b"".join(blobs[:5]) + b"".join(blobs[::-1])
+    with Repository.open(tmp_path / "repo").reader() as reader:
+        blocks = list(reader.iter_plain(b"".join(order), block=50_000))
+        assert b"".join(blocks) == expected
+        assert len(blocks) > 3 and all(len(b) >= 50_000 for b in blocks[:-1])
+        assert b"".join(reader.iter_plain(empty * 3)) == b""
+        with pytest.raises(MissingChunk):
+            list(reader.iter_plain(blake3.blake3(b"never stored").digest()))
+
+
+def test_iter_plain_names_a_corrupt_blob(tmp_path):
+    blob_id, loc = one_corrupt_blob(tmp_path / "repo")
+    with Repository.open(tmp_path / "repo").reader() as reader:
+        with pytest.raises(IntegrityError, match=loc.pack_id.hex()[:16]):
+            list(reader.iter_plain(blob_id))
+
+
+def test_has_all_knows_stored_and_in_flight_blobs(tmp_path):
+    repo = Repository.init(tmp_path / "repo")
+    stored, later = b"stored blob", b"added in this writer"
+    with repo.writer() as writer:
+        writer.add(blake3.blake3(stored).digest(), stored)
+    with repo.writer() as writer:
+        ids = blake3.blake3(stored).digest() + blake3.blake3(later).digest()
+        assert not writer.has_all(ids)
+        writer.add(blake3.blake3(later).digest(), later)  # in this writer's open pack
+        assert writer.has_all(ids) and writer.has_all(b"")

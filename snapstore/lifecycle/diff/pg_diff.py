@@ -86,12 +86,17 @@ class LiveTables:
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
         self.tables = {t.key: t for t in catalog.tables(conn)}
+        self._ctids: dict[str, list[str]] = {}
 
     def fingerprints(self, table: TableInfo, bounds: list[str]) -> list[str]:
-        return fingerprints(self.conn, table, bounds)[1]
+        plan = fingerprints(self.conn, table, bounds)
+        self._ctids[table.key] = plan.ctids  # where read() finds the rows of these ranges
+        return plan.fingerprints
 
-    def read(self, table: TableInfo, bounds: list[str], ranges: list[int] | None) -> bytes:
-        query, params = range_query(table, bounds, ranges)
+    def read(self, table: TableInfo, ranges: list[int] | None) -> bytes:
+        """The rows of ``ranges`` (of the last ``fingerprints`` of the table), or all (None)."""
+        ctids = self._ctids.get(table.key)
+        query, params = range_query(table, [ctids[i] for i in ranges] if ranges is not None and ctids else None)
         buf = bytearray()
         with self.conn.cursor().copy(query, params) as copy:
             for block in copy:
@@ -179,8 +184,6 @@ def diff_pg(a: SnapshotTables, b: SnapshotTables | LiveTables, limit: int = 3) -
             old = a.read(ta, changed) if ta else b""
             if tb is None:
                 new = b""
-            elif live:
-                new = b.read(tb, bounds if changed is not None else [], changed)
             else:
                 new = b.read(tb, changed)
         changes = TableChanges()

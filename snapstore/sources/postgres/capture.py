@@ -5,22 +5,24 @@ snapshot's; ranges that are equal reuse the parent's chunk ids without being
 read, the others are read with COPY (runs of neighbouring ranges in one
 statement) and cut with FastCDC, range by range, so a range's chunks never
 depend on its neighbours.  Everything that needs the snapshot happens inside
-one ``with SharedSnapshot``; the schema's ``pg_restore`` passes and the storing
-of small files happen after it has ended.
+one ``with SharedSnapshot``; the fingerprints are computed on a second connection in
+that snapshot, a table ahead (``_Planner``); the schema's ``pg_restore`` passes and the
+storing of small files happen after it has ended.
 """
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
-import blake3
 import psycopg
 import zstandard
 
 from ...chunklist import all_stored, load_list
 from ...errors import IntegrityError, SnapshotNotFound, SourceError
 from ...repository import BLOB_DATA
+from ...repository.blob import EMPTY_BLOB_ID
 from ...repository.pack import CODEC_ZSTD
 from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
@@ -70,7 +72,6 @@ def parent_info(builder: "SnapshotBuilder", parent: "Snapshot | None") -> dict |
 # Each range owns a fixed run of slots in the table's chunk list, padded with the empty chunk,
 # so a range that gains or loses a chunk does not shift every position after it: the list is
 # then stored as a small patch on the parent's (chunklist.py) instead of written whole.
-EMPTY_ID = blake3.blake3(b"").digest()
 SLACK_SLOTS = 2
 
 
@@ -90,8 +91,8 @@ def range_ids(ranges: dict, ids: bytes) -> list[bytes] | None:
 
 def store_empty_chunk(writer) -> None:
     """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
-    if not writer.has(EMPTY_ID):
-        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_ID, 0)])])
+    if not writer.has(EMPTY_BLOB_ID):
+        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_BLOB_ID, 0)])])
 
 
 class _TableCapture:
@@ -101,8 +102,8 @@ class _TableCapture:
         self.read_all = read_all
         self.cdc = cdc_chunker(builder.writer)
 
-    def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry) -> None:
-        plan, same_bounds = plan_ranges(self.conn, table, parent_table)
+    def run(self, table: TableInfo, parent_table: TableInfo | None, parent_entry, plan: RangePlan,
+            same_bounds: bool) -> None:
         n = len(plan.rows)
         prev = parent_table.ranges if (same_bounds and parent_entry is not None) else {}
         reuse = [bool(prev) and prev["fingerprints"][i] == plan.fingerprints[i] for i in range(n)]
@@ -122,20 +123,19 @@ class _TableCapture:
             return
         # None when the parent's list was lost or does not match its ranges: every range is read.
         parent_ranges = range_ids(prev, self._parent_ids(parent_entry)) if any(reuse) else None
-        has = self.builder.writer.has
-        for i in range(n):  # a range whose chunk was lost (repair packs, missing pack) is read again
-            if reuse[i]:
-                own = parent_ranges[i] if parent_ranges is not None else None
-                reuse[i] = own is not None and all(has(own[j:j + 32]) for j in range(0, len(own), 32))
+        has_all = self.builder.writer.has_all
+        if parent_ranges is None:
+            reuse = [False] * n
+        elif not has_all(b"".join(own for own, kept in zip(parent_ranges, reuse) if kept)):
+            # a chunk was lost (repair packs, missing pack): the ranges holding one are read again
+            reuse = [kept and has_all(own) for own, kept in zip(parent_ranges, reuse)]
         per_range: list[bytes] = []
-        size = 0
-        index = self.builder.writer.index
+        size = self._reused_size(parent_entry, parent_ranges, reuse) if any(reuse) else 0
         fresh = self._read(table, plan, [i for i in range(n) if not reuse[i]], all_ranges=not any(reuse))
         for i in range(n):
             if reuse[i]:
                 own = parent_ranges[i]
                 per_range.append(own)
-                size += sum(index.get(own[j:j + 32]).plain_length for j in range(0, len(own), 32))
                 continue
             result = next(fresh)
             per_range.append(result.ids)
@@ -146,11 +146,24 @@ class _TableCapture:
         slots = prev.get("slots")
         if not slots or any(c > s for c, s in zip(chunks, slots)):
             slots = [c + SLACK_SLOTS for c in chunks]  # a new layout: the list is written whole once
-        ids = b"".join(r + EMPTY_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
+        ids = b"".join(r + EMPTY_BLOB_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
         store_empty_chunk(self.builder.writer)
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
                         "chunks": chunks, "slots": slots}
         self.builder.add(table.file, IngestResult(bytes(ids), size), CHUNKER)
+
+    def _reused_size(self, parent_entry, parent_ranges: list[bytes], reuse: list[bool]) -> int:
+        """Bytes of the reused ranges: the parent file's size less its other (few) ranges'
+        chunks, or, when one of those is no longer indexed, the sum over the reused ones."""
+        get = self.builder.writer.index.get
+
+        def locations(own: bytes) -> list:
+            return [get(own[j:j + 32]) for j in range(0, len(own), 32)]
+
+        dropped = [loc for own, kept in zip(parent_ranges, reuse) if not kept for loc in locations(own)]
+        if all(loc is not None for loc in dropped):
+            return parent_entry.size - sum(loc.plain_length for loc in dropped)
+        return sum(loc.plain_length for own, kept in zip(parent_ranges, reuse) if kept for loc in locations(own))
 
     def _parent_ids(self, parent_entry) -> bytes:
         """The parent's chunk list, or nothing when a blob of the list itself was lost."""
@@ -161,7 +174,8 @@ class _TableCapture:
 
     def _read(self, table: TableInfo, plan: RangePlan, ranges: list[int], all_ranges: bool):
         """One COPY of the given ranges; yields an IngestResult per range, in order."""
-        query, params = range_query(table, plan.bounds, None if all_ranges else ranges)
+        query, params = range_query(table, None if all_ranges or not plan.ctids
+                                    else [plan.ctids[i] for i in ranges])
         writer = self.builder.writer
         with self.conn.cursor() as cur, cur.copy(query, params or None) as copy:
             splitter = RowSplitter(copy, table.key)
@@ -172,6 +186,32 @@ class _TableCapture:
                 yield result
             splitter.finish()
             self.stats.bytes_read += splitter.bytes_read
+
+
+class _Planner:
+    """Each table's ranges and fingerprints, table after table, on a second connection in the
+    same snapshot, while the first reads the changed ranges of the table before: two server
+    processes at work.  On the first connection, in turn, when the server refuses a second."""
+
+    def __init__(self, shot: SharedSnapshot):
+        self.main = shot.conn
+        try:
+            self.conn: psycopg.Connection | None = shot.attach()
+        except SourceError:  # e.g. max_connections reached
+            self.conn = None
+        self.pool = ThreadPoolExecutor(1) if self.conn is not None else None
+
+    def plans(self, jobs: list[tuple[TableInfo, TableInfo | None]]) -> Iterator[tuple[RangePlan, bool]]:
+        if self.pool is None:
+            return (plan_ranges(self.main, table, before) for table, before in jobs)
+        futures = [self.pool.submit(plan_ranges, self.conn, table, before) for table, before in jobs]
+        return (future.result() for future in futures)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.conn is not None:
+            self.conn.close()
 
 
 SCHEMA_FILES = (PRE_DATA_PATH, POST_DATA_PATH, CLEAN_PATH)
@@ -209,7 +249,7 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
             tables = catalog.tables(conn)
             sequences = catalog.sequences(conn)
             extensions = catalog.extensions(conn)
-            reader = _TableCapture(conn, builder, stats, progress, read_all)
+            parents = []
             for table in tables:
                 before = prev_tables.get(table.key)
                 entry = None
@@ -218,7 +258,15 @@ def capture_postgres(url: str, builder: "SnapshotBuilder", parent: "Snapshot | N
                         entry = parent.file(before.file)
                     except SnapshotNotFound:
                         before = None
-                reader.run(table, before, entry)
+                parents.append((before, entry))
+            reader = _TableCapture(conn, builder, stats, progress, read_all)
+            planner = _Planner(shot)
+            try:
+                plans = planner.plans([(table, before) for table, (before, _) in zip(tables, parents)])
+                for table, (before, entry), (plan, same_bounds) in zip(tables, parents, plans):
+                    reader.run(table, before, entry, plan, same_bounds)
+            finally:
+                planner.close()
             if schema is not None:
                 schema.wait()  # pg_dump imported the snapshot long before; wait while it is alive anyway
         except psycopg.Error as exc:

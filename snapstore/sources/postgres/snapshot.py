@@ -10,10 +10,21 @@ callers keep the ``with`` block short.
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from .connect import PgTarget
 
 BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+def _begin(conn: psycopg.Connection, snapshot_id: str | None = None) -> None:
+    conn.execute(BEGIN)
+    if snapshot_id is not None:  # before the transaction's first query
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+    conn.execute("SET LOCAL synchronize_seqscans TO off")  # COPY from the table's start
+    # the range fingerprints sort every key of a table: in memory, not in temp files
+    # (60 000 messages spill past the default 4 MB), for this transaction only
+    conn.execute("SET LOCAL work_mem TO '64MB'")
 
 
 class SharedSnapshot:
@@ -27,13 +38,23 @@ class SharedSnapshot:
     def __enter__(self) -> "SharedSnapshot":
         self.conn = self.target.connect(autocommit=True)
         try:
-            self.conn.execute(BEGIN)
-            self.conn.execute("SET LOCAL synchronize_seqscans TO off")  # COPY from the table's start
+            _begin(self.conn)
             self.snapshot_id = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         except BaseException:
             self.close()
             raise
         return self
+
+    def attach(self) -> psycopg.Connection:
+        """Another connection in this very snapshot (``SET TRANSACTION SNAPSHOT``), for reads
+        beside the first one's; the caller closes it before the ``with`` block ends."""
+        conn = self.target.connect(autocommit=True)
+        try:
+            _begin(conn, self.snapshot_id)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
         if self.conn is not None:

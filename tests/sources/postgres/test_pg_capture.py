@@ -225,3 +225,30 @@ def test_a_range_outgrowing_its_slots_gets_a_new_layout(server, agent_db, tmp_pa
             for block in cp:
                 expected += block
     assert b"".join(open_pg_capture(repo, second).copy_data(table)) == bytes(expected)
+
+
+def test_keys_with_quotes_backslashes_and_braces_are_range_bounds(server, tmp_path):
+    """Range bounds travel as one text[] literal: keys that need quoting in it still cut the
+    table into ranges, and a change re-reads only its own range."""
+    name = server.create_database()
+    keys = [f'k{i:03d} "q" \\b {{c,}} ' + "é" * (i % 3) for i in range(120)]
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE odd (id text PRIMARY KEY, v text)")
+        with conn.cursor().copy("COPY odd (id, v) FROM STDIN") as copy:
+            for key in keys:
+                copy.write_row((key, "x" * 2000))
+    repo = Repository.init(tmp_path / "repo")
+    first = backup(repo, server.url(name)).snapshot
+    odd = open_pg_capture(repo, first).table("odd")
+    assert len(odd.ranges["bounds"]) > 4 and set(odd.ranges["bounds"]) <= set(keys)
+    with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+        conn.execute("UPDATE odd SET v = 'changed' WHERE id = %s", (keys[57],))
+    second = backup(repo, server.url(name)).snapshot
+    assert second.database["read"]["ranges_read"] == 1 and second.database["read"]["rows_read"] <= 8
+    capture = open_pg_capture(repo, second)
+    with psycopg.connect(server.dsn(name)) as conn:
+        expected = bytearray()
+        with conn.cursor().copy("COPY (SELECT id, v FROM odd ORDER BY id) TO STDOUT") as cp:
+            for block in cp:
+                expected += block
+    assert b"".join(capture.copy_data(capture.table("odd"))) == bytes(expected)
