@@ -16,12 +16,14 @@ from .workers import start_pool
 
 
 def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
+    """The file's chunks in order, each hash-checked: pack ranges are read as for a restore
+    (runs of a pack at once; on S3, parallel ranged GETs a bounded way ahead)."""
     with repo.reader() as reader:
         ids = load_list(entry.chunks, reader)
         if content_digest(ids) != entry.digest:
             raise IntegrityError(f"chunk list of {entry.path} does not match the manifest's digest")
-        for off in range(0, len(ids), 32):
-            yield reader.read(ids[off:off + 32])
+        for plain in reader.iter_plain(ids):
+            yield bytes(plain)
 
 
 def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,

@@ -17,6 +17,7 @@ Docs: docs/design.md.
 from __future__ import annotations
 
 import os
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -35,6 +36,8 @@ from .lock import host_mutex, repository_lock
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_id_of, pack_name
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
+RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds the read-ahead's memory
+RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
 LAYOUT = ("data", "index", "snapshots", "locks")
 
 
@@ -257,6 +260,10 @@ class Repository:
         return new_id, removed
 
 
+def _missing_pack(pack_id: bytes, name: str = "") -> IntegrityError:
+    return IntegrityError(f"pack {pack_id.hex()[:16] if pack_id else name} is missing from the repository")
+
+
 def _where(blob_id: bytes, loc: Location) -> str:
     return f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
 
@@ -277,7 +284,7 @@ class BlobReader:
         try:
             return self.repo.read_pack_range(pack_id, offset, length)
         except ObjectNotFound:
-            raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
+            raise _missing_pack(pack_id) from None
 
     def read(self, blob_id: bytes) -> bytes:
         loc = self.index.get(blob_id)
@@ -306,38 +313,98 @@ class BlobReader:
         if run:
             yield run
 
-    def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
-        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
+    def spans(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[bytes, int, int, list[tuple[bytes, Location]]]]:
+        """The blobs ``ids`` names, in order, grouped into byte ranges of one pack: (pack, offset,
+        length, blobs).  A range grows while the next blob lies in the same pack at most
+        ``RANGE_GAP`` past its end (fetching a small gap is cheaper than another request) and
+        the range stays within ``limit`` bytes; a blob larger than that is a range alone."""
+        pack, start, end = b"", 0, 0
+        members: list[tuple[bytes, Location]] = []
+        for off in range(0, len(ids), 32):
+            blob_id = ids[off:off + 32]
+            loc = self.index.get(blob_id)
+            if loc is None:
+                raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+            lo, hi = loc.offset, loc.offset + loc.stored_length
+            if members and loc.pack_id == pack and start <= lo <= end + RANGE_GAP and hi - start <= limit:
+                end = max(end, hi)
+            else:
+                if members:
+                    yield pack, start, end - start, members
+                pack, start, end, members = loc.pack_id, lo, hi, []
+            members.append((blob_id, loc))
+        if members:
+            yield pack, start, end - start, members
 
-        The restore path: each run of a pack is read once, into a buffer this reader
-        reuses, so restoring a large file does not allocate (and fault in) fresh
-        memory for every run.  ``payloads`` collects (pack, offset) -> stored bytes
-        of what was read: the file's share of the repository.
+    def _regions(self, ids: bytes) -> Iterator[tuple[memoryview, int, list[tuple[bytes, Location]]]]:
+        """(bytes of a pack range, its offset, the blobs in it) for ``ids`` in order.
+
+        A local repository reads each run of a pack with one pread into a buffer this
+        reader reuses (a restore does not fault in fresh memory for every run).  A remote
+        one fetches ranges of up to ``RANGE_MAX`` bytes through ``Storage.get_many``, which
+        keeps a few requests in flight ahead of the one being decoded (S3: parallel ranged
+        GETs), so memory stays bounded by the read-ahead whatever the file's size.
         """
-        pos = 0
-        for run in self.runs(ids):
-            first = run[0][1]
-            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-            if len(self._region) < size:
-                self._region = bytearray(size)
-            region = memoryview(self._region)[:size]
-            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-            try:
-                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
-            except ObjectNotFound:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
-            if got != size:
-                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-            for blob_id, loc in run:
-                start = loc.offset - first.offset
-                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+        if self.storage.is_local:
+            for run in self.runs(ids):
+                first = run[0][1]
+                size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+                if len(self._region) < size:
+                    self._region = bytearray(size)
+                region = memoryview(self._region)[:size]
+                self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
+                try:
+                    got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+                except ObjectNotFound:
+                    raise _missing_pack(first.pack_id) from None
+                if got != size:
+                    raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+                yield region, first.offset, run
+            return
+        plan = self.spans(ids)
+        wanted: deque[tuple[bytes, int, int, list]] = deque()  # spans asked of get_many, not yet decoded
+
+        def requests() -> Iterator[tuple[str, int, int]]:
+            for span in plan:
+                wanted.append(span)
+                yield pack_name(span[0]), span[1], span[2]
+
+        fetched = self.storage.get_many(requests())
+        try:
+            while True:
+                try:
+                    data = next(fetched)
+                except StopIteration:
+                    return
+                except ObjectNotFound as exc:
+                    raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
+                pack_id, offset, length, members = wanted.popleft()
+                if len(data) != length:
+                    raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                yield memoryview(data), offset, members
+        finally:
+            fetched.close()
+
+    def iter_plain(self, ids: bytes, payloads: dict | None = None) -> Iterator[memoryview]:
+        """The plain bytes of each blob ``ids`` names, in order, hash-checked.  A view is
+        valid until the next one is taken (the buffers are reused).  ``payloads`` collects
+        (pack, offset) -> stored bytes of what was read: the file's share of the repository."""
+        for region, base, members in self._regions(ids):
+            for blob_id, loc in members:
+                start = loc.offset - base
                 if payloads is not None:
                     payloads[(loc.pack_id, loc.offset)] = loc.stored_length
-                end = pos + len(plain)
-                if end > len(out):
-                    raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
-                out[pos:end] = plain
-                pos = end
+                yield self._view(blob_id, loc, region[start:start + loc.stored_length])
+
+    def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
+        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written."""
+        pos = 0
+        for plain in self.iter_plain(ids, payloads):
+            end = pos + len(plain)
+            if end > len(out):
+                raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
+            out[pos:end] = plain
+            pos = end
         return pos
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
