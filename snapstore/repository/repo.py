@@ -38,6 +38,8 @@ from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, Pack
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
 RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds the read-ahead's memory
 RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
+RANGE_SPLIT = 4  # a restore task's bytes come as about this many ranges, fetched together: decoding
+RANGE_MIN = 1024 * 1024  # the first overlaps fetching the rest (but no range below this)
 LAYOUT = ("data", "index", "snapshots", "locks")
 
 
@@ -260,6 +262,9 @@ class Repository:
         return new_id, removed
 
 
+Member = tuple[bytes, Location]  # a blob id and where it is stored
+
+
 def _missing_pack(pack_id: bytes, name: str = "") -> IntegrityError:
     return IntegrityError(f"pack {pack_id.hex()[:16] if pack_id else name} is missing from the repository")
 
@@ -313,13 +318,13 @@ class BlobReader:
         if run:
             yield run
 
-    def spans(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[bytes, int, int, list[tuple[bytes, Location]]]]:
+    def spans(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[bytes, int, int, list[Member]]]:
         """The blobs ``ids`` names, in order, grouped into byte ranges of one pack: (pack, offset,
         length, blobs).  A range grows while the next blob lies in the same pack at most
         ``RANGE_GAP`` past its end (fetching a small gap is cheaper than another request) and
         the range stays within ``limit`` bytes; a blob larger than that is a range alone."""
         pack, start, end = b"", 0, 0
-        members: list[tuple[bytes, Location]] = []
+        members: list[Member] = []
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
             loc = self.index.get(blob_id)
@@ -336,7 +341,7 @@ class BlobReader:
         if members:
             yield pack, start, end - start, members
 
-    def _regions(self, ids: bytes) -> Iterator[tuple[memoryview, int, list[tuple[bytes, Location]]]]:
+    def _regions(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[memoryview, int, list[Member]]]:
         """(bytes of a pack range, its offset, the blobs in it) for ``ids`` in order.
 
         A local repository reads each run of a pack with one pread into a buffer this
@@ -361,7 +366,7 @@ class BlobReader:
                     raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
                 yield region, first.offset, run
             return
-        plan = self.spans(ids)
+        plan = self.spans(ids, limit)
         wanted: deque[tuple[bytes, int, int, list]] = deque()  # spans asked of get_many, not yet decoded
 
         def requests() -> Iterator[tuple[str, int, int]]:
@@ -385,11 +390,11 @@ class BlobReader:
         finally:
             fetched.close()
 
-    def iter_plain(self, ids: bytes, payloads: dict | None = None) -> Iterator[memoryview]:
+    def iter_plain(self, ids: bytes, payloads: dict | None = None, limit: int = RANGE_MAX) -> Iterator[memoryview]:
         """The plain bytes of each blob ``ids`` names, in order, hash-checked.  A view is
         valid until the next one is taken (the buffers are reused).  ``payloads`` collects
         (pack, offset) -> stored bytes of what was read: the file's share of the repository."""
-        for region, base, members in self._regions(ids):
+        for region, base, members in self._regions(ids, limit):
             for blob_id, loc in members:
                 start = loc.offset - base
                 if payloads is not None:
@@ -397,9 +402,17 @@ class BlobReader:
                 yield self._view(blob_id, loc, region[start:start + loc.stored_length])
 
     def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
-        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written."""
+        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
+
+        From a remote repository the ranges are cut to about 1/``RANGE_SPLIT`` of what the
+        blobs take (``RANGE_MIN`` .. ``RANGE_MAX``): a restore task then has several requests
+        in flight and starts decoding when the first lands."""
+        limit = RANGE_MAX
+        if not self.storage.is_local:
+            total = sum(span[2] for span in self.spans(ids))
+            limit = min(RANGE_MAX, max(RANGE_MIN, total // RANGE_SPLIT))
         pos = 0
-        for plain in self.iter_plain(ids, payloads):
+        for plain in self.iter_plain(ids, payloads, limit):
             end = pos + len(plain)
             if end > len(out):
                 raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")

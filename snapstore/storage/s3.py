@@ -1,4 +1,5 @@
-"""The S3 backend (botocore; boto3's s3transfer for multipart uploads), for any S3-compatible service: AWS, SeaweedFS, MinIO, Ceph.
+"""The S3 backend (botocore; boto3's s3transfer for uploads), for any S3-compatible service:
+AWS, SeaweedFS, MinIO, Ceph.
 
 Object ``a/b`` is the key ``PREFIX/a/b`` in the bucket.  Every object but a lock
 is immutable and content-named, so an upload either lands whole or not at all
