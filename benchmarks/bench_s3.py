@@ -5,11 +5,12 @@
 
 One sample agent (`--scale`, 200 is about 1 GB).  Steps, each for every target:
 initial backup, a 1% day (`mutate_agent(0.01)`) and its backup, a backup with
-no change; then `verify --full` (restic: `check --read-data`) and a whole
-restore of the database (restic: `restore latest`).  Reported: wall time,
-bytes uploaded (the growth of the bucket prefix / directory), and for
-snapstore on S3 the bytes downloaded by the no-change backup (its storage
-counts response bodies).  snapstore backups run in this process (so the
+no change; then `verify --full` (restic: `check --read-data`), a whole
+restore of the database (restic: `restore latest`) and a dump of the database
+file (restic: `dump latest PATH`).  Reported: wall time, bytes uploaded (the
+growth of the bucket prefix / directory), for snapstore on S3 the bytes
+downloaded by the no-change backup (its storage counts response bodies), and
+the peak RSS of the largest process of each read command.  snapstore backups run in this process (so the
 traffic counters can be read); everything else is a subprocess.
 """
 from __future__ import annotations
@@ -49,6 +50,20 @@ def timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def command(cmd: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, str]:
+    """Run a command to completion: wall seconds and the peak RSS of its largest process (wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
+    return seconds, f"{usage.ru_maxrss / 1024:.0f} MiB"
 
 
 def main() -> int:
@@ -101,7 +116,8 @@ def main() -> int:
                     if target == "s3":
                         inner = repo.storage.inner if isinstance(repo.storage, CachedStorage) else repo.storage
                         down = f"{inner.traffic.downloaded / 1024:.1f} KiB"
-                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down))
+                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down,
+                             ""))
                 print(" | ".join(rows[-1]), flush=True)
 
         step("initial")
@@ -109,27 +125,29 @@ def main() -> int:
         step("1% day")
         step("no change")
         snap = [str(Path(sys.executable).with_name("snapstore"))]
+        db_rel = "database/sqlite.db"
+
+        def read_step(label: str, target: str, cmd: list[str], env: dict | None = None, out: Path | None = None):
+            with open(out if out else os.devnull, "wb") as f:
+                seconds, rss = command(cmd, env, stdout=f)
+            rows.append((label, target, f"{seconds:.2f} s", "", "", rss))
+            print(" | ".join(rows[-1]), flush=True)
+
         for target, repo in (("local", str(local)), ("s3", s3url)):
-            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "verify", "--full"], check=True,
-                                                      capture_output=True))
-            rows.append(("verify --full", target, f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-            out = work / f"restored-{target}.db"
-            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "restore", "latest", "--to", str(out)],
-                                                      check=True, capture_output=True))
-            rows.append(("restore", target, f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
+            read_step("verify --full", target, [*snap, "--repo", repo, "verify", "--full"])
+            read_step("restore", target, [*snap, "--repo", repo, "restore", "latest", "--to",
+                                          str(work / f"restored-{target}.db")])
+            read_step("dump", target, [*snap, "--repo", repo, "dump", "latest", db_rel], out=work / f"dump-{target}.db")
         if restic:
-            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "check", "--read-data"],
-                                                      env=renv, check=True, capture_output=True))
-            rows.append(("verify --full", "restic", f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "restore", "latest", "--target",
-                                                       str(work / "restic-restore")], env=renv, check=True,
-                                                      capture_output=True))
-            rows.append(("restore", "restic", f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-        print("\n| step | target | time | uploaded | downloaded (snapstore S3) |\n|---|---|---|---|---|")
+            read_step("verify --full", "restic", [restic, "-r", restic_repo, "check", "--read-data"], renv)
+            read_step("restore", "restic", [restic, "-r", restic_repo, "restore", "latest", "--target",
+                                            str(work / "restic-restore")], renv)
+            read_step("dump", "restic", [restic, "-r", restic_repo, "dump", "latest", str(db)], renv,
+                      out=work / "dump-restic.db")
+        for a, b in (("restored-local.db", "restored-s3.db"), ("dump-local.db", "dump-s3.db")):
+            if (work / a).read_bytes() != (work / b).read_bytes():
+                raise SystemExit(f"{b} differs from {a}")
+        print("\n| step | target | time | uploaded | downloaded (snapstore S3) | peak RSS |\n|---|---|---|---|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         return 0

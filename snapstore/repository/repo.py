@@ -17,7 +17,6 @@ Docs: docs/design.md.
 from __future__ import annotations
 
 import os
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -262,7 +261,25 @@ class Repository:
         return new_id, removed
 
 
-Member = tuple[bytes, Location]  # a blob id and where it is stored
+def _coalesce(members: list, limit: int) -> Iterator[tuple[bytes, int, int, list]]:
+    """Blobs sorted by (pack, offset) -- tuples whose first item is their ``Location`` --
+    as ranges of one pack: (pack, offset, length, blobs).  A range takes the next blob of
+    its pack if it starts at most ``RANGE_GAP`` past the range's end (fetching a small gap
+    is cheaper than another request) and the range stays within ``limit`` bytes."""
+    pack, start, end = b"", 0, 0
+    group: list = []
+    for member in members:
+        loc = member[0]
+        hi = loc.offset + loc.stored_length
+        if group and loc.pack_id == pack and loc.offset <= end + RANGE_GAP and hi - start <= limit:
+            end = max(end, hi)
+        else:
+            if group:
+                yield pack, start, end - start, group
+            pack, start, end, group = loc.pack_id, loc.offset, hi, []
+        group.append(member)
+    if group:
+        yield pack, start, end - start, group
 
 
 def _missing_pack(pack_id: bytes, name: str = "") -> IntegrityError:
@@ -318,106 +335,83 @@ class BlobReader:
         if run:
             yield run
 
-    def spans(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[bytes, int, int, list[Member]]]:
-        """The blobs ``ids`` names, in order, grouped into byte ranges of one pack: (pack, offset,
-        length, blobs).  A range grows while the next blob lies in the same pack at most
-        ``RANGE_GAP`` past its end (fetching a small gap is cheaper than another request) and
-        the range stays within ``limit`` bytes; a blob larger than that is a range alone."""
-        pack, start, end = b"", 0, 0
-        members: list[Member] = []
+    def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
+        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
+
+        The restore path.  ``payloads`` collects (pack, offset) -> stored bytes of what was
+        read: the file's share of the repository.  A local repository is read run by run
+        in file order (one pread each, into a buffer this reader reuses); a remote one in
+        pack order (``_read_remote``), since a request costs far more than a pread.
+        """
+        if not self.storage.is_local:
+            return self._read_remote(out, ids, payloads)
+        pos = 0
+        for run in self.runs(ids):
+            first = run[0][1]
+            size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
+            if len(self._region) < size:
+                self._region = bytearray(size)
+            region = memoryview(self._region)[:size]
+            self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
+            try:
+                got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
+            except ObjectNotFound:
+                raise _missing_pack(first.pack_id) from None
+            if got != size:
+                raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
+            for blob_id, loc in run:
+                start = loc.offset - first.offset
+                plain = self._view(blob_id, loc, region[start:start + loc.stored_length])
+                if payloads is not None:
+                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
+                end = pos + len(plain)
+                if end > len(out):
+                    raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
+                out[pos:end] = plain
+                pos = end
+        return pos
+
+    def _read_remote(self, out: memoryview, ids: bytes, payloads: dict | None) -> int:
+        """``read_into`` from object storage: every blob's place in ``out`` is known up front
+        (the index has plain lengths), so the blobs are fetched sorted by pack and offset --
+        a file whose chunks alternate between an old pack and a newer one costs a few ranged
+        GETs per pack, not one per switch -- through ``Storage.get_many`` (S3: several GETs in
+        flight, a bounded number), and each blob is decoded straight to its place.  Ranges are
+        cut to about 1/``RANGE_SPLIT`` of the bytes wanted (``RANGE_MIN`` .. ``RANGE_MAX``), so
+        decoding the first overlaps fetching the rest; memory is the read-ahead, whatever the
+        file's size."""
+        members: list[tuple[Location, int, bytes]] = []  # (where stored, where in out, id)
+        pos = 0
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
             loc = self.index.get(blob_id)
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
-            lo, hi = loc.offset, loc.offset + loc.stored_length
-            if members and loc.pack_id == pack and start <= lo <= end + RANGE_GAP and hi - start <= limit:
-                end = max(end, hi)
-            else:
-                if members:
-                    yield pack, start, end - start, members
-                pack, start, end, members = loc.pack_id, lo, hi, []
-            members.append((blob_id, loc))
-        if members:
-            yield pack, start, end - start, members
-
-    def _regions(self, ids: bytes, limit: int = RANGE_MAX) -> Iterator[tuple[memoryview, int, list[Member]]]:
-        """(bytes of a pack range, its offset, the blobs in it) for ``ids`` in order.
-
-        A local repository reads each run of a pack with one pread into a buffer this
-        reader reuses (a restore does not fault in fresh memory for every run).  A remote
-        one fetches ranges of up to ``RANGE_MAX`` bytes through ``Storage.get_many``, which
-        keeps a few requests in flight ahead of the one being decoded (S3: parallel ranged
-        GETs), so memory stays bounded by the read-ahead whatever the file's size.
-        """
-        if self.storage.is_local:
-            for run in self.runs(ids):
-                first = run[0][1]
-                size = max(loc.offset + loc.stored_length for _, loc in run) - first.offset
-                if len(self._region) < size:
-                    self._region = bytearray(size)
-                region = memoryview(self._region)[:size]
-                self._frame_key = None  # a cached raw frame may be a view into the buffer refilled here
-                try:
-                    got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
-                except ObjectNotFound:
-                    raise _missing_pack(first.pack_id) from None
-                if got != size:
-                    raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
-                yield region, first.offset, run
-            return
-        plan = self.spans(ids, limit)
-        wanted: deque[tuple[bytes, int, int, list]] = deque()  # spans asked of get_many, not yet decoded
-
-        def requests() -> Iterator[tuple[str, int, int]]:
-            for span in plan:
-                wanted.append(span)
-                yield pack_name(span[0]), span[1], span[2]
-
-        fetched = self.storage.get_many(requests())
+            members.append((loc, pos, blob_id))
+            pos += loc.plain_length
+        if pos > len(out):
+            raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
+        members.sort(key=lambda m: (m[0].pack_id, m[0].offset))
+        wanted = sum(m[0].stored_length for m in members)  # an upper bound of the bytes fetched
+        spans = list(_coalesce(members, min(RANGE_MAX, max(RANGE_MIN, wanted // RANGE_SPLIT))))
+        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
         try:
-            while True:
+            for pack_id, start, length, group in spans:
                 try:
                     data = next(fetched)
-                except StopIteration:
-                    return
                 except ObjectNotFound as exc:
                     raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
-                pack_id, offset, length, members = wanted.popleft()
                 if len(data) != length:
                     raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
-                yield memoryview(data), offset, members
+                region = memoryview(data)
+                for loc, at, blob_id in group:
+                    rel = loc.offset - start
+                    plain = self._view(blob_id, loc, region[rel:rel + loc.stored_length])
+                    out[at:at + len(plain)] = plain
+                    if payloads is not None:
+                        payloads[(loc.pack_id, loc.offset)] = loc.stored_length
         finally:
             fetched.close()
-
-    def iter_plain(self, ids: bytes, payloads: dict | None = None, limit: int = RANGE_MAX) -> Iterator[memoryview]:
-        """The plain bytes of each blob ``ids`` names, in order, hash-checked.  A view is
-        valid until the next one is taken (the buffers are reused).  ``payloads`` collects
-        (pack, offset) -> stored bytes of what was read: the file's share of the repository."""
-        for region, base, members in self._regions(ids, limit):
-            for blob_id, loc in members:
-                start = loc.offset - base
-                if payloads is not None:
-                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
-                yield self._view(blob_id, loc, region[start:start + loc.stored_length])
-
-    def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
-        """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
-
-        From a remote repository the ranges are cut to about 1/``RANGE_SPLIT`` of what the
-        blobs take (``RANGE_MIN`` .. ``RANGE_MAX``): a restore task then has several requests
-        in flight and starts decoding when the first lands."""
-        limit = RANGE_MAX
-        if not self.storage.is_local:
-            total = sum(span[2] for span in self.spans(ids))
-            limit = min(RANGE_MAX, max(RANGE_MIN, total // RANGE_SPLIT))
-        pos = 0
-        for plain in self.iter_plain(ids, payloads, limit):
-            end = pos + len(plain)
-            if end > len(out):
-                raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
-            out[pos:end] = plain
-            pos = end
         return pos
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:

@@ -108,13 +108,14 @@ def test_the_cli_restore_and_dump_from_s3_match_the_database(tmp_path, s3_url, e
 
 
 def data_packs_in_order(repo: Repository, entry) -> list[bytes]:
-    """The data packs the file's chunks live in, in the order a restore reads them."""
+    """The data packs the file's chunks live in, in the order of the file."""
     with repo.reader() as reader:
         ids = load_list(entry.chunks, reader)
-        seen: list[bytes] = []
-        for pack_id, _, _, _ in reader.spans(ids):
-            if pack_id not in seen:
-                seen.append(pack_id)
+    seen: list[bytes] = []
+    for off in range(0, len(ids), 32):
+        pack_id = repo.index.get(ids[off:off + 32]).pack_id
+        if pack_id not in seen:
+            seen.append(pack_id)
     return seen
 
 
