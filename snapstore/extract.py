@@ -49,9 +49,10 @@ def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes) -> list[tuple[
                 for lo in range(0, count, step)]
     index, bounds, lo, size = repo.index, [], 0, 0
     for at in range(count):
-        loc = index.get(ids[at * 32:(at + 1) * 32])
+        blob_id = ids[at * 32:(at + 1) * 32]
+        loc = index.get(blob_id)
         if loc is None:
-            raise MissingChunk(f"{entry.path}: chunk {ids[at * 32:(at + 1) * 32].hex()[:16]} is not in the index")
+            raise MissingChunk(f"{entry.path}: chunk {blob_id.hex()[:16]} is not in the index")
         if at > lo and size + loc.plain_length > PIECE_BYTES:
             bounds.append((lo, at, size))
             lo, size = at, 0

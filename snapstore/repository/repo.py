@@ -392,7 +392,7 @@ class BlobReader:
         if pos > len(out):
             raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
         members.sort(key=lambda m: (m[0].pack_id, m[0].offset))
-        wanted = sum(m[0].stored_length for m in members)  # an upper bound of the bytes fetched
+        wanted = sum(m[0].stored_length for m in members)  # about the bytes to fetch
         spans = list(_coalesce(members, min(RANGE_MAX, max(RANGE_MIN, wanted // RANGE_SPLIT))))
         fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
         try:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
