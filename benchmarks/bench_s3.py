@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Local repository vs SeaweedFS on loopback vs restic to the same SeaweedFS (issue 11's benchmark).
 
-    python benchmarks/bench_s3.py [--scale N] [--workdir DIR] [--no-restic]
+    python benchmarks/bench_s3.py [--scale N] [--workdir DIR] [--no-restic] [--rounds N]
 
 One sample agent (`--scale`, 200 is about 1 GB).  Steps, each for every target:
 initial backup, a 1% day (`mutate_agent(0.01)`) and its backup, a backup with
-no change; then `verify --full` (restic: `check --read-data`) and a whole
-restore of the database (restic: `restore latest`).  Reported: wall time,
-bytes uploaded (the growth of the bucket prefix / directory), and for
-snapstore on S3 the bytes downloaded by the no-change backup (its storage
-counts response bodies).  snapstore backups run in this process (so the
-traffic counters can be read); everything else is a subprocess.
+no change; then `verify --full` (restic: `check --read-data`), a whole
+restore of the database (restic: `restore latest`) and a dump of the database
+file (restic: `dump latest PATH`).  Reported: wall time, bytes uploaded (the
+growth of the bucket prefix / directory), for snapstore on S3 the bytes
+downloaded by the no-change backup (its storage counts response bodies), and
+the peak RSS of the largest process of each read command (read commands run
+``--rounds`` times, interleaved; the median time is reported).  snapstore
+backups run in this process (so the traffic counters can be read); everything
+else is a subprocess.
 """
 from __future__ import annotations
 
@@ -51,11 +54,26 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def command(cmd: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, float]:
+    """Run a command to completion: wall seconds and the peak RSS of its largest process, as
+    GNU time reports it (the command is started by ``/usr/bin/time``, a small process: a
+    child forked from this benchmark would inherit its high-water mark)."""
+    with tempfile.NamedTemporaryFile("r", prefix="rss-") as rss:
+        timer = ["/usr/bin/time", "-f", "%M", "-o", rss.name] if os.path.exists("/usr/bin/time") else []
+        start = time.perf_counter()
+        subprocess.run(timer + cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, check=True)
+        seconds = time.perf_counter() - start
+        kib = rss.read().split()
+    return seconds, int(kib[-1]) / 1024 if kib else 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=20)
     ap.add_argument("--workdir")
     ap.add_argument("--no-restic", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="run the read commands this many times, interleaved "
+                    "(the median is reported)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-s3-"))
     server = SeaweedS3(work / "weed").start()
@@ -101,7 +119,8 @@ def main() -> int:
                     if target == "s3":
                         inner = repo.storage.inner if isinstance(repo.storage, CachedStorage) else repo.storage
                         down = f"{inner.traffic.downloaded / 1024:.1f} KiB"
-                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down))
+                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down,
+                             ""))
                 print(" | ".join(rows[-1]), flush=True)
 
         step("initial")
@@ -109,27 +128,45 @@ def main() -> int:
         step("1% day")
         step("no change")
         snap = [str(Path(sys.executable).with_name("snapstore"))]
+        db_rel = "database/sqlite.db"
+
+        reads = []  # (label, target, command, env, output file or directory)
         for target, repo in (("local", str(local)), ("s3", s3url)):
-            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "verify", "--full"], check=True,
-                                                      capture_output=True))
-            rows.append(("verify --full", target, f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-            out = work / f"restored-{target}.db"
-            seconds, _ = timed(lambda: subprocess.run([*snap, "--repo", repo, "restore", "latest", "--to", str(out)],
-                                                      check=True, capture_output=True))
-            rows.append(("restore", target, f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
+            reads += [("verify --full", target, [*snap, "--repo", repo, "verify", "--full"], None, None),
+                      ("restore", target, [*snap, "--repo", repo, "restore", "latest", "--to",
+                                           str(work / f"restored-{target}.db")], None, work / f"restored-{target}.db"),
+                      ("dump", target, [*snap, "--repo", repo, "dump", "latest", db_rel], None,
+                       work / f"dump-{target}.db")]
         if restic:
-            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "check", "--read-data"],
-                                                      env=renv, check=True, capture_output=True))
-            rows.append(("verify --full", "restic", f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-            seconds, _ = timed(lambda: subprocess.run([restic, "-r", restic_repo, "restore", "latest", "--target",
-                                                       str(work / "restic-restore")], env=renv, check=True,
-                                                      capture_output=True))
-            rows.append(("restore", "restic", f"{seconds:.2f} s", "", ""))
-            print(" | ".join(rows[-1]), flush=True)
-        print("\n| step | target | time | uploaded | downloaded (snapstore S3) |\n|---|---|---|---|---|")
+            reads += [("verify --full", "restic", [restic, "-r", restic_repo, "check", "--read-data"], renv, None),
+                      ("restore", "restic", [restic, "-r", restic_repo, "restore", "latest", "--target",
+                                             str(work / "restic-restore")], renv, work / "restic-restore"),
+                      ("dump", "restic", [restic, "-r", restic_repo, "dump", "latest", str(db)], renv,
+                       work / "dump-restic.db")]
+        order = ["local", "s3", "restic"]
+        reads.sort(key=lambda r: (["verify --full", "restore", "dump"].index(r[0]), order.index(r[1])))
+        times: dict[tuple[str, str], list[float]] = {}
+        peak: dict[tuple[str, str], float] = {}
+        for round_no in range(args.rounds):  # interleaved rounds: a busy machine slows every target alike
+            for label, target, cmd, env, out in reads:
+                if out is not None and out.is_dir():
+                    shutil.rmtree(out)
+                elif out is not None and label == "restore":
+                    out.unlink(missing_ok=True)
+                with open(out if label == "dump" else os.devnull, "wb") as f:
+                    seconds, rss = command(cmd, env, stdout=f)
+                times.setdefault((label, target), []).append(seconds)
+                peak[(label, target)] = max(peak.get((label, target), 0.0), rss)
+                print(f"round {round_no + 1}: {label} | {target} | {seconds:.2f} s | {rss:.0f} MiB", flush=True)
+        for label, target, *_ in reads:
+            runs = sorted(times[(label, target)])
+            shown = f"{runs[len(runs) // 2]:.2f} s" + (f" (runs: {', '.join(f'{t:.2f}' for t in runs)})"
+                                                       if len(runs) > 1 else "")
+            rows.append((label, target, shown, "", "", f"{peak[(label, target)]:.0f} MiB"))
+        for a, b in (("restored-local.db", "restored-s3.db"), ("dump-local.db", "dump-s3.db")):
+            if (work / a).read_bytes() != (work / b).read_bytes():
+                raise SystemExit(f"{b} differs from {a}")
+        print("\n| step | target | time | uploaded | downloaded (snapstore S3) | peak RSS |\n|---|---|---|---|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         return 0

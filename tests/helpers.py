@@ -269,6 +269,14 @@ def s3_client(server):
                         config=botocore.config.Config(s3={"addressing_style": "path"}))
 
 
+def init_small_packs(url: str, pack_size: int = 64 * 1024) -> None:
+    """A new S3 repository whose config asks for tiny packs (many packs per backup)."""
+    repo = Repository.init(url)
+    cfg = msgpack.unpackb(repo.storage.get("config"))
+    cfg["pack_size"] = pack_size
+    repo.storage.put("config", msgpack.packb(cfg))
+
+
 def repo_location(request, backend: str, local_path: Path):
     """Where a suite's repository goes: ``local_path``, or a fresh prefix on the test S3 server."""
     if backend == "local":

@@ -38,6 +38,10 @@ from .lookup import SortedLookup
 from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, PackWriter, pack_id_of, pack_name
 
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
+RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds the read-ahead's memory
+RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
+RANGE_SPLIT = 4  # a restore task's bytes come as about this many ranges, fetched together: decoding
+RANGE_MIN = 1024 * 1024  # the first overlaps fetching the rest (but no range below this)
 LAYOUT = ("data", "index", "snapshots", "locks")
 
 
@@ -274,6 +278,31 @@ class Repository:
         return new_id, removed
 
 
+def _coalesce(members: list, limit: int) -> Iterator[tuple[bytes, int, int, list]]:
+    """Blobs sorted by (pack, offset) -- tuples whose first item is their ``Location`` --
+    as ranges of one pack: (pack, offset, length, blobs).  A range takes the next blob of
+    its pack if it starts at most ``RANGE_GAP`` past the range's end (fetching a small gap
+    is cheaper than another request) and the range stays within ``limit`` bytes."""
+    pack, start, end = b"", 0, 0
+    group: list = []
+    for member in members:
+        loc = member[0]
+        hi = loc.offset + loc.stored_length
+        if group and loc.pack_id == pack and loc.offset <= end + RANGE_GAP and hi - start <= limit:
+            end = max(end, hi)
+        else:
+            if group:
+                yield pack, start, end - start, group
+            pack, start, end, group = loc.pack_id, loc.offset, hi, []
+        group.append(member)
+    if group:
+        yield pack, start, end - start, group
+
+
+def _missing_pack(pack_id: bytes, name: str = "") -> IntegrityError:
+    return IntegrityError(f"pack {pack_id.hex()[:16] if pack_id else name} is missing from the repository")
+
+
 def _where(blob_id: bytes, loc: Location) -> str:
     return f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
 
@@ -296,7 +325,7 @@ class BlobReader:
         try:
             return self.repo.read_pack_range(pack_id, offset, length)
         except ObjectNotFound:
-            raise IntegrityError(f"pack {pack_id.hex()[:16]} is missing from the repository") from None
+            raise _missing_pack(pack_id) from None
 
     def read(self, blob_id: bytes) -> bytes:
         loc = self.index.get(blob_id)
@@ -344,11 +373,13 @@ class BlobReader:
     def read_into(self, out: memoryview, ids: bytes, payloads: dict | None = None) -> int:
         """Write the blobs ``ids`` names into ``out`` from its start; returns the bytes written.
 
-        The restore path: each run of a pack is read once, into a buffer this reader
-        reuses, so restoring a large file does not allocate (and fault in) fresh
-        memory for every run.  ``payloads`` collects (pack, offset) -> stored bytes
-        of what was read: the file's share of the repository.
+        The restore path.  ``payloads`` collects (pack, offset) -> stored bytes of what was
+        read: the file's share of the repository.  A local repository is read run by run
+        in file order (one pread each, into a buffer this reader reuses); a remote one in
+        pack order (``_read_remote``), since a request costs far more than a pread.
         """
+        if not self.storage.is_local:
+            return self._read_remote(out, ids, payloads)
         pos = 0
         for run in self.runs(ids):
             for loc, plain in self._run_blobs(run):
@@ -373,7 +404,7 @@ class BlobReader:
         try:
             got = self.storage.get_into(pack_name(first.pack_id), first.offset, region)
         except ObjectNotFound:
-            raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is missing from the repository") from None
+            raise _missing_pack(first.pack_id) from None
         if got != size:
             raise IntegrityError(f"pack {first.pack_id.hex()[:16]} is truncated")
         for blob_id, loc in run:
@@ -398,6 +429,51 @@ class BlobReader:
                     views, size = [], 0
         if views:
             yield b"".join(views)
+
+    def _read_remote(self, out: memoryview, ids: bytes, payloads: dict | None) -> int:
+        """``read_into`` from object storage: every blob's place in ``out`` is known up front
+        (the index has plain lengths), so the blobs are fetched sorted by pack and offset --
+        a file whose chunks alternate between an old pack and a newer one costs a few ranged
+        GETs per pack, not one per switch -- through ``Storage.get_many`` (S3: several GETs in
+        flight, a bounded number), and each blob is decoded straight to its place.  Ranges are
+        cut to about 1/``RANGE_SPLIT`` of the bytes wanted (``RANGE_MIN`` .. ``RANGE_MAX``), so
+        decoding the first overlaps fetching the rest; memory is the read-ahead, whatever the
+        file's size."""
+        members: list[tuple[Location, int, bytes]] = []  # (where stored, where in out, id)
+        pos = 0
+        for off in range(0, len(ids), 32):
+            blob_id = ids[off:off + 32]
+            if blob_id == EMPTY_BLOB_ID:
+                continue  # nothing to read (as in ``runs``)
+            loc = self.index.get(blob_id)
+            if loc is None:
+                raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+            members.append((loc, pos, blob_id))
+            pos += loc.plain_length
+        if pos > len(out):
+            raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
+        members.sort(key=lambda m: (m[0].pack_id, m[0].offset))
+        wanted = sum(m[0].stored_length for m in members)  # about the bytes to fetch
+        spans = list(_coalesce(members, min(RANGE_MAX, max(RANGE_MIN, wanted // RANGE_SPLIT))))
+        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
+        try:
+            for pack_id, start, length, group in spans:
+                try:
+                    data = next(fetched)
+                except ObjectNotFound as exc:
+                    raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
+                if len(data) != length:
+                    raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                region = memoryview(data)
+                for loc, at, blob_id in group:
+                    rel = loc.offset - start
+                    plain = self._view(blob_id, loc, region[rel:rel + loc.stored_length])
+                    out[at:at + len(plain)] = plain
+                    if payloads is not None:
+                        payloads[(loc.pack_id, loc.offset)] = loc.stored_length
+        finally:
+            fetched.close()
+        return pos
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""

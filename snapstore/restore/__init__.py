@@ -30,7 +30,6 @@ from ..sources.agent import config_beside, is_postgres_url, load_agent_source, r
 from ..sqlite_uri import sqlite_uri
 from .config_merge import restore_config
 from .pg_source import PgSnapshotAsSqlite, as_sqlite_source
-from .postgres_target import restore_to_postgres
 from .safety import safety_snapshot, undo_command
 from .sources import FolderSource, database_copy, open_source, source_config
 from .sqlite_target import (attach_snapshot, copy_database, diff_tables, integrity, replace_tables, same_schema,
@@ -151,6 +150,7 @@ def restore(repo: Repository, source: str | os.PathLike, target: str | os.PathLi
     if str(source).lower() == "latest":  # an id or a folder names what to restore: no implied agent
         selection = target_selection(repo, target, selection)
     if is_postgres_url(str(target)):
+        from .postgres_target import restore_to_postgres  # here: a SQLite restore does not import psycopg
         return restore_to_postgres(repo, source, str(target), components=components, files_dir=files_dir,
                                    tables=lambda config: _selected_tables(components, memory_types, config),
                                    dry_run=dry_run, progress=progress, selection=selection)

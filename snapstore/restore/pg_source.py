@@ -23,7 +23,6 @@ from ..errors import SnapshotNotFound, UsageError
 from ..folder.layout import DUMP, SCHEMA_INFO, ZST
 from ..folder.zst import decompress_stream
 from ..manifest import resolve_snapshot
-from ..migrate.pg_to_sqlite import pg_only_objects, write_sqlite
 from ..sources.postgres.reader import PgCapture
 from ..sources.sqlite_capture import DB_PATH
 from .sources import FolderSource, SnapshotSource
@@ -95,6 +94,7 @@ class PgSnapshotAsSqlite:
         self.origin.write(path, out)
 
     def database(self, dest: Path, progress: Callable[[int], None] | None) -> None:
+        from ..migrate.pg_to_sqlite import pg_only_objects, write_sqlite  # here: restores of SQLite skip it
         if self.capture is not None:
             source, post_data = self.capture, self.capture.schema_sql("post-data")
         else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..errors import RepositoryNotFound, SnapstoreError
 
@@ -95,6 +95,13 @@ class Storage(abc.ABC):
         data = self.get(name, offset, len(buf))
         buf[:len(data)] = data
         return len(data)
+
+    def get_many(self, wanted: Iterable[tuple[str, int, int]]) -> Iterator[bytes]:
+        """``get(name, offset, length)`` of each request, in order.  A remote backend fetches a
+        few ahead, in parallel (a bounded number: memory does not grow with the requests);
+        ``wanted`` is advanced only by the thread iterating the result."""
+        for name, offset, length in wanted:
+            yield self.get(name, offset, length)
 
     @abc.abstractmethod
     def put(self, name: str, data: bytes, *, create_only: bool = False) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import blake3
 
@@ -134,6 +134,25 @@ class CachedStorage(Storage):
                 self._checked.add(name)
         end = len(data) if length is None else offset + length
         return data[offset:end] if (offset or length is not None) else data
+
+    def get_many(self, wanted: Iterable[tuple[str, int, int]]) -> Iterator[bytes]:
+        """Data packs (what restores read this way) are not cached: they go to the backend's
+        read-ahead; a cacheable object among the requests is served, in its turn, by ``get``."""
+        requests = iter(wanted)
+        while True:
+            cached: list[tuple[str, int, int]] = []
+
+            def uncached() -> Iterator[tuple[str, int, int]]:
+                for request in requests:
+                    if self._cacheable(request[0]):
+                        cached.append(request)
+                        return
+                    yield request
+
+            yield from self.inner.get_many(uncached())
+            if not cached:
+                return
+            yield self.get(*cached[0])
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)

@@ -1,4 +1,5 @@
-"""The S3 backend (boto3), for any S3-compatible service: AWS, SeaweedFS, MinIO, Ceph.
+"""The S3 backend (botocore; boto3's s3transfer for uploads), for any S3-compatible service:
+AWS, SeaweedFS, MinIO, Ceph.
 
 Object ``a/b`` is the key ``PREFIX/a/b`` in the bucket.  Every object but a lock
 is immutable and content-named, so an upload either lands whole or not at all
@@ -19,9 +20,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..errors import UsageError
 from .base import (AccessDenied, BucketNotFound, ObjectInfo, ObjectNotFound, StagedObject, Storage,
@@ -31,6 +33,9 @@ MULTIPART_THRESHOLD = 24 * 1024 * 1024
 MULTIPART_CHUNK = 8 * 1024 * 1024
 UPLOAD_THREADS = 2
 MAX_PENDING_UPLOADS = 3  # staged packs waiting on disk: bounded, like restic's pack size x (connections + 1)
+READ_THREADS = 4  # ranged GETs in flight for get_many
+READ_AHEAD = READ_THREADS  # ranges fetched or fetching beyond the one in use: memory <= (this + 1) x a range
+_CLIENT_LOCK = threading.Lock()
 
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken",
            "ExpiredToken", "AuthorizationHeaderMalformed"}
@@ -149,6 +154,7 @@ class S3Storage(Storage):
         self._client = None
         self._session = None
         self._uploads: ThreadPoolExecutor | None = None
+        self._reads: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._slots = threading.BoundedSemaphore(MAX_PENDING_UPLOADS)
         self.traffic = Traffic()
@@ -164,31 +170,40 @@ class S3Storage(Storage):
     def client(self):
         """One client per process: a forked worker must not share the parent's connections.
 
-        The botocore session (its parsed service models: most of a client's cost) is kept
-        across a fork, so a restore or verify worker makes its client in milliseconds.
+        Made under a lock (read-ahead and upload threads may ask at once).  The botocore
+        session (its parsed service models: most of a client's cost) is kept across a fork,
+        so a restore or verify worker makes its client in milliseconds.  botocore, not boto3:
+        importing boto3 (and s3transfer) costs a command a few tenths of a second, and only
+        uploads need s3transfer.
         """
-        if self._client is None or self._pid != os.getpid():
-            import boto3
-            import botocore.config
-            import botocore.exceptions
-            if self._session is None:
-                try:
-                    self._session = boto3.session.Session(profile_name=self.options.profile)
-                except botocore.exceptions.ProfileNotFound as exc:
-                    raise UsageError(str(exc)) from None
-            config = botocore.config.Config(
-                retries={"max_attempts": self.options.retries, "mode": "standard"},
-                connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout,
-                s3={"addressing_style": "path" if self.options.path_style else "virtual"},
-                max_pool_connections=16,
-                request_checksum_calculation="when_required", response_checksum_validation="when_required")
-            self._client = self._session.client(
-                "s3", endpoint_url=self.where.endpoint,
-                region_name=self.options.region or self._session.region_name or "us-east-1", config=config)
-            self._pid = os.getpid()
-            self._uploads = None
-            self._pending = []
+        if self._client is not None and self._pid == os.getpid():
+            return self._client
+        with _CLIENT_LOCK:
+            if self._client is None or self._pid != os.getpid():
+                self._client = self._make_client()
+                self._pid = os.getpid()
+                self._uploads = self._reads = None
+                self._pending = []
         return self._client
+
+    def _make_client(self):
+        import botocore.config
+        import botocore.exceptions
+        import botocore.session
+        config = botocore.config.Config(
+            retries={"max_attempts": self.options.retries, "mode": "standard"},
+            connect_timeout=self.options.connect_timeout, read_timeout=self.options.read_timeout,
+            s3={"addressing_style": "path" if self.options.path_style else "virtual"},
+            max_pool_connections=16,
+            request_checksum_calculation="when_required", response_checksum_validation="when_required")
+        try:
+            if self._session is None:
+                self._session = botocore.session.Session(profile=self.options.profile)
+            region = self.options.region or self._session.get_config_variable("region") or "us-east-1"
+            return self._session.create_client("s3", endpoint_url=self.where.endpoint, region_name=region,
+                                               config=config)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise UsageError(str(exc)) from None
 
     def key(self, name: str) -> str:
         return f"{self.where.prefix}/{name}" if self.where.prefix else name
@@ -243,6 +258,9 @@ class S3Storage(Storage):
             raise self._error(exc, prefix) from None
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._get(self.client, name, offset, length)
+
+    def _get(self, client, name: str, offset: int = 0, length: int | None = None) -> bytes:
         import botocore.exceptions as bex
         kwargs = {}
         if length is not None:
@@ -252,7 +270,7 @@ class S3Storage(Storage):
         elif offset:
             kwargs["Range"] = f"bytes={offset}-"
         try:
-            response = self.client.get_object(Bucket=self.where.bucket, Key=self.key(name), **kwargs)
+            response = client.get_object(Bucket=self.where.bucket, Key=self.key(name), **kwargs)
             data = response["Body"].read()
             self.traffic.add(down=len(data))
             return data
@@ -263,6 +281,32 @@ class S3Storage(Storage):
             raise self._error(exc, name) from None
         except bex.BotoCoreError as exc:
             raise self._error(exc, name) from None
+
+    def get_many(self, wanted: Iterable[tuple[str, int, int]]) -> Iterator[bytes]:
+        """Ranged GETs on ``READ_THREADS`` threads, at most ``READ_AHEAD`` ranges ahead of the
+        one handed out; results come in request order, the first failure is raised in its turn."""
+        client = self.client  # made here, before any thread needs it
+        if self._reads is None:
+            self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="snapstore-read")
+        requests = iter(wanted)
+        window: deque[Future] = deque()
+
+        def fill() -> None:
+            while len(window) < READ_AHEAD:
+                request = next(requests, None)
+                if request is None:
+                    return
+                window.append(self._reads.submit(self._get, client, *request))
+
+        try:
+            fill()
+            while window:
+                data = window.popleft().result()
+                fill()
+                yield data
+        finally:
+            for future in window:  # the consumer stopped (an error, a closed pipe): drop the rest
+                future.cancel()
 
     def stat(self, name: str) -> ObjectInfo:
         head = self._call(name, self.client.head_object, Key=self.key(name))
@@ -307,7 +351,8 @@ class S3Storage(Storage):
             config = boto3.s3.transfer.TransferConfig(
                 multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                 max_concurrency=4, use_threads=True)
-            client.upload_file(path, self.where.bucket, self.key(name), Config=config)
+            with boto3.s3.transfer.S3Transfer(client, config) as transfer:  # what boto3's upload_file does
+                transfer.upload_file(path, self.where.bucket, self.key(name))
             self.traffic.add(up=os.path.getsize(path))
         except (bex.BotoCoreError, bex.ClientError) as exc:
             raise self._error(exc, name) from None
@@ -335,6 +380,8 @@ class S3Storage(Storage):
             self.flush()
         except Exception:
             pass
-        if self._uploads is not None and self._pid == os.getpid():
-            self._uploads.shutdown(wait=True)
-        self._uploads = None
+        if self._pid == os.getpid():
+            for pool in (self._uploads, self._reads):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        self._uploads = self._reads = None

@@ -13,11 +13,10 @@ import shutil
 import time
 from pathlib import Path
 
-import msgpack
 import pytest
 
-from helpers import (DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, run_cli, s3_client,
-                     table_checksums, wait_for)
+from helpers import (DB_PATH, assert_one_line_error, cli_env, init_small_packs, ok, popen_cli, run_cli,
+                     s3_client, table_checksums, wait_for)
 from snapstore.backup import backup_agent
 from snapstore.extract import write_file
 from snapstore.manifest import list_snapshots
@@ -162,14 +161,6 @@ def test_the_cache_is_only_a_cache(tmp_path, s3_url, s3_env, agent, monkeypatch)
 
 
 # -- faults on the real server ---------------------------------------------------------------------
-
-def init_small_packs(url: str, pack_size: int = 64 * 1024) -> None:
-    """A new S3 repository whose config asks for tiny packs (many packs per backup)."""
-    repo = Repository.init(url)
-    cfg = msgpack.unpackb(repo.storage.get("config"))
-    cfg["pack_size"] = pack_size
-    repo.storage.put("config", msgpack.packb(cfg))
-
 
 def test_a_pack_deleted_or_altered_on_the_server_is_found_and_named(tmp_path, s3_url, env, agent):
     init_small_packs(s3_url)
