@@ -304,7 +304,8 @@ class PruneReport:
     plan: PrunePlan
     temps_removed: list[str] = field(default_factory=list)
     new_packs: int = 0
-    new_pack_bytes: int = 0
+    new_pack_bytes: int = 0  # packs this run added (not those it wrote again, byte for byte)
+    deleted_bytes: int = 0
     new_index_bytes: int = 0
     index_files_removed: int = 0
     done: bool = False
@@ -319,9 +320,7 @@ class PruneReport:
         """Bytes the repository shrank by (packs and index files); the estimate on a dry run."""
         if self.dry_run or not self.done:
             return self.freed_estimate
-        p = self.plan
-        gone = sum(u.size for u in p.delete) + sum(u.size for u in p.repack)
-        return gone - self.new_pack_bytes + p.index_bytes - self.new_index_bytes
+        return self.deleted_bytes - self.new_pack_bytes + self.plan.index_bytes - self.new_index_bytes
 
     def as_dict(self) -> dict:
         p = self.plan
@@ -337,6 +336,8 @@ class PruneReport:
                       "new_packs": self.new_pack_bytes, "index_before": p.index_bytes,
                       "index_after": self.new_index_bytes, "freed": self.freed},
             "index_files": {"before": len(p.index_files), "removed": self.index_files_removed},
+            "delete": [{"pack": u.pack_id.hex(), "size": u.size} for u in p.delete],
+            "repack": [{"pack": u.pack_id.hex(), "size": u.size, "unused": u.unused_bytes} for u in p.repack],
             "temps_removed": self.temps_removed,
         }
 
@@ -370,17 +371,24 @@ def prune(repo: Repository, *, max_unused: float = DEFAULT_MAX_UNUSED, max_repac
                     _copy_pack(buf, use, writer, dctx)
                     if progress:
                         progress(len(buf))
-            report.new_packs = len(writer.written)
-            report.new_pack_bytes = sum(info.size for info in writer.written)
+            existing = {u.pack_id for u in plan.keep + plan.delete + plan.repack}
+            fresh = [info for info in writer.written if info.pack_id not in existing]
+            report.new_packs = len(fresh)
+            report.new_pack_bytes = sum(info.size for info in fresh)
             kept += writer.written
         say("writing the new index")
         step("write-index")
         new_id, report.index_files_removed = repo.replace_index(kept, before_delete=lambda _n: step("delete-index"))
         report.new_index_bytes = repo.storage.stat(f"index/{new_id}").size if new_id else 0
-        say(f"deleting {len(plan.delete) + len(plan.repack)} pack{'s' * (len(plan.delete) + len(plan.repack) != 1)}")
-        for use in plan.delete + plan.repack:
+        # A repack can write a pack byte for byte equal to one an earlier, killed prune wrote
+        # (same payloads, same order, so the same name): the new index names it, it stays.
+        indexed = {info.pack_id for info in kept}
+        doomed = [use for use in plan.delete + plan.repack if use.pack_id not in indexed]
+        say(f"deleting {len(doomed)} pack{'s' * (len(doomed) != 1)}")
+        for use in doomed:
             step("delete-pack")
             repo.delete_pack(use.pack_id)
+            report.deleted_bytes += use.size
         repo.reload_index()  # also drops deleted index files and packs from a cache
         report.done = True
         return report
