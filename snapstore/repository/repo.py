@@ -11,7 +11,7 @@ class is the only user of it besides verify and repair, which reach it through
 ``Repository.storage``.  Write order is packs -> index file -> snapshot, each
 object created atomically, so a snapshot is the commit point: whatever a crash
 leaves behind is only unreferenced packs (reused by the next backup once
-indexed, else removed by prune), never a snapshot that names missing data.
+indexed, and removed by ``snapstore prune`` if none does), never a snapshot that names missing data.
 Docs: docs/design.md.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from helpers import (BACKENDS, DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, repo_listing,
+from helpers import (DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, repo_listing,
                      repo_location, run_cli)
 from snapstore.chunklist import load_list
 from snapstore.manifest import list_snapshots
