@@ -113,7 +113,8 @@ def command(ctx: click.Context, snapshot_refs: tuple[str, ...], keep_last: int, 
             click.echo(f"  {'would remove' if dry_run else 'remove'}  {_row(snap)}")
     n = len(doc["remove"])
     if dry_run:
-        click.echo(f"{n} snapshot{'s' * (n != 1)} would be removed (dry run; nothing changed)")
+        click.echo(f"{n} snapshot{'s' * (n != 1)} would be removed (dry run; nothing changed)"
+                   + ("; what prune would then free shows only once they are gone" if then_prune else ""))
     else:
         click.echo(f"{len(removed)} snapshot{'s' * (len(removed) != 1)} removed"
                    + (f"; {FREED_NOTE}" if removed and pruned is None else ""))

@@ -82,6 +82,7 @@ class _Needed:
             self.blobs.add(ref.base)
             self.blobs.update(leaves)
         covered: set[int] = set()
+        patched_leaves: set[int] = set()
         if ref.patch is not None:
             patch = msgpack.unpackb(self.reader.read(ref.patch))
             self.blobs.add(ref.patch)
@@ -91,14 +92,15 @@ class _Needed:
                 if pos < ref.count:
                     self.blobs.add(new_ids[k * ID_SIZE:(k + 1) * ID_SIZE])
             covered = set(positions)
+            patched_leaves = {pos // LEAF_IDS for pos in positions}
         for k, leaf in enumerate(leaves):
             start = k * LEAF_IDS
             if start >= ref.count:
                 break
-            end = min(start + LEAF_IDS, ref.count)
-            patched = bool(covered) and any(p in covered for p in range(start, end))
-            if not patched and leaf in self._whole_leaves:
+            if leaf in self._whole_leaves:  # what this list needs of it is a subset: already in
                 continue
+            end = min(start + LEAF_IDS, ref.count)
+            patched = k in patched_leaves
             data = self.reader.read(leaf)
             if not patched and end - start == len(data) // ID_SIZE:
                 self.blobs.update(_ids(data))
@@ -212,7 +214,8 @@ def plan_prune(repo: Repository, *, max_unused: float = DEFAULT_MAX_UNUSED, max_
     plan.snapshots = len(snaps)
     say("loading the index and listing packs")
     packs, full = _full_index(repo, plan)
-    plan.index_bytes = sum(repo.storage.stat(f"index/{fid}").size for fid in plan.index_files)
+    sizes = {info.name: info.size for info in repo.storage.list("index/")}
+    plan.index_bytes = sum(sizes.get(f"index/{fid}", 0) for fid in plan.index_files)
     say(f"finding the chunks {len(snaps)} snapshot{'s' * (len(snaps) != 1)} need")
     with repo.reader(full) as reader:
         needed = needed_blobs(snaps, reader)

@@ -18,8 +18,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from helpers import (DB_PATH, assert_one_line_error, cli_env, ok, popen_cli, repo_listing,
-                     repo_location, run_cli)
+from helpers import (DB_PATH, assert_one_line_error, cli_env, dead_pid, ok, popen_cli, repo_listing,
+                     repo_location, run_cli, temp_name_of)
 from snapstore.chunklist import load_list
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
@@ -204,6 +204,16 @@ def test_dry_run_changes_nothing_and_says_what_would_go(forgotten):
     real = prune_json(repo)
     assert real["packs"]["deleted"] == doc["packs"]["deleted"]
     assert real["packs"]["repacked"] == doc["packs"]["repacked"]
+
+
+def test_prune_removes_what_killed_writers_left_half_written(forgotten, tmp_path):
+    repo, digests = forgotten
+    stale = repo / temp_name_of(dead_pid(), "data/pack")
+    stale.write_bytes(b"SNAPPK\x00\x01" + b"half a pack" * 1000)
+    doc = prune_json(repo)
+    assert doc["temps_removed"] == [stale.relative_to(repo).as_posix()]
+    assert not stale.exists()
+    assert_restores(repo, digests, tmp_path / "out.db")
 
 
 HOLD_LOCK = """
