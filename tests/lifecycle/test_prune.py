@@ -367,3 +367,48 @@ def test_prune_killed_at_any_step_then_rerun_ends_clean(tmp_path):
         assert prune_json(work, "--max-unused", "0%")["nothing_to_do"], f"killed at step {n} ({phase})"
         shutil.rmtree(work)
     assert {"repack", "write-index", "delete-index", "delete-pack"} <= set(hit), hit
+
+
+def _copy_prefix(client, source: str, target: str) -> None:
+    from helpers import S3_BUCKET
+
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=source + "/"):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            client.copy_object(Bucket=S3_BUCKET, Key=target + key[len(source):],
+                               CopySource={"Bucket": S3_BUCKET, "Key": key})
+
+
+def test_prune_killed_on_s3_at_each_kind_of_step_then_rerun_ends_clean(request, tmp_path):
+    """The same on SeaweedFS (no temp names, packs uploaded in the background): one kill at the
+    first step of each phase."""
+    from helpers import S3_BUCKET, s3_client
+
+    server = request.getfixturevalue("s3_session")
+    env = cli_env(SNAPSTORE_CACHE_DIR=str(tmp_path / "cache"), **server.env())
+    base_prefix = f"prune-kill-{tmp_path.name[-12:]}"
+    base = f"s3:{server.endpoint}/{S3_BUCKET}/{base_prefix}"
+    digests = make_history(tmp_path, base, fraction="0.2", env=env, pack_size=16 * 1024)
+    ok(run_cli("forget", *snapshot_ids(base, env)[:3], repo=base, env=env))
+    client = s3_client(server)
+    _copy_prefix(client, base_prefix, base_prefix + "-trial")
+    log = ok(run_cli("prune", "--max-unused", "0%", repo=base + "-trial",
+                     env={**env, "SNAPSTORE_TEST_PRUNE_STEPS": "log"}))
+    phases = [line.split(": ", 1)[1] for line in log.stderr.splitlines() if line.startswith("prune step ")]
+    assert {"repack", "write-index", "delete-index", "delete-pack"} <= set(phases), phases
+    picks = {phases.index(phase) + 1 for phase in set(phases)}  # the first step of each phase
+    hit = set()
+    for n in sorted(picks):
+        prefix = f"{base_prefix}-k{n}"
+        _copy_prefix(client, base_prefix, prefix)
+        work = f"s3:{server.endpoint}/{S3_BUCKET}/{prefix}"
+        proc = popen_cli("prune", "--max-unused", "0%", repo=work, env={**env, "SNAPSTORE_TEST_PRUNE_STEPS": str(n)})
+        _out, err = proc.communicate()
+        assert proc.returncode == -9, err
+        hit.add(err.strip().splitlines()[-1].split(": ", 1)[1])
+        verified = run_cli("verify", "--full", repo=work, env=env)
+        assert verified.returncode == 0, f"killed at step {n}:\n{verified.stdout}{verified.stderr}"
+        assert not prune_json(work, "--max-unused", "0%", env=env)["nothing_to_do"]
+        assert_restores(work, digests, tmp_path / "out.db", env)
+        assert prune_json(work, "--max-unused", "0%", env=env)["nothing_to_do"]
+    assert {"repack", "write-index", "delete-index", "delete-pack"} <= hit, hit
