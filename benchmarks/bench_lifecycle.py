@@ -193,7 +193,8 @@ def prune_report(out: dict) -> str:
         f"{common.human_bytes(ours['repo_before'])} | {common.human_bytes(ours['repo_after'])} |",
     ]
     if theirs:
-        lines.append(f"| restic {theirs['version'] or ''} | {common.human_secs(theirs['wall_s'])} | "
+        version = (theirs["version"] or "restic").split(" compiled")[0]
+        lines.append(f"| {version} | {common.human_secs(theirs['wall_s'])} | "
                      f"{common.human_bytes(theirs['peak_rss'])} | {common.human_bytes(theirs['repo_before'])} | "
                      f"{common.human_bytes(theirs['repo_after'])} |")
     packs = ours["packs"]
