@@ -13,8 +13,8 @@ Age is the folder's modification time, as in the reference.
 
 Given a snapstore **repository** directory instead, both work on its snapshots:
 cleanup forgets snapshots older than ``days_to_keep`` (the newest of each agent and
-host always stays; the data they alone used stays in the repository until a future
-prune command frees it), and monitoring lists snapshots with their logical and added sizes.
+host always stays; the data they alone used stays in the repository until
+``snapstore prune`` frees it), and monitoring lists snapshots with their logical and added sizes.
 """
 from __future__ import annotations
 

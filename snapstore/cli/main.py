@@ -16,7 +16,7 @@ COMMANDS = {  # command name -> module; a module is imported only when its comma
     "verify": "verify_cmd", "verify-folder": "verify_folder_cmd", "unlock": "unlock_cmd",
 }
 COMMANDS |= {"forget": "forget_cmd", "diff": "diff_cmd", "stats": "stats_cmd",
-             "schedule": "schedule_cmd"}
+             "schedule": "schedule_cmd", "prune": "prune_cmd"}
 NO_REPOSITORY = {"sample-agent", "verify-folder"}  # commands that never open a repository
 
 

@@ -3,7 +3,7 @@
 Only snapshot manifests are removed (through ``Repository.remove_snapshot_file``,
 the one place that deletes them), under the exclusive repository lock so no
 backup, restore or verify reads a manifest as it goes.  The packs they referenced
-stay: freeing unreferenced data is a separate step (a future prune).
+stay: freeing unreferenced data is a separate step (prune.py; ``forget --prune``).
 
 Safety snapshots (tag ``pre-restore``, taken by restore before it overwrites) are
 kept for ``safety`` (7 days) and then removed, unless the policy names them

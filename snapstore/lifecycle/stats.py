@@ -6,7 +6,7 @@
   giving the deduplication ratio (all snapshots' logical bytes / unique chunk bytes) and the
   compression ratio (unique chunk bytes / their compressed payloads).
 
-After ``forget`` the packs still hold the forgotten snapshots' data (until a prune frees it),
+After ``forget`` the packs still hold the forgotten snapshots' data (until ``snapstore prune`` frees it),
 so ``unreferenced`` is reported as not known here rather than guessed.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ on this host (same host id and pid namespace) by a process that no longer runs
 -- so a ``kill -9`` on this host never blocks the next run.  A stale lock is
 ignored by lockers and removed by ``snapstore unlock``; ``--force`` removes
 every lock.  Backups, imports, exports, restores, dumps and verifies lock
-shared; repair (and prune) lock exclusive.  A process that has to wait says once on
+shared; forget, prune and repair lock exclusive.  A process that has to wait says once on
 stderr whom it waits for (``on_wait``) instead of hanging silently for up to 600 s.  The flock of earlier versions is
 gone: the same protocol on every backend, also for directories shared
 between hosts (docs/design.md, "Locking").

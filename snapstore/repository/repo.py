@@ -11,7 +11,7 @@ class is the only user of it besides verify and repair, which reach it through
 ``Repository.storage``.  Write order is packs -> index file -> snapshot, each
 object created atomically, so a snapshot is the commit point: whatever a crash
 leaves behind is only unreferenced packs (reused by the next backup once
-indexed, else removed by prune), never a snapshot that names missing data.
+indexed, and removed by ``snapstore prune`` if none does), never a snapshot that names missing data.
 Docs: docs/design.md.
 """
 from __future__ import annotations
@@ -192,6 +192,7 @@ class Repository:
 
     # -- reading blobs -------------------------------------------------------
     def reader(self, index: "Index | SortedLookup | None" = None, keep_frames: int = 0) -> "BlobReader":
+        """A reader resolving blobs through ``index`` (default: the repository's)."""
         return BlobReader(self, index, keep_frames)
 
     def read_blob(self, blob_id: bytes) -> bytes:
@@ -260,18 +261,21 @@ class Repository:
         else:
             yield
 
-    def replace_index(self, packs: list[PackInfo]) -> tuple[str | None, int]:
+    def replace_index(self, packs: list[PackInfo], *,
+                      before_delete: Callable[[str], None] | None = None) -> tuple[str | None, int]:
         """Make ``packs`` the whole index: one new file, stored before the old ones are removed.
 
         A crash in between leaves the new file beside (some of) the old ones: the
         union still names only existing packs.  Returns the new file's id and how
-        many old files were removed.
+        many old files were removed.  ``before_delete`` is told each old file's name first.
         """
         old = index_file_ids(self.storage)
         new_id = write_index_file(self.storage, packs)[0] if packs else None
         removed = 0
         for file_id in old:
             if file_id != new_id:
+                if before_delete is not None:
+                    before_delete(index_file_name(file_id))
                 self.storage.delete(index_file_name(file_id))
                 removed += 1
         self._index = None
@@ -556,15 +560,27 @@ class BlobWriter:
         are known is skipped.  Returns how many blobs were new.  The page scan hands
         over thousands of payloads at a time; they go to disk in one write per pack.
         """
+        placed = []
+        for codec, data, members in payloads:
+            listed, inner = [], 0
+            for blob_id, plain in members:
+                listed.append((blob_id, plain, inner))
+                inner += plain
+            placed.append((codec, data, listed))
+        return self.copy_payloads(blob_type, placed)
+
+    def copy_payloads(self, blob_type: int, payloads: list[tuple[int, bytes, list[tuple[bytes, int, int]]]]) -> int:
+        """``add_payloads`` for payloads already stored elsewhere (prune's repack): each names the
+        blobs it holds as (id, plain length, inner offset), so a payload is copied as it is,
+        without decompressing, and lists only the blobs still needed."""
         fresh_payloads = []
         added = 0
         for codec, data, members in payloads:
-            fresh, inner = [], 0
-            for blob_id, plain in members:
+            fresh = []
+            for blob_id, plain, inner in members:
                 if not self.has(blob_id):
                     self._in_flight.add(blob_id)
                     fresh.append((blob_id, plain, inner))
-                inner += plain
             if fresh:
                 fresh_payloads.append((codec, data, fresh))
                 added += len(fresh)

@@ -69,7 +69,7 @@ def _string_constants(path: Path) -> list[str]:
 
 
 def test_messages_name_only_commands_that_exist():
-    """A message (string constant, docstrings aside) never mentions prune, which does not exist yet."""
+    """A message (string constant, docstrings aside) names only commands that exist (prune once was not one)."""
     for path in (ROOT / "snapstore").rglob("*.py"):
         for text in _string_constants(path):
             assert "prune" not in text.lower() or "prune" in COMMANDS, (path, text)
