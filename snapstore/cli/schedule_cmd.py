@@ -29,6 +29,9 @@ def _stamp(line: str) -> None:
                    "heavy = twice daily, kept 1 week; critical = hourly, kept 30 days.")
 @click.option("--every", metavar="INTERVAL", help="Run every INTERVAL (30s, 15min, 1h, 12h, 1d, 1w).")
 @policy_options
+@click.option("--prune", "then_prune", is_flag=True,
+              help="After a forget that removed snapshots, delete the data nothing references any more "
+                   "(as 'snapstore prune'; it waits for running backups of other hosts).")
 @click.option("--no-verify", is_flag=True, help="Skip the verify slice after each run.")
 @click.option("--runs", type=click.IntRange(min=1), metavar="N", help="Stop after N runs (default: run until SIGTERM).")
 @click.option("--once", is_flag=True, help="Do one run now and exit (what the timer or cron line runs).")
@@ -36,10 +39,10 @@ def _stamp(line: str) -> None:
 @click.option("--print-cron", is_flag=True, help="Print a crontab line doing these runs, and exit.")
 @click.pass_context
 def command(ctx: click.Context, config_path, db_path, include_logs, tags, usage, every, keep_last, keep_hourly,
-            keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, keep_tag, no_verify, runs, once,
+            keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, keep_tag, then_prune, no_verify, runs, once,
             print_systemd, print_cron) -> None:
-    """Back up the agent on a schedule; each run ends with forget (if a keep policy is set)
-    and a verify slice (1/N of the packs, N = runs per week, so a week reads them all).
+    """Back up the agent on a schedule; each run ends with forget (if a keep policy is set;
+    with --prune, then prune) and a verify slice (1/N of the packs, N = runs per week, so a week reads them all).
 
     In the foreground a failed run is logged and tried again at the next tick; SIGTERM lets
     the running backup finish, then exits.
@@ -60,7 +63,10 @@ def command(ctx: click.Context, config_path, db_path, include_logs, tags, usage,
     else:
         policy = build_policy(*keeps, keep_within, keep_tag) if explicit else None
         schedule = Schedule(parse_interval(every), policy, backup_args=backup_args)
+    if then_prune and schedule.policy is None:
+        raise UsageError("--prune needs a keep policy (--usage or --keep-...): without forget there is nothing to free")
     schedule.verify = not no_verify
+    schedule.prune = then_prune
     if print_systemd or print_cron:
         command_line = once_command(os.path.abspath(repo_path(ctx)), _once_argv(ctx))
         if print_cron:

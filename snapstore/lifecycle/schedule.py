@@ -73,6 +73,7 @@ class Schedule:
     interval_s: int
     policy: Policy | None                 # None: no forget after the backup
     verify: bool = True
+    prune: bool = False                   # prune after a forget that removed something
     backup_args: dict = field(default_factory=dict)   # config_path, db_path, include_logs, tags
 
     @property
@@ -99,7 +100,7 @@ class RunResult:
 
 
 def run_once(repo: Repository, schedule: Schedule, when: float | None = None) -> RunResult:
-    """One scheduled run: backup, forget, verify slice.  Errors are returned, not raised."""
+    """One scheduled run: backup, forget (and prune), verify slice.  Errors are returned, not raised."""
     from ..backup import backup_agent
     from ..sources.agent import load_agent_source
     from ..verify import verify_repository
@@ -116,6 +117,10 @@ def run_once(repo: Repository, schedule: Schedule, when: float | None = None) ->
                                        selection=Filter(host=socket.gethostname(), agent=source.name))
             removed = forget_snapshots(repo, plan.remove_ids)
             parts.append(f"forget removed {len(removed)}")
+            if removed and schedule.prune:
+                from .prune import prune
+
+                parts.append(f"prune freed {prune(repo).freed} bytes")
         if schedule.verify:
             subset = schedule.slice_for(when)
             report = verify_repository(repo, read_subset=subset)

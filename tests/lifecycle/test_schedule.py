@@ -109,3 +109,26 @@ def test_presets_follow_the_reference_table():
     assert sorted(preset_schedule("medium").slice_for(day * n) for n in range(7)) == [f"{k}/7" for k in range(1, 8)]
     with pytest.raises(UsageError):
         cron_line("x", parse_interval("90min"))
+
+
+def test_once_with_prune_frees_what_forget_released(tmp_path):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.5, seed=8)
+    from snapstore.sample_agent import mutate_agent
+
+    mutate_agent(agent.directory, 0.5, seed=9)  # the forgotten snapshot then holds data of its own
+    out = ok(run_cli("schedule", "--config", agent.config_path, "--usage", "medium", "--prune", "--once",
+                     repo=repo_path)).stdout
+    assert "forget removed 1" in out
+    freed = int(out.split("prune freed ", 1)[1].split(" bytes", 1)[0])
+    assert freed > 0
+    assert len(json.loads(ok(run_cli("snapshots", "--json", repo=repo_path)).stdout)) == 1
+    ok(run_cli("verify", "--full", repo=repo_path))
+    assert "--prune" in ok(run_cli("schedule", "--config", agent.config_path, "--usage", "medium", "--prune",
+                                   "--print-cron", repo=repo_path)).stdout
+
+
+def test_prune_without_a_keep_policy_is_a_usage_error(tmp_path):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=10)
+    result = run_cli("schedule", "--config", agent.config_path, "--every", "1h", "--prune", "--once", repo=repo_path)
+    assert_one_line_error(result, "needs a keep policy")
+    assert result.returncode == UsageError.exit_code
