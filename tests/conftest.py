@@ -455,7 +455,8 @@ def pg_sample_agent(postgres18_server, pg_sample_template):
     postgres18_server.drop_database(name)
 # -- S3: a real SeaweedFS server ---------------------------------------------------------------
 
-from helpers import S3_BUCKET, s3_client  # noqa: E402  (tests/ is on sys.path, as for every test module)
+from backends import BACKENDS, repo_location  # noqa: E402  (tests/ is on sys.path, as for every test module)
+from helpers import S3_BUCKET, s3_client  # noqa: E402
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
@@ -502,3 +503,13 @@ def s3_session(s3_server, tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(params=BACKENDS)
+def repo_url(request, tmp_path, monkeypatch) -> str:
+    """A fresh, empty repository location (not initialised) on each backend in turn: a directory
+    under ``tmp_path``, or a new prefix on the session's SeaweedFS server.  On S3 the test gets a
+    cache of its own (``XDG_CACHE_HOME`` reaches CLI subprocesses too), as a fresh host would."""
+    if request.param == "s3":
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return repo_location(request, request.param, tmp_path / "repo")

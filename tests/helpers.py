@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import msgpack
@@ -101,18 +100,19 @@ def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool =
     return agent, repo_path
 
 
-def init_small_pack_repo(path: Path, pack_size: int) -> Repository:
-    """A new repository whose config asks for tiny packs, so a backup writes many packs and index files."""
-    Repository.init(path)
-    cfg = msgpack.unpackb((path / "config").read_bytes())
+def init_small_pack_repo(location: str | os.PathLike, pack_size: int) -> Repository:
+    """A new repository (on either backend) whose config asks for tiny packs, so a backup writes
+    many packs and index files."""
+    storage = Repository.init(location).storage
+    cfg = msgpack.unpackb(storage.get("config"))
     cfg["pack_size"] = pack_size
-    (path / "config").write_bytes(msgpack.packb(cfg))
-    repo = Repository.open(path)
+    storage.put("config", msgpack.packb(cfg))
+    repo = Repository.open(location)
     assert repo.config.pack_size == pack_size
     return repo
 
 
-def snapshot_ids(repo_path: Path) -> list[str]:
+def snapshot_ids(repo_path: str | os.PathLike) -> list[str]:
     return Repository.open(repo_path).snapshot_ids()
 
 
@@ -257,7 +257,6 @@ def pack_files(repo: Repository) -> list[Path]:
 # -- S3 (the session's SeaweedFS server: tests/conftest.py) -----------------------------------
 
 S3_BUCKET = "snapstore-tests"
-BACKENDS = ["local", "s3"]
 
 
 def s3_client(server):
@@ -268,10 +267,3 @@ def s3_client(server):
                         aws_secret_access_key=server.secret_key, region_name="us-east-1",
                         config=botocore.config.Config(s3={"addressing_style": "path"}))
 
-
-def repo_location(request, backend: str, local_path: Path):
-    """Where a suite's repository goes: ``local_path``, or a fresh prefix on the test S3 server."""
-    if backend == "local":
-        return local_path
-    server = request.getfixturevalue("s3_session")
-    return f"s3:{server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
