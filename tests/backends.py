@@ -36,8 +36,16 @@ def repo_location(request, backend: str, local_path: Path) -> str:
     return f"s3:{server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
 
 
-def is_s3(location: str | os.PathLike) -> bool:
-    return str(location).startswith("s3:")
+def fresh_location(request, backend: str, tmp_path: Path, monkeypatch) -> str:
+    """``repo_location`` for one test; on S3 the test also gets a cache of its own (``XDG_CACHE_HOME``
+    reaches CLI subprocesses too), as a fresh host would."""
+    if backend == "s3":
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return repo_location(request, backend, tmp_path / "repo")
+
+
+def backend_of(location: str | os.PathLike) -> str:
+    return "s3" if str(location).startswith("s3:") else "local"
 
 
 class RepoObjects:

@@ -455,7 +455,7 @@ def pg_sample_agent(postgres18_server, pg_sample_template):
     postgres18_server.drop_database(name)
 # -- S3: a real SeaweedFS server ---------------------------------------------------------------
 
-from backends import BACKENDS, repo_location  # noqa: E402  (tests/ is on sys.path, as for every test module)
+from backends import BACKENDS, fresh_location  # noqa: E402  (tests/ is on sys.path, as for every test module)
 from helpers import S3_BUCKET, s3_client  # noqa: E402
 
 @pytest.fixture(scope="session")
@@ -508,8 +508,5 @@ def s3_session(s3_server, tmp_path_factory):
 @pytest.fixture(params=BACKENDS)
 def repo_url(request, tmp_path, monkeypatch) -> str:
     """A fresh, empty repository location (not initialised) on each backend in turn: a directory
-    under ``tmp_path``, or a new prefix on the session's SeaweedFS server.  On S3 the test gets a
-    cache of its own (``XDG_CACHE_HOME`` reaches CLI subprocesses too), as a fresh host would."""
-    if request.param == "s3":
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    return repo_location(request, request.param, tmp_path / "repo")
+    under ``tmp_path``, or a new prefix on the session's SeaweedFS server (tests/backends.py)."""
+    return fresh_location(request, request.param, tmp_path, monkeypatch)
