@@ -87,13 +87,13 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 # -- repositories ---------------------------------------------------------------------
 
-def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool = False):
-    """A sample agent in ``root/agent`` and a repository ``root/repo`` holding one backup of it
-    (made with the CLI, as a user would); returns (agent, repository path)."""
+def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool = False, repo: str | None = None):
+    """A sample agent in ``root/agent`` and a repository (``repo``, else ``root/repo``) holding one
+    backup of it (made with the CLI, as a user would); returns (agent, repository location)."""
     from snapstore.sample_agent import create_sample_agent
 
     agent = create_sample_agent(root / "agent", scale=scale, seed=seed)
-    repo_path = root / "repo"
+    repo_path = repo or root / "repo"
     ok(run_cli("init", repo=repo_path))
     ok(run_cli("backup", "--config", agent.config_path, *(["--include-logs"] if include_logs else []),
                repo=repo_path))
