@@ -38,8 +38,14 @@ def repo_location(request, backend: str, local_path: Path) -> str:
 
 def fresh_location(request, backend: str, tmp_path: Path, monkeypatch) -> str:
     """``repo_location`` for one test; on S3 the test also gets a cache of its own (``XDG_CACHE_HOME``
-    reaches CLI subprocesses too), as a fresh host would."""
+    reaches CLI subprocesses too), as a fresh host would.  A test marked ``local_only(reason)``
+    (about the local directory format itself) is skipped on S3."""
     if backend == "s3":
+        marker = request.node.get_closest_marker("local_only")
+        if marker is not None:
+            import pytest
+
+            pytest.skip(f"local repository only: {marker.args[0]}")
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     return repo_location(request, backend, tmp_path / "repo")
 

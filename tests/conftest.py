@@ -508,5 +508,6 @@ def s3_session(s3_server, tmp_path_factory):
 @pytest.fixture(params=BACKENDS)
 def repo_url(request, tmp_path, monkeypatch) -> str:
     """A fresh, empty repository location (not initialised) on each backend in turn: a directory
-    under ``tmp_path``, or a new prefix on the session's SeaweedFS server (tests/backends.py)."""
+    under ``tmp_path``, or a new prefix on the session's SeaweedFS server (tests/backends.py).
+    A test marked ``local_only`` is skipped on S3."""
     return fresh_location(request, request.param, tmp_path, monkeypatch)
