@@ -128,12 +128,14 @@ def test_recover_without_psql_gives_the_hint(pg_agent, postgres18_server, monkey
     assert table_md5s(postgres18_server.url(name)) == {}
 
 
-def test_recover_database_only_over_the_agent_takes_a_safety_snapshot(pg_agent, pg_sample_agent):
+def test_recover_database_only_over_the_agent_takes_a_safety_snapshot(pg_agent, pg_sample_agent, monkeypatch):
     assert pg_agent.save_agent("./pg_backup")["success"]
     original = table_md5s(pg_sample_agent.url)
     _edit(pg_sample_agent)
     edited = table_md5s(pg_sample_agent.url)
-    refused = recover_database_only("./pg_backup", target=pg_sample_agent.url)  # no repository known
+    with monkeypatch.context() as m:
+        m.delenv("SNAPSTORE_REPO", raising=False)  # the S3 run's repository would be known
+        refused = recover_database_only("./pg_backup", target=pg_sample_agent.url)  # no repository known
     assert refused["success"] is False and "nothing was changed" in refused["error"]
     assert table_md5s(pg_sample_agent.url) == edited
     result = recover_database_only("./pg_backup", target=pg_agent)
