@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import blake3
+import pytest
 
 from snapstore.storage import open_storage
 
@@ -43,10 +44,9 @@ def fresh_location(request, backend: str, tmp_path: Path, monkeypatch) -> str:
     if backend == "s3":
         marker = request.node.get_closest_marker("local_only")
         if marker is not None:
-            import pytest
-
             pytest.skip(f"local repository only: {marker.args[0]}")
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+        cache = request.getfixturevalue("tmp_path_factory").mktemp("xdg-cache")  # not in tmp_path: tests list it
+        monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return repo_location(request, backend, tmp_path / "repo")
 
 
