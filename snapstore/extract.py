@@ -15,13 +15,29 @@ from .repository import Repository
 from .workers import start_pool
 
 
+STREAM_CHUNKS = 1024  # chunks per piece of a streamed file (4 MiB of pages)
+
+
 def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
+    """The file's bytes in pieces of up to ``STREAM_CHUNKS`` chunks, every chunk hash-checked.
+
+    Each run of chunks stored back to back in a pack is one read (``read_into``, as
+    restore does): on S3 one request, not one per payload, which made ``dump`` of a
+    5 MB database 14x slower than from a local repository.
+    """
     with repo.reader() as reader:
         ids = load_list(entry.chunks, reader)
         if content_digest(ids) != entry.digest:
             raise IntegrityError(f"chunk list of {entry.path} does not match the manifest's digest")
-        for off in range(0, len(ids), 32):
-            yield reader.read(ids[off:off + 32])
+        count = len(ids) // 32
+        bounds = list(range(0, count, STREAM_CHUNKS)) + [count]
+        offsets = _chunk_offsets(repo, entry, ids, bounds)
+        for lo, hi, start, end in zip(bounds, bounds[1:], offsets, offsets[1:]):
+            piece = bytearray(end - start)
+            got = reader.read_into(memoryview(piece), ids[lo * 32:hi * 32])
+            if got != len(piece):
+                raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} hold {got} bytes, expected {len(piece)}")
+            yield bytes(piece)
 
 
 def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
