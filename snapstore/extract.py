@@ -198,9 +198,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     """
     global _job, _scratch
     with repo.reader() as reader:
-        ids = load_list(entry.chunks, reader)
-    if content_digest(ids) != entry.digest:
-        raise IntegrityError(f"chunk list of {entry.path} does not match the manifest's digest")
+        ids = _checked_ids(reader, entry)
     count = len(ids) // 32
     bounds = list(range(0, count, RESTORE_TASK_CHUNKS)) + [count]
     offsets = _chunk_offsets(repo, entry, ids, bounds)

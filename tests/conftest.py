@@ -461,7 +461,8 @@ def pg_sample_agent(postgres18_server, pg_sample_template):
     postgres18_server.drop_database(name)
 # -- S3: a real SeaweedFS server ---------------------------------------------------------------
 
-from helpers import S3_BUCKET, s3_client  # noqa: E402  (tests/ is on sys.path, as for every test module)
+from backends import BACKENDS, fresh_location  # noqa: E402  (tests/ is on sys.path, as for every test module)
+from helpers import S3_BUCKET, s3_client  # noqa: E402
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
@@ -508,3 +509,11 @@ def s3_session(s3_server, tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(params=BACKENDS)
+def repo_url(request, tmp_path, monkeypatch) -> str:
+    """A fresh, empty repository location (not initialised) on each backend in turn: a directory
+    under ``tmp_path``, or a new prefix on the session's SeaweedFS server (tests/backends.py).
+    A test marked ``local_only`` is skipped on S3."""
+    return fresh_location(request, request.param, tmp_path, monkeypatch)

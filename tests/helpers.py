@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import msgpack
@@ -88,31 +87,32 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 # -- repositories ---------------------------------------------------------------------
 
-def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool = False):
-    """A sample agent in ``root/agent`` and a repository ``root/repo`` holding one backup of it
-    (made with the CLI, as a user would); returns (agent, repository path)."""
+def backed_up_agent(root: Path, *, scale: float, seed: int, include_logs: bool = False, repo: str | None = None):
+    """A sample agent in ``root/agent`` and a repository (``repo``, else ``root/repo``) holding one
+    backup of it (made with the CLI, as a user would); returns (agent, repository location)."""
     from snapstore.sample_agent import create_sample_agent
 
     agent = create_sample_agent(root / "agent", scale=scale, seed=seed)
-    repo_path = root / "repo"
+    repo_path = repo or root / "repo"
     ok(run_cli("init", repo=repo_path))
     ok(run_cli("backup", "--config", agent.config_path, *(["--include-logs"] if include_logs else []),
                repo=repo_path))
     return agent, repo_path
 
 
-def init_small_pack_repo(path: Path, pack_size: int) -> Repository:
-    """A new repository whose config asks for tiny packs, so a backup writes many packs and index files."""
-    Repository.init(path)
-    cfg = msgpack.unpackb((path / "config").read_bytes())
+def init_small_pack_repo(location: str | os.PathLike, pack_size: int) -> Repository:
+    """A new repository (on either backend) whose config asks for tiny packs, so a backup writes
+    many packs and index files."""
+    storage = Repository.init(location).storage
+    cfg = msgpack.unpackb(storage.get("config"))
     cfg["pack_size"] = pack_size
-    (path / "config").write_bytes(msgpack.packb(cfg))
-    repo = Repository.open(path)
+    storage.put("config", msgpack.packb(cfg))
+    repo = Repository.open(location)
     assert repo.config.pack_size == pack_size
     return repo
 
 
-def snapshot_ids(repo_path: Path) -> list[str]:
+def snapshot_ids(repo_path: str | os.PathLike) -> list[str]:
     return Repository.open(repo_path).snapshot_ids()
 
 
@@ -205,16 +205,6 @@ def wait_for(predicate, *, timeout: float = 60, what: str = "condition", interva
         time.sleep(interval)
 
 
-def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, filenames in os.walk(repo_path):
-        for name in filenames:
-            full = Path(dirpath) / name
-            st = full.stat()
-            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else b"<dir>")
             for p in sorted(root.rglob("*"))}
@@ -257,7 +247,6 @@ def pack_files(repo: Repository) -> list[Path]:
 # -- S3 (the session's SeaweedFS server: tests/conftest.py) -----------------------------------
 
 S3_BUCKET = "snapstore-tests"
-BACKENDS = ["local", "s3"]
 
 
 def s3_client(server):
@@ -268,18 +257,3 @@ def s3_client(server):
                         aws_secret_access_key=server.secret_key, region_name="us-east-1",
                         config=botocore.config.Config(s3={"addressing_style": "path"}))
 
-
-def init_small_packs(url: str, pack_size: int = 64 * 1024) -> None:
-    """A new S3 repository whose config asks for tiny packs (many packs per backup)."""
-    repo = Repository.init(url)
-    cfg = msgpack.unpackb(repo.storage.get("config"))
-    cfg["pack_size"] = pack_size
-    repo.storage.put("config", msgpack.packb(cfg))
-
-
-def repo_location(request, backend: str, local_path: Path):
-    """Where a suite's repository goes: ``local_path``, or a fresh prefix on the test S3 server."""
-    if backend == "local":
-        return local_path
-    server = request.getfixturevalue("s3_session")
-    return f"s3:{server.endpoint}/{S3_BUCKET}/{uuid.uuid4().hex[:12]}"

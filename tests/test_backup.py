@@ -1,4 +1,5 @@
-"""Backups of an agent: the folder-layout tree, sanitised settings, incremental cost."""
+"""Backups of an agent: the folder-layout tree, sanitised settings, incremental cost (each test
+on both backends: ``repo_url`` is a local directory, then an S3 prefix)."""
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,8 @@ def dump_db(repo, snap, out_path):
     return out_path
 
 
-def test_snapshot_layout_and_content(tmp_path, agent):
-    repo = Repository.init(tmp_path / "repo")
+def test_snapshot_layout_and_content(tmp_path, repo_url, agent):
+    repo = Repository.init(repo_url)
     source = load_agent_source(agent.config_path)
     result = backup_agent(repo, source, include_logs=True, tags=["t1"])
     snap = resolve_snapshot(repo, "latest")
@@ -68,42 +69,41 @@ def test_snapshot_layout_and_content(tmp_path, agent):
     assert any(s.endswith("OPENAI_API_KEY") for s in snap.sanitized)
 
 
-def test_logs_only_when_asked(tmp_path, agent):
-    repo = Repository.init(tmp_path / "repo")
+def test_logs_only_when_asked(repo_url, agent):
+    repo = Repository.init(repo_url)
     backup_agent(repo, load_agent_source(agent.config_path))
     assert not [f for f in resolve_snapshot(repo, "latest").files if f.path.startswith("logs/")]
 
 
-def test_incremental_costs(tmp_path_factory):
-    work = tmp_path_factory.mktemp("inc")
-    info = create_sample_agent(work / "a", scale=1, seed=9)
-    repo = Repository.init(work / "repo")
+def test_incremental_costs(tmp_path, repo_url):
+    info = create_sample_agent(tmp_path / "a", scale=1, seed=9)
+    repo = Repository.init(repo_url)
     source = load_agent_source(info.config_path)
     first = backup_agent(repo, source)
     unchanged = backup_agent(repo, source)
     assert unchanged.added_chunks == 0
     assert unchanged.added_bytes < 64 * 1024
     assert unchanged.snapshot.parent == first.snapshot.id
-    stats = mutate_agent(work / "a", fraction=0.01, seed=3)
+    stats = mutate_agent(tmp_path / "a", fraction=0.01, seed=3)
     changed = backup_agent(repo, source)
     db_size = Path(info.db_path).stat().st_size
     assert 0 < changed.added_bytes < db_size / 4, "a 1% day must add far less than the database"
     assert stats.bytes_after >= stats.bytes_before * 0.99
-    restored = dump_db(repo, resolve_snapshot(repo, "latest"), work / "r.db")
+    restored = dump_db(repo, resolve_snapshot(repo, "latest"), tmp_path / "r.db")
     assert table_digest(restored) == table_digest(info.db_path)
     # the older snapshot still reads back as it was
-    old = dump_db(repo, resolve_snapshot(repo, first.snapshot.id), work / "old.db")
+    old = dump_db(repo, resolve_snapshot(repo, first.snapshot.id), tmp_path / "old.db")
     assert sqlite3.connect(old).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert table_digest(old) != table_digest(restored)
 
 
 @pytest.mark.parametrize("journal_mode", ["wal", "delete"])
-def test_unchanged_database_is_not_reread_but_any_commit_is_seen(tmp_path, journal_mode):
+def test_unchanged_database_is_not_reread_but_any_commit_is_seen(tmp_path, repo_url, journal_mode):
     info = create_sample_agent(tmp_path / "a", scale=1, seed=12)
     db = Path(info.db_path)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute(f"PRAGMA journal_mode={journal_mode}")
-    repo = Repository.init(tmp_path / "repo")
+    repo = Repository.init(repo_url)
     source = load_agent_source(info.config_path)
     backup_agent(repo, source)
     same = backup_agent(repo, source)
@@ -120,14 +120,14 @@ def test_unchanged_database_is_not_reread_but_any_commit_is_seen(tmp_path, journ
     conn.close()
 
 
-def test_repository_object_sees_packs_written_by_others(tmp_path):
+def test_repository_object_sees_packs_written_by_others(tmp_path, repo_url):
     """A long-lived Repository (an agent process) must not back up against a stale index."""
     info = create_sample_agent(tmp_path / "a", scale=1, seed=14)
-    repo_a = Repository.init(tmp_path / "repo")
+    repo_a = Repository.init(repo_url)
     source = load_agent_source(info.config_path)
     backup_agent(repo_a, source)
     mutate_agent(tmp_path / "a", fraction=0.05, seed=1)
-    backup_agent(Repository.open(tmp_path / "repo"), source)  # another writer
+    backup_agent(Repository.open(repo_url), source)  # another writer
     mutate_agent(tmp_path / "a", fraction=0.05, seed=2)
     result = backup_agent(repo_a, source)
     restored = dump_db(repo_a, result.snapshot, tmp_path / "r.db")

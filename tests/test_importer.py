@@ -2,7 +2,8 @@
 
 A refused folder gives exactly one ``snapstore: ...`` line on stderr naming the
 fault, exit code != 0, no traceback, and changes nothing: not one file of the
-repository (names, sizes, mtimes) and not one byte of a restore target.
+repository (every object's name and content) and not one byte of a restore target.
+Every test runs on a local and on an S3 repository.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from dbcompare import check_database, ro
-from helpers import assert_one_line_error, ok, repo_listing, run_cli
+from backends import BACKENDS, RepoObjects, repo_location
+from helpers import assert_one_line_error, ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
 from snapstore.folder.layout import FOLDER_VERSION
@@ -66,10 +68,14 @@ def rewrite_checksums(folder: Path, changed: list[str]) -> None:
 # -- fixtures ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def agent(tmp_path_factory):
+    return create_sample_agent(tmp_path_factory.mktemp("importer") / "agent", scale=1, seed=53)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request, agent):
     root = tmp_path_factory.mktemp("importer")
-    agent = create_sample_agent(root / "agent", scale=1, seed=53)
-    repo_path = root / "repo"
+    repo_path = repo_location(request, request.param, root / "repo")
     repo = Repository.init(repo_path)
     snap = backup_agent(repo, load_agent_source(agent.config_path), include_logs=True).snapshot
     folder = root / "good-folder"
@@ -108,9 +114,9 @@ def make_mirix_save_agent_folder(agent, dest: Path, with_yaml: bool = True) -> P
     return dest
 
 
-def test_import_of_a_mirix_save_agent_folder(world, tmp_path):
-    folder = make_mirix_save_agent_folder(world["agent"], tmp_path / "mirix-backup")
-    repo_path = tmp_path / "repo"
+def test_import_of_a_mirix_save_agent_folder(agent, tmp_path, repo_url):
+    folder = make_mirix_save_agent_folder(agent, tmp_path / "mirix-backup")
+    repo_path = repo_url
     ok(run_cli("init", repo=repo_path))
     doc = json.loads(ok(run_cli("import", folder, "--json", repo=repo_path)).stdout)
 
@@ -119,14 +125,14 @@ def test_import_of_a_mirix_save_agent_folder(world, tmp_path):
     assert {f.path for f in snap.files} >= {"database/sqlite.db", "config/mirix.yaml", "config/agent_config.json"}
     dumped = tmp_path / "mirix_config.yaml"
     ok(run_cli("dump", snap.id, "config/mirix.yaml", "--out", dumped, repo=repo_path))
-    assert dumped.read_bytes() == Path(world["agent"].config_path).read_bytes()
+    assert dumped.read_bytes() == Path(agent.config_path).read_bytes()
     dumped_json = tmp_path / "agent_config.json"
     ok(run_cli("dump", snap.id, "config/agent_config.json", "--out", dumped_json, repo=repo_path))
     assert dumped_json.read_bytes() == (folder / "agent_config.json").read_bytes()
 
     target = tmp_path / "restored.db"
     ok(run_cli("restore", snap.id, "--to", target, repo=repo_path))
-    assert table_state(target) == table_state(folder / "sqlite.db") == table_state(Path(world["agent"].db_path))
+    assert table_state(target) == table_state(folder / "sqlite.db") == table_state(Path(agent.db_path))
     check_database(target)
 
     # and the imported snapshot exports as a complete, checkable folder
@@ -143,9 +149,9 @@ def test_mirix_folder_is_deduplicated_against_the_repository(world, tmp_path):
 
 
 @pytest.mark.parametrize("with_yaml", [True, False], ids=["with-mirix_config.yaml", "database-and-json-only"])
-def test_restore_straight_from_a_mirix_folder(world, tmp_path, with_yaml):
-    folder = make_mirix_save_agent_folder(world["agent"], tmp_path / "mirix-backup", with_yaml=with_yaml)
-    repo_path = tmp_path / "repo"
+def test_restore_straight_from_a_mirix_folder(agent, tmp_path, repo_url, with_yaml):
+    folder = make_mirix_save_agent_folder(agent, tmp_path / "mirix-backup", with_yaml=with_yaml)
+    repo_path = repo_url
     ok(run_cli("init", repo=repo_path))
     target = tmp_path / "restored.db"
     ok(run_cli("restore", folder, "--to", target, repo=repo_path))
@@ -229,9 +235,9 @@ BAD_FOLDERS = {
 def test_bad_folder_is_refused_by_import(world, folder_copy, case):
     damage, more = BAD_FOLDERS[case]
     named = damage(folder_copy)
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     line = assert_one_line_error(run_cli("import", folder_copy, repo=world["repo_path"]), named, *more)
-    assert repo_listing(world["repo_path"]) == before, f"the repository changed: {line}"
+    assert RepoObjects(world["repo_path"]).state() == before, f"the repository changed: {line}"
 
 
 @pytest.mark.parametrize("case", ["tampered-file", "missing-file", "newer-version", "dotdot-path",
@@ -242,10 +248,10 @@ def test_bad_folder_is_refused_by_restore(world, folder_copy, tmp_path, case):
     target = tmp_path / "target.db"
     shutil.copyfile(world["agent"].db_path, target)
     target_bytes = target.read_bytes()
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     line = assert_one_line_error(run_cli("restore", folder_copy, "--to", target, repo=world["repo_path"]),
                                  named, *more)
-    assert repo_listing(world["repo_path"]) == before, f"the repository changed: {line}"
+    assert RepoObjects(world["repo_path"]).state() == before, f"the repository changed: {line}"
     assert target.read_bytes() == target_bytes
     left = {p.name for p in tmp_path.iterdir()} - {"folder", "target.db", "outside", "agent.log.outside"}
     assert left == set(), f"restore left files beside the target: {left}"
@@ -255,9 +261,9 @@ def test_mirix_folder_with_a_corrupt_database_is_refused(world, tmp_path):
     folder = make_mirix_save_agent_folder(world["agent"], tmp_path / "mirix-backup")
     with open(folder / "sqlite.db", "r+b") as f:
         f.truncate(4096 * 3 + 100)
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("import", folder, repo=world["repo_path"]), "sqlite.db")
-    assert repo_listing(world["repo_path"]) == before
+    assert RepoObjects(world["repo_path"]).state() == before
 
 
 def test_mirix_folder_with_a_symlinked_database_is_refused(world, tmp_path):
@@ -265,27 +271,27 @@ def test_mirix_folder_with_a_symlinked_database_is_refused(world, tmp_path):
     folder.mkdir()
     (folder / "sqlite.db").symlink_to(world["agent"].db_path)
     shutil.copyfile(world["agent"].config_path, folder / "mirix_config.yaml")
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("import", folder, repo=world["repo_path"]), "sqlite.db", "symlink")
-    assert repo_listing(world["repo_path"]) == before
+    assert RepoObjects(world["repo_path"]).state() == before
 
 
 def test_folder_that_is_not_a_backup(world, tmp_path):
     (tmp_path / "empty").mkdir()
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("import", tmp_path / "empty", repo=world["repo_path"]), str(tmp_path / "empty"))
     assert_one_line_error(run_cli("import", tmp_path / "missing", repo=world["repo_path"]), str(tmp_path / "missing"))
-    assert repo_listing(world["repo_path"]) == before
+    assert RepoObjects(world["repo_path"]).state() == before
 
 
 def test_a_live_agent_directory_is_not_imported_as_a_backup(world, tmp_path):
     """A directory with sqlite.db and mirix.yaml but none of Mirix's backup files is an agent,
     not a backup: refused, pointing at `backup` (which captures it consistently)."""
     live = Path(world["agent"].directory)
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     result = run_cli("import", live, repo=world["repo_path"])
     assert result.returncode == 2
     assert_one_line_error(result, "agent_config.json", f"snapstore backup --config {live / 'mirix.yaml'}")
     assert_one_line_error(run_cli("restore", live, "--to", tmp_path / "x.db", repo=world["repo_path"]),
                           "not a backup folder")
-    assert repo_listing(world["repo_path"]) == before and not (tmp_path / "x.db").exists()
+    assert RepoObjects(world["repo_path"]).state() == before and not (tmp_path / "x.db").exists()

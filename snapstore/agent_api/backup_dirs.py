@@ -88,7 +88,10 @@ def iter_backups(backup_dir: str | os.PathLike) -> Iterator[tuple[Path, str]]:
 
 
 def _repository(path: str | os.PathLike) -> Repository | None:
-    """The repository at ``path`` when it is one (its ``config`` and ``snapshots/``)."""
+    """The repository at ``path`` when it is one: an ``s3:`` URL (opened, so a wrong one is an
+    error rather than an empty directory of folders), or a directory with ``config`` and ``snapshots/``."""
+    if str(path).startswith("s3:"):
+        return Repository.open(str(path))
     path = Path(path)
     if (path / "config").is_file() and (path / "snapshots").is_dir() and not path.is_symlink():
         return Repository.open(path)

@@ -100,6 +100,19 @@ def fts_consistent(db: Path, table: str) -> bool:
         conn.close()
 
 
+def default_repository() -> str:
+    """Where the ``home`` agent's snapshots go: ``SNAPSTORE_REPO`` (the S3 run) or ./configs/.snapstore."""
+    return os.environ.get("SNAPSTORE_REPO") or str(Path("configs/.snapstore").resolve())
+
+
+def repository_yaml(local_dir: str) -> str:
+    """Config lines that give another agent the repository of the agent whose default is
+    ``local_dir``; none in the S3 run, where ``SNAPSTORE_REPO`` is already every agent's."""
+    if os.environ.get("SNAPSTORE_REPO"):
+        return ""
+    return f"snapstore:\n  repository: {Path(local_dir).absolute()}\n"
+
+
 def metadata(folder: Path) -> dict:
     return json.loads((Path(folder) / "metadata.json").read_text())
 

@@ -3,8 +3,9 @@
 ``home``: a fresh temporary directory, made the working directory, holding a sample
 agent at ``./configs/`` (``./configs/mirix.yaml`` is the reference's config path),
 with no ``SNAPSTORE_REPO`` / ``MIRIX_*`` settings leaking in: the agent's repository
-is its default, ``./configs/.snapstore``.  The agent is generated once per session
-(scale 1) and copied.
+is its default, ``./configs/.snapstore`` -- and then, in the S3 run of every test, a fresh
+prefix on the session's SeaweedFS server given as ``SNAPSTORE_REPO`` (an ``s3:`` URL, as a
+user configures it).  The agent is generated once per session (scale 1) and copied.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from backends import BACKENDS, fresh_location
 from snapstore.sample_agent import create_sample_agent
 
 SEED = 5
@@ -26,11 +28,13 @@ def pristine_agent(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch, pristine_agent) -> Path:
+@pytest.fixture(params=BACKENDS)
+def home(request, tmp_path, monkeypatch, pristine_agent) -> Path:
     shutil.copytree(pristine_agent, tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
         if key.startswith(("SNAPSTORE_", "MIRIX_")):
             monkeypatch.delenv(key)
+    if request.param == "s3":
+        monkeypatch.setenv("SNAPSTORE_REPO", fresh_location(request, "s3", tmp_path, monkeypatch))
     return tmp_path

@@ -12,8 +12,8 @@ from snapstore.manifest import list_snapshots, save_snapshot
 from snapstore.repository import Repository
 
 
-def test_cleanup_and_monitor_on_a_repository(tmp_path):
-    _, repo_path = backed_up_agent(tmp_path, scale=0.05, seed=1)
+def test_cleanup_and_monitor_on_a_repository(tmp_path, repo_url):
+    _, repo_path = backed_up_agent(tmp_path, scale=0.05, seed=1, repo=repo_url)
     repo = Repository.open(repo_path)
     base = list_snapshots(repo)[0]
     now = datetime.now(timezone.utc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from api_helpers import repository_yaml
 from pg_agent import assert_same_memories, table_md5s
 
 from snapstore import AgentWrapper, export_for_migration, import_from_migration, recover_database_only, verify_backup
@@ -57,7 +58,7 @@ def test_load_from_into_a_new_postgres_database(pg_agent, postgres18_server, pg_
     postgres18_server.drop_database("loaded_agent")
     Path("new").mkdir()
     Path("new/mirix.yaml").write_text(f"agent_name: new\ndatabase_url: {postgres18_server.url('loaded_agent')}\n"
-                                      f"snapstore:\n  repository: {Path('pg/.snapstore').absolute()}\n")
+                                      + repository_yaml("pg/.snapstore"))
     agent = AgentWrapper("new/mirix.yaml", load_from="./pg_backup")
     assert agent.last_load["success"]
     assert table_md5s(postgres18_server.url("loaded_agent")) == table_md5s(pg_sample_agent.url)
@@ -80,7 +81,7 @@ def test_migration_sqlite_agent_to_postgres_and_back(home, postgres18_server, mo
     Path("pg").mkdir()
     Path("pg/mirix.yaml").write_text(f"agent_name: migrated\nmodel_name: m\n"
                                      f"database_url: {postgres18_server.url('migrated')}\n"
-                                     f"snapstore:\n  repository: {Path('configs/.snapstore').absolute()}\n")
+                                     + repository_yaml("configs/.snapstore"))
     imported = import_from_migration("./to_pg", "pg/mirix.yaml")
     assert imported["agent"].database_type == "postgresql"
     assert imported["verification"]["all_passed"], imported["verification"]
@@ -90,7 +91,7 @@ def test_migration_sqlite_agent_to_postgres_and_back(home, postgres18_server, mo
     assert back["success"], back.get("error")
     Path("lite").mkdir()
     Path("lite/mirix.yaml").write_text(f"agent_name: lite\nmodel_name: m\ndatabase_url: sqlite:///{Path('lite/agent.db').absolute()}\n"
-                                       f"snapstore:\n  repository: {Path('pg/.snapstore').absolute()}\n")
+                                       + repository_yaml("pg/.snapstore"))
     lite = import_from_migration("./to_sqlite", "lite/mirix.yaml")
     assert lite["verification"]["all_passed"], lite["verification"]
     assert_same_memories(sqlite_db, Path("lite/agent.db"))
@@ -127,12 +128,14 @@ def test_recover_without_psql_gives_the_hint(pg_agent, postgres18_server, monkey
     assert table_md5s(postgres18_server.url(name)) == {}
 
 
-def test_recover_database_only_over_the_agent_takes_a_safety_snapshot(pg_agent, pg_sample_agent):
+def test_recover_database_only_over_the_agent_takes_a_safety_snapshot(pg_agent, pg_sample_agent, monkeypatch):
     assert pg_agent.save_agent("./pg_backup")["success"]
     original = table_md5s(pg_sample_agent.url)
     _edit(pg_sample_agent)
     edited = table_md5s(pg_sample_agent.url)
-    refused = recover_database_only("./pg_backup", target=pg_sample_agent.url)  # no repository known
+    with monkeypatch.context() as m:
+        m.delenv("SNAPSTORE_REPO", raising=False)  # the S3 run's repository would be known
+        refused = recover_database_only("./pg_backup", target=pg_sample_agent.url)  # no repository known
     assert refused["success"] is False and "nothing was changed" in refused["error"]
     assert table_md5s(pg_sample_agent.url) == edited
     result = recover_database_only("./pg_backup", target=pg_agent)

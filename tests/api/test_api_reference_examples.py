@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 import schedule
 
-from api_helpers import (db_count, db_execute, db_rows, fts_consistent, logical_rows, metadata, reference_namespace,
-                         run_code, run_example, split_usage)
+from api_helpers import (db_count, db_execute, db_rows, default_repository, fts_consistent, logical_rows, metadata,
+                         reference_namespace, run_code, run_example, split_usage)
 from mirix_reference_examples import EXAMPLES, MIRIX_IMPORT, SNAPSTORE_IMPORT
 from snapstore import AgentWrapper
+from snapstore.repository import Repository
 
 ROOT = Path(__file__).resolve().parents[2]  # the clone
 # ``shared/`` beside the clone (CI's checkout, /work/main) or beside its parent (a worktree in /work/wt/).
@@ -83,7 +84,7 @@ def test_basic_backup(home, capsys):
     assert isinstance(ns["agent"], AgentWrapper)
     assert Path("my_backup/metadata.json").is_file()
     assert result["snapshot_id"] and result["added_bytes"] > 0
-    assert Path("configs/.snapstore/config").is_file()  # the agent's default repository
+    assert result["snapshot_id"] in Repository.open(default_repository()).snapshot_ids()
     # the folder is whole by its own checksums (SPEC §4)
     subprocess.run(["md5sum", "--quiet", "-c", "verification/checksums.md5"], cwd="my_backup", check=True)
 

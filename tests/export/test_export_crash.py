@@ -6,13 +6,15 @@ import subprocess
 
 import pytest
 
+from backends import BACKENDS, repo_location
 from helpers import backed_up_agent, kill_group, ok, popen_cli, run_cli, wait_for
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
+    """A scale-3 agent backed up into a local directory, then into an S3 prefix."""
     root = tmp_path_factory.mktemp("export-crash")
-    _, repo_path = backed_up_agent(root, scale=3, seed=5)
+    _, repo_path = backed_up_agent(root, scale=3, seed=5, repo=repo_location(request, request.param, root / "repo"))
     return {"root": root, "repo_path": repo_path}
 
 

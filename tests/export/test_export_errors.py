@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import assert_one_line_error, backed_up_agent, ok, repo_listing, run_cli, tree
+from backends import BACKENDS, RepoObjects, repo_location
+from helpers import assert_one_line_error, backed_up_agent, ok, run_cli, tree
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("export-errors")
-    agent, repo_path = backed_up_agent(root, scale=1, seed=61, include_logs=True)
+    repo_path = repo_location(request, request.param, root / "repo")
+    agent, _ = backed_up_agent(root, scale=1, seed=61, include_logs=True, repo=repo_path)
     return {"root": root, "agent": agent, "repo_path": repo_path}
 
 
 def test_unknown_snapshot_id(world, tmp_path):
-    before = repo_listing(world["repo_path"])
+    before = RepoObjects(world["repo_path"]).state()
     dest = tmp_path / "out"
     assert_one_line_error(run_cli("export", "deadbeef00", dest, repo=world["repo_path"]), "deadbeef00")
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == [], "no staging directory may be left behind"
-    assert repo_listing(world["repo_path"]) == before
+    assert RepoObjects(world["repo_path"]).state() == before
 
 
 @pytest.mark.parametrize("content", ["file", "hidden-file", "subdirectory"])
@@ -33,10 +35,10 @@ def test_destination_not_empty(world, tmp_path, content):
         (dest / ".keep").write_text("")
     else:
         (dest / "metadata.json").mkdir()
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("export", "latest", dest, repo=world["repo_path"]), str(dest))
     assert tree(tmp_path) == before_tree, "the destination (and its parent) must be left as they were"
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_export_into_an_empty_existing_directory_works(world, tmp_path):

@@ -19,7 +19,8 @@ import zstandard
 
 import snapstore
 from dbcompare import assert_same_database, copy_db, ro
-from helpers import BACKENDS, ok, repo_location, run_cli
+from backends import BACKENDS, repo_location
+from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.export import export_snapshot
 from snapstore.folder.layout import FOLDER_VERSION

@@ -3,15 +3,16 @@ running it again finishes the job: after that and a backup of the same data, eve
 whole and restores byte for byte.
 
 Tiny packs and many damaged ones make the salvage write dozens of packs, so the kills land in
-every step: reading, salvaging, replacing the index, deleting the damaged packs.
+every step: reading, salvaging, replacing the index, deleting the damaged packs.  On a local
+and an S3 repository (``repo_url``; each attempt works on a copy on the same backend).
 """
 from __future__ import annotations
 
 import random
 import shutil
 import time
-from pathlib import Path
 
+from backends import RepoObjects, backend_of, repo_location
 from helpers import init_small_pack_repo, kill_group, ok, popen_cli, run_cli
 from snapstore.repository import Repository
 from snapstore.repository.pack import pack_name
@@ -27,13 +28,14 @@ def check_usable(repo_path, expected_snapshots):
     every snapshot is still listed."""
     repo = Repository.open(repo_path)
     index = repo.index
+    present = set(RepoObjects(repo_path).packs())
     for pack_id in index.pack_sizes:
-        assert (Path(repo_path) / pack_name(pack_id)).is_file(), f"index names missing pack {pack_id.hex()[:16]}"
+        assert pack_name(pack_id) in present, f"index names missing pack {pack_id.hex()[:16]}"
     assert repo.snapshot_ids() == expected_snapshots
 
 
-def test_repair_killed_anywhere_then_rerun_heals(tmp_path):
-    agent, repo = tmp_path / "agent", tmp_path / "repo"
+def test_repair_killed_anywhere_then_rerun_heals(tmp_path, repo_url, request):
+    agent, repo = tmp_path / "agent", repo_url
     ok(run_cli("sample-agent", agent, "--scale", "1"))
     init_small_pack_repo(repo, 8 * 1024)
     ok(run_cli("backup", "--config", agent / "mirix.yaml", repo=repo))
@@ -44,18 +46,19 @@ def test_repair_killed_anywhere_then_rerun_heals(tmp_path):
     packs = data_packs(repo)
     assert len(packs) >= 20
     for pack in packs[::2]:
-        damage(pack, "flip")
+        damage(repo, pack, "flip")
 
-    damaged = tmp_path / "damaged"
-    shutil.copytree(repo, damaged)
+    def copy_of(source: str, name: str) -> str:
+        return RepoObjects(source).copy_to(repo_location(request, backend_of(repo_url), tmp_path / name))
+
+    damaged = copy_of(repo, "damaged")
     started = time.monotonic()
     ok(run_cli("repair", "packs", repo=repo))
     span = time.monotonic() - started  # only to spread the kill points over a run, never asserted
 
     rnd = random.Random(SEED)
     for attempt in range(ATTEMPTS):
-        work = tmp_path / f"attempt{attempt}"
-        shutil.copytree(damaged, work)
+        work = copy_of(damaged, f"attempt{attempt}")
         proc = popen_cli("repair", "packs", repo=work)
         time.sleep(span * (attempt + rnd.random()) / ATTEMPTS)
         kill_group(proc)
@@ -63,11 +66,9 @@ def test_repair_killed_anywhere_then_rerun_heals(tmp_path):
 
         ok(run_cli("repair", "packs", repo=work))
         check_usable(work, ids)
-        assert not any((work / p.relative_to(repo)).exists() for p in packs[::2]), \
-            "every damaged pack is gone after a complete repair"
+        assert not set(packs[::2]) & set(RepoObjects(work).packs()), "every damaged pack is gone after a complete repair"
         back_up_state(agent, state, work)
         verified = run_cli("verify", "--full", repo=work)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         for sid in snapshots(work):
             assert dump_digest(work, sid, tmp_path / "out.db") == digest
-        shutil.rmtree(work)

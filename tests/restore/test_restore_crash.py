@@ -8,15 +8,17 @@ import shutil
 import pytest
 
 from dbcompare import assert_same_database, copy_db
+from backends import BACKENDS, repo_location
 from helpers import (backed_up_agent, integrity_check, kill_group, ok, popen_cli, run_cli, snapshot_ids,
                      table_checksums, wait_for)
 from snapstore.sample_agent import mutate_agent
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
+    """A scale-3 agent backed up into a local directory, then into an S3 prefix."""
     root = tmp_path_factory.mktemp("restore-crash")
-    agent, repo_path = backed_up_agent(root, scale=3, seed=9)
+    agent, repo_path = backed_up_agent(root, scale=3, seed=9, repo=repo_location(request, request.param, root / "repo"))
     [snapshot_id] = snapshot_ids(repo_path)  # restores add pre-restore snapshots: name this one
     snapshot_db = copy_db(agent.db_path, root / "at-snapshot.db")
     mutate_agent(agent.directory, fraction=0.2, seed=10)

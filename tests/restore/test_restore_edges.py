@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, repo_listing, run_cli
+from backends import RepoObjects
+from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, run_cli
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
 from snapstore.sample_agent import mutate_agent
 
 
 @pytest.fixture
-def world(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=31, include_logs=True)
+def world(tmp_path, repo_url):
+    """An agent backed up into a local directory, then into an S3 prefix."""
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=31, include_logs=True, repo=repo_url)
     return agent, repo_path
 
 
@@ -29,6 +31,7 @@ def safety_snapshots(repo_path):
     return [s for s in list_snapshots(Repository.open(repo_path)) if "pre-restore" in s.tags]
 
 
+@pytest.mark.local_only("a relative --repo directory is printed absolute")
 def test_undo_line_pastes_as_printed_when_the_repository_was_relative(world, tmp_path):
     agent, repo_path = world
     mutate_agent(agent.directory, fraction=0.3, seed=32)
@@ -73,7 +76,7 @@ def test_dump_makes_parents_and_never_overwrites(world, tmp_path):
 
 def test_a_restore_that_changes_nothing_says_so_and_takes_no_safety_snapshot(world):
     agent, repo_path = world
-    before = repo_listing(repo_path)
+    before = RepoObjects(repo_path).state()
     mtime = Path(agent.db_path).stat().st_mtime_ns
     for only in ([], ["--only", "memories"], ["--memory-type", "episodic"]):
         result = ok(run_cli("restore", "latest", "--to", agent.db_path, *only, repo=repo_path))
@@ -81,7 +84,7 @@ def test_a_restore_that_changes_nothing_says_so_and_takes_no_safety_snapshot(wor
         assert "undo" not in result.stdout
     doc = json.loads(ok(run_cli("restore", "latest", "--to", agent.db_path, "--json", repo=repo_path)).stdout)
     assert doc["unchanged"] is True and doc["safety_snapshot_id"] is None and doc["undo"] is None
-    assert repo_listing(repo_path) == before and safety_snapshots(repo_path) == []
+    assert RepoObjects(repo_path).state() == before and safety_snapshots(repo_path) == []
     assert Path(agent.db_path).stat().st_mtime_ns == mtime
 
 
@@ -139,10 +142,10 @@ def test_only_config_without_an_agent_config_is_refused_before_anything_changes(
     lone = tmp_path / "lone" / "agent.db"
     lone.parent.mkdir()
     shutil.copyfile(agent.db_path, lone)
-    before = repo_listing(repo_path)
+    before = RepoObjects(repo_path).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", lone, "--only", "config", repo=repo_path),
                           "--config", "--files-dir")
-    assert repo_listing(repo_path) == before and sorted(p.name for p in lone.parent.iterdir()) == ["agent.db"]
+    assert RepoObjects(repo_path).state() == before and sorted(p.name for p in lone.parent.iterdir()) == ["agent.db"]
     # --files-dir writes the backup's config files there instead, as documented
     out = tmp_path / "files"
     ok(run_cli("restore", "latest", "--to", lone, "--only", "config", "--files-dir", out, repo=repo_path))

@@ -6,16 +6,19 @@ import shutil
 
 import pytest
 
-from helpers import assert_one_line_error, backed_up_agent, ok, repo_listing, run_cli, tree
+from backends import BACKENDS, RepoObjects, repo_location
+from helpers import assert_one_line_error, backed_up_agent, ok, run_cli, tree
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("restore-errors")
-    agent, repo_path = backed_up_agent(root, scale=1, seed=71, include_logs=True)
+    repo_path = repo_location(request, request.param, root / "repo")
+    agent, _ = backed_up_agent(root, scale=1, seed=71, include_logs=True, repo=repo_path)
     folder = root / "folder"
     ok(run_cli("export", "latest", folder, repo=repo_path))
-    return {"root": root, "agent": agent, "repo_path": repo_path, "folder": folder}
+    more = {name: repo_location(request, request.param, root / name) for name in ("repo-no-logs", "repo-no-logs-2")}
+    return {"root": root, "agent": agent, "repo_path": repo_path, "folder": folder, "more_repos": more}
 
 
 @pytest.fixture
@@ -27,10 +30,10 @@ def target(world, tmp_path):
 
 
 def test_unknown_snapshot_id(world, tmp_path, target):
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("restore", "deadbeef00", "--to", target, repo=world["repo_path"]), "deadbeef00")
     assert tree(tmp_path) == before_tree
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_unknown_snapshot_id_for_a_new_target(world, tmp_path):
@@ -44,30 +47,30 @@ def test_target_inside_a_path_that_is_a_file(world, tmp_path, source):
     """Unwritable target (the tests run as root, so no permission bits): its directory is a file."""
     (tmp_path / "plain-file").write_text("not a directory\n")
     bad_target = tmp_path / "plain-file" / "agent.db"
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     src = world["folder"] if source == "folder" else "latest"
     assert_one_line_error(run_cli("restore", src, "--to", bad_target, repo=world["repo_path"]), "plain-file")
     assert tree(tmp_path) == before_tree
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_target_is_an_existing_directory(world, tmp_path):
     bad_target = tmp_path / "a-directory"
     bad_target.mkdir()
     (bad_target / "inside.txt").write_text("keep me\n")
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", bad_target, repo=world["repo_path"]), "a-directory")
     assert tree(tmp_path) == before_tree
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_target_is_not_a_database(world, tmp_path):
     bad_target = tmp_path / "notes.db"
     bad_target.write_bytes(b"these are notes, not an SQLite database\n" * 200)
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", bad_target, repo=world["repo_path"]), "notes.db")
     assert tree(tmp_path) == before_tree
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 @pytest.mark.parametrize("args, mention", [
@@ -79,19 +82,19 @@ def test_target_is_not_a_database(world, tmp_path):
     (("--only", ""), "--only is empty"),
 ])
 def test_bad_components(world, tmp_path, target, args, mention):
-    before_tree, before_repo = tree(tmp_path), repo_listing(world["repo_path"])
+    before_tree, before_repo = tree(tmp_path), RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", target, *args, repo=world["repo_path"]), mention)
     assert tree(tmp_path) == before_tree
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_selective_restore_into_a_missing_database(world, tmp_path):
     missing = tmp_path / "missing.db"
-    before_repo = repo_listing(world["repo_path"])
+    before_repo = RepoObjects(world["repo_path"]).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", missing, "--memory-type", "episodic",
                                   repo=world["repo_path"]), "missing.db")
     assert list(tmp_path.iterdir()) == []
-    assert repo_listing(world["repo_path"]) == before_repo
+    assert RepoObjects(world["repo_path"]).state() == before_repo
 
 
 def test_memory_type_with_only_conversations_restores_both(world, tmp_path, target):
@@ -118,7 +121,7 @@ def test_a_destination_the_system_refuses_is_one_line(world, command):
 
 
 def test_parts_the_source_lacks_and_conflicts_are_reported_before_writing(world, tmp_path):
-    snap_repo = world["root"] / "repo-no-logs"
+    snap_repo = world["more_repos"]["repo-no-logs"]
     ok(run_cli("init", repo=snap_repo))
     ok(run_cli("backup", "--config", world["agent"].config_path, repo=snap_repo))  # no --include-logs
     files = tmp_path / "files"
@@ -135,14 +138,14 @@ def test_parts_the_source_lacks_and_conflicts_are_reported_before_writing(world,
 
 
 def test_a_refused_file_part_changes_no_table(world, tmp_path, target):
-    snap_repo = world["root"] / "repo-no-logs-2"
+    snap_repo = world["more_repos"]["repo-no-logs-2"]
     ok(run_cli("init", repo=snap_repo))
     ok(run_cli("backup", "--config", world["agent"].config_path, repo=snap_repo))  # no logs in it
-    before_tree, before_repo = tree(tmp_path), repo_listing(snap_repo)
+    before_tree, before_repo = tree(tmp_path), RepoObjects(snap_repo).state()
     assert_one_line_error(run_cli("restore", "latest", "--to", target, "--only", "memories,logs",
                                   repo=snap_repo), "has no logs")
     assert tree(tmp_path) == before_tree  # the database too, byte for byte
-    assert repo_listing(snap_repo) == before_repo  # and no safety snapshot was taken
+    assert RepoObjects(snap_repo).state() == before_repo  # and no safety snapshot was taken
 
 
 def test_library_restore_with_only_and_an_empty_memory_type_list(world, tmp_path, target):

@@ -13,7 +13,8 @@ import sqlite3
 import pytest
 
 from dbcompare import assert_same_database, copy_db, ro, table_rows
-from helpers import BACKENDS, ok, repo_location, run_cli
+from backends import BACKENDS, repo_location
+from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.importer import import_folder
 from snapstore.repository import Repository

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from dbcompare import check_database, copy_db, ro
-from helpers import ok, repo_listing, run_cli
+from backends import RepoObjects
+from helpers import ok, run_cli
 from snapstore.backup import backup_agent
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
@@ -110,10 +111,11 @@ def change_live_agent(agent) -> None:
 # -- fixtures ------------------------------------------------------------------------------
 
 @pytest.fixture
-def world(tmp_path):
-    """An agent, its snapshot (and a reference copy of the database at that moment), then changes."""
+def world(tmp_path, repo_url):
+    """An agent, its snapshot (and a reference copy of the database at that moment), then changes;
+    the repository is a local directory, then an S3 prefix."""
     agent = create_sample_agent(tmp_path / "agent", scale=1, seed=23)
-    repo_path = tmp_path / "repo"
+    repo_path = repo_url
     repo = Repository.init(repo_path)
     snap = backup_agent(repo, load_agent_source(agent.config_path), include_logs=True).snapshot
     snapshot_db = copy_db(Path(agent.db_path), tmp_path / "at-snapshot.db")
@@ -169,7 +171,8 @@ def test_selective_restore_of_episodic_memory(world):
     undo = re.search(r"to undo: (snapstore .+)$", result.stdout, re.M)
     assert undo, result.stdout
     args = shlex.split(undo.group(1))[1:]
-    assert args[:2] == ["--repo", str(Path(world["repo_path"]).absolute())] and args[3][:8] == safety[0].id[:8]
+    assert args[0] == "--repo" and args[3][:8] == safety[0].id[:8]
+    assert Repository.open(args[1]).config.repo_id == world["repo"].config.repo_id  # absolute, or the URL
     ok(run_cli(*args, cwd="/"))  # pasted as printed, anywhere: no --repo added, no relative path
     assert db_state(live) == before, "restoring the pre-restore snapshot must undo the restore"
     check_database(live)
@@ -222,14 +225,14 @@ def test_dry_run_changes_nothing_and_reports_rows_per_table(world, args, tables)
         tables = [t for t in world["before"] if not t.endswith("_fts")]
     expected = expected_changes(world["before"], world["at_snapshot"], tables)
     assert expected["episodic_memory"]["deleted"] and expected["episodic_memory"]["inserted"]
-    files_before, repo_before = db_files(live), repo_listing(repo_path)
+    files_before, repo_before = db_files(live), RepoObjects(repo_path).state()
 
     text = ok(run_cli("restore", "latest", "--to", live, *args, "--dry-run", repo=repo_path)).stdout
     doc = json.loads(ok(run_cli("restore", "latest", "--to", live, *args, "--dry-run", "--json",
                                 repo=repo_path)).stdout)
 
     assert db_files(live) == files_before, "a dry run must not touch the target"
-    assert repo_listing(repo_path) == repo_before, "a dry run must not write to the repository"
+    assert RepoObjects(repo_path).state() == repo_before, "a dry run must not write to the repository"
     assert doc["dry_run"] is True and doc["safety_snapshot_id"] is None
     reported = {t: c for t, c in doc["tables"].items() if c["deleted"] or c["inserted"]}
     assert reported == {t: c for t, c in expected.items() if c["deleted"] or c["inserted"]}
@@ -260,12 +263,12 @@ def test_config_and_logs_restore_to_a_directory(world):
 
 def test_dry_run_into_a_new_file_creates_nothing(world):
     new = world["root"] / "new-target.db"
-    repo_before = repo_listing(world["repo_path"])
+    repo_before = RepoObjects(world["repo_path"]).state()
     entries_before = sorted(p.name for p in world["root"].iterdir())
     doc = json.loads(ok(run_cli("restore", "latest", "--to", new, "--dry-run", "--json",
                                 repo=world["repo_path"])).stdout)
     assert sorted(p.name for p in world["root"].iterdir()) == entries_before
-    assert repo_listing(world["repo_path"]) == repo_before
+    assert RepoObjects(world["repo_path"]).state() == repo_before
     inserted = {t: c["inserted"] for t, c in doc["tables"].items()}
     expected = {t: len(rows) for t, rows in world["at_snapshot"].items() if not t.endswith("_fts")}
     assert {t: n for t, n in inserted.items() if t in expected} == expected
@@ -276,7 +279,7 @@ def test_dry_run_from_a_folder_changes_nothing(world):
     folder = world["root"] / "exported"
     ok(run_cli("export", world["snap"].id, folder, repo=world["repo_path"]))
     live = world["live"]
-    files_before, repo_before = db_files(live), repo_listing(world["repo_path"])
+    files_before, repo_before = db_files(live), RepoObjects(world["repo_path"]).state()
     ok(run_cli("restore", folder, "--to", live, "--memory-type", "episodic", "--dry-run", repo=world["repo_path"]))
     assert db_files(live) == files_before
-    assert repo_listing(world["repo_path"]) == repo_before, "a dry run must not write to the repository"
+    assert RepoObjects(world["repo_path"]).state() == repo_before, "a dry run must not write to the repository"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DB_PATH, assert_one_line_error, cli_env, init_small_packs, ok, run_cli, s3_client
+from helpers import DB_PATH, assert_one_line_error, cli_env, init_small_pack_repo, ok, run_cli, s3_client
 from snapstore.chunklist import load_list
 from snapstore.errors import IntegrityError
 from snapstore.extract import materialize, write_file
@@ -32,7 +32,7 @@ def env(s3_env, tmp_path):
 
 def backed_up(tmp_path: Path, url: str, env: dict, scale: float = 1) -> tuple[Path, object]:
     """A sample agent backed up (by the CLI) into ``url`` with 64 KiB packs: many packs per file."""
-    init_small_packs(url)
+    init_small_pack_repo(url, 64 * 1024)
     agent = create_sample_agent(tmp_path / "agent", scale=scale, seed=5)
     ok(run_cli("backup", "--config", agent.config_path, repo=url, env=env))
     repo = Repository.open(url, cache=False)

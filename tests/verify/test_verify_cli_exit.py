@@ -1,8 +1,8 @@
-"""`snapstore verify` as a user runs it: damage named in text and JSON, exit codes 0 / 4 / 5 / 10."""
+"""`snapstore verify` as a user runs it: damage named in text and JSON, exit codes 0 / 4 / 5 / 10
+(on a local and an S3 repository: the fixtures are parametrized)."""
 from __future__ import annotations
 
 import json
-import os
 
 import blake3
 import msgpack
@@ -13,6 +13,7 @@ from snapstore.repository.pack import BLOB_RECORD, pack_name
 
 from verify_helpers import (DB_PATH, data_packs, file_chunks, file_trees, flip_blob, flip_byte, payload_members,
                       tree_packs, users_of)
+from backends import RepoObjects
 from helpers import run_cli
 
 
@@ -31,37 +32,39 @@ def flip_data_byte(repo):
 def truncate_pack(repo):
     uses, packs = file_chunks(repo), data_packs(repo)
     pack = max(packs, key=lambda p: len(packs[p]))
-    path = repo / pack_name(pack)
-    os.truncate(path, path.stat().st_size - 100)
+    objects = RepoObjects(repo)
+    objects.truncate(pack_name(pack), objects.size(pack_name(pack)) - 100)
     return "pack-size", pack, users_of(uses, set(packs[pack])), False
 
 
 def delete_pack(repo):
     uses, packs = file_chunks(repo), data_packs(repo)
     pack = sorted(packs)[-1]
-    (repo / pack_name(pack)).unlink()
+    RepoObjects(repo).delete(pack_name(pack))
     return "pack-missing", pack, users_of(uses, set(packs[pack])), False
 
 
 def delete_index_entry(repo):
     uses = file_chunks(repo)
     chunk = shared_db_chunk(uses)
-    for path in sorted((repo / "index").iterdir()):
-        doc = msgpack.unpackb(path.read_bytes())
+    objects = RepoObjects(repo)
+    for name in objects.names("index/"):
+        doc = msgpack.unpackb(objects.read(name))
         for pack in doc["packs"]:
             records = list(BLOB_RECORD.iter_unpack(pack["blobs"]))
             if any(r[0] == chunk for r in records):
                 pack["blobs"] = b"".join(BLOB_RECORD.pack(*r) for r in records if r[0] != chunk)
                 data = msgpack.packb(doc)
-                (repo / "index" / blake3.blake3(data).hexdigest()).write_bytes(data)
-                path.unlink()
+                objects.write(f"index/{blake3.blake3(data).hexdigest()}", data)
+                objects.delete(name)
                 return "chunk-missing", None, users_of(uses, {chunk}), False
     raise AssertionError("chunk not indexed")
 
 
 def corrupt_manifest(repo):
-    sid = sorted(p.name for p in (repo / "snapshots").iterdir())[0]
-    flip_byte(repo / "snapshots" / sid, 20)
+    name = RepoObjects(repo).names("snapshots/")[0]
+    flip_byte(repo, name, 20)
+    sid = name.rsplit("/", 1)[-1]
     return "manifest-corrupt", None, {sid: set()}, False
 
 
@@ -109,16 +112,16 @@ def test_damage_is_named_and_exits_4(repo_copy, damage):
 @pytest.mark.parametrize("args", [["verify"], ["verify", "--full"], ["verify", "--read-subset", "2/3"],
                                   ["verify", "latest"]])
 def test_clean_repository_exits_0(pristine, args):
-    result = run_cli(*args, repo=pristine.path)
+    result = run_cli(*args, repo=pristine.location)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no damage found" in result.stdout and result.stderr == ""
-    doc = json.loads(run_cli(*args, "--json", repo=pristine.path).stdout)
+    doc = json.loads(run_cli(*args, "--json", repo=pristine.location).stdout)
     assert doc["status"] == "clean" and doc["damage"] == []
 
 
 def test_verify_id_reports_only_that_snapshot(repo_copy, pristine):
     first, second, last = pristine.snapshot_ids
-    flip_byte(repo_copy / "snapshots" / second, 20)
+    flip_byte(repo_copy, f"snapshots/{second}", 20)
     assert run_cli("verify", first[:8], last[:10], repo=repo_copy).returncode == 0
     result = run_cli("verify", second[:8], "--json", repo=repo_copy)
     assert result.returncode == 4
@@ -133,11 +136,11 @@ def test_could_not_check_exits_5(repo_copy):
     assert "NOT CHECKED" in result.stdout and "could not check" in result.stderr
 
 
-def test_missing_repository_and_bad_subset(tmp_path, pristine):
-    missing = run_cli("verify", repo=tmp_path / "nowhere")
+def test_missing_repository_and_bad_subset(fresh_repo, pristine):
+    missing = run_cli("verify", repo=fresh_repo)
     assert missing.returncode == 10 and "no snapstore repository" in missing.stderr
     for bad in ("0/3", "4/3", "x", "0%", "150%"):
-        result = run_cli("verify", "--read-subset", bad, repo=pristine.path)
+        result = run_cli("verify", "--read-subset", bad, repo=pristine.location)
         assert result.returncode == 2 and "--read-subset" in result.stderr and "Traceback" not in result.stderr
-    unknown = run_cli("verify", "ffffffff", repo=pristine.path)
+    unknown = run_cli("verify", "ffffffff", repo=pristine.location)
     assert unknown.returncode == 2 and "no snapshot" in unknown.stderr

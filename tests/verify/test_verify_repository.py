@@ -1,7 +1,7 @@
-"""verify_repository / verify_snapshot on real repositories with real damage (no mocks)."""
+"""verify_repository / verify_snapshot on real repositories with real damage (no mocks), on a
+local and an S3 repository (the fixtures are parametrized)."""
 from __future__ import annotations
 
-import os
 import random
 
 import blake3
@@ -9,9 +9,10 @@ import msgpack
 import pytest
 
 from snapstore.repository import Repository
-from snapstore.repository.pack import BLOB_RECORD, pack_name
+from snapstore.repository.pack import BLOB_RECORD, pack_id_of, pack_name
 from snapstore.verify import parse_read_subset, verify_repository, verify_snapshot
 
+from backends import RepoObjects
 from verify_helpers import (DB_PATH, data_packs, file_chunks, file_trees, flip_blob, flip_byte, payload_members,
                       tree_packs, users_of)
 
@@ -26,6 +27,10 @@ def as_paths(damage) -> dict[str, set[str]]:
     return {sid: set(paths) for sid, paths in damage.snapshots.items()}
 
 
+def all_packs(location: str) -> set[bytes]:
+    return {pack_id_of(name) for name in RepoObjects(location).packs()}
+
+
 def shared_db_chunk(repo_path, uses) -> bytes:
     """A data chunk every snapshot's database file needs."""
     common = set.intersection(*[ids for (sid, path), ids in uses.items() if path == DB_PATH])
@@ -36,21 +41,19 @@ def shared_db_chunk(repo_path, uses) -> bytes:
 
 @pytest.mark.parametrize("full", [False, True])
 def test_clean_repository_verifies_clean(pristine, full):
-    report = verify_repository(Repository.open(pristine.path), full=full)
+    report = verify_repository(Repository.open(pristine.location), full=full)
     assert report.clean and report.status == "clean" and report.exit_code == 0, report.as_dict()
     assert report.snapshots == 3 and report.files >= 3 * 5
     if full:
-        assert report.packs_read == len(list((pristine.path / "data").glob("*/*")))
-        assert report.blobs_read == len(Repository.open(pristine.path).index)
+        assert report.packs_read == len(all_packs(pristine.location))
+        assert report.blobs_read == len(Repository.open(pristine.location).index)
     assert report.as_dict()["damage"] == []
 
 
-def test_unchanged_snapshots_cost_no_extra_chunk_checks(pristine, tmp_path):
+def test_unchanged_snapshots_cost_no_extra_chunk_checks(repo_copy):
     """Quick verify's work follows distinct content: a repeated snapshot adds files, not chunk checks."""
-    import shutil
     from snapstore.manifest import list_snapshots, save_snapshot
-    repo_path = tmp_path / "repo"
-    shutil.copytree(pristine.path, repo_path)
+    repo_path = repo_copy
     before = verify_repository(Repository.open(repo_path))
     repo = Repository.open(repo_path)
     latest = list_snapshots(repo)[-1]
@@ -87,9 +90,9 @@ def test_truncated_pack(repo_copy):
     uses = file_chunks(repo_copy)
     packs = data_packs(repo_copy)
     pack_id = max(packs, key=lambda p: len(packs[p]))
-    path = repo_copy / pack_name(pack_id)
-    size = path.stat().st_size
-    os.truncate(path, size // 2)
+    objects = RepoObjects(repo_copy)
+    size = objects.size(pack_name(pack_id))
+    objects.truncate(pack_name(pack_id), size // 2)
     quick = verify_repository(Repository.open(repo_copy))
     damage = only(quick, "pack-size")
     assert damage.pack == pack_id.hex() and str(size) in damage.message
@@ -109,7 +112,7 @@ def test_deleted_pack(repo_copy):
     uses = file_chunks(repo_copy)
     packs = data_packs(repo_copy)
     pack_id = sorted(packs)[0]
-    (repo_copy / pack_name(pack_id)).unlink()
+    RepoObjects(repo_copy).delete(pack_name(pack_id))
     for full in (False, True):
         report = verify_repository(Repository.open(repo_copy), full=full)
         damage = only(report, "pack-missing")
@@ -123,16 +126,17 @@ def test_deleted_pack(repo_copy):
 def test_deleted_index_entry(repo_copy):
     uses = file_chunks(repo_copy)
     chunk = shared_db_chunk(repo_copy, uses)
-    for path in (repo_copy / "index").iterdir():
-        doc = msgpack.unpackb(path.read_bytes())
+    objects = RepoObjects(repo_copy)
+    for name in objects.names("index/"):
+        doc = msgpack.unpackb(objects.read(name))
         for pack in doc["packs"]:
             records = [r for r in BLOB_RECORD.iter_unpack(pack["blobs"])]
             kept = [r for r in records if r[0] != chunk]
             if len(kept) != len(records):
                 pack["blobs"] = b"".join(BLOB_RECORD.pack(*r) for r in kept)
                 data = msgpack.packb(doc)
-                (repo_copy / "index" / blake3.blake3(data).hexdigest()).write_bytes(data)
-                path.unlink()
+                objects.write(f"index/{blake3.blake3(data).hexdigest()}", data)
+                objects.delete(name)
                 break
         else:
             continue
@@ -151,7 +155,7 @@ def test_deleted_index_entry(repo_copy):
 
 def test_corrupt_manifest(repo_copy, pristine):
     sid = pristine.snapshot_ids[1]
-    flip_byte(repo_copy / "snapshots" / sid, 10)
+    flip_byte(repo_copy, f"snapshots/{sid}", 10)
     report = verify_repository(Repository.open(repo_copy))
     damage = only(report, "manifest-corrupt")
     assert set(damage.snapshots) == {sid} and sid[:8] in damage.message
@@ -177,12 +181,13 @@ def test_digest_mismatch_is_found_by_full(repo_copy, pristine):
     """A manifest whose digest does not match its chunk list (written under its proper hash name)."""
     repo = Repository.open(repo_copy)
     sid = pristine.snapshot_ids[0]
-    doc = msgpack.unpackb((repo_copy / "snapshots" / sid).read_bytes())
+    objects = RepoObjects(repo_copy)
+    doc = msgpack.unpackb(objects.read(f"snapshots/{sid}"))
     entry = next(f for f in doc["files"] if f["path"] == DB_PATH)
     entry["digest"] = bytes(32)
     data = msgpack.packb(doc)
     new_id = repo.write_snapshot_file(data)
-    (repo_copy / "snapshots" / sid).unlink()
+    objects.delete(f"snapshots/{sid}")
     assert verify_repository(Repository.open(repo_copy)).clean
     report = verify_repository(Repository.open(repo_copy), full=True)
     assert as_paths(only(report, "digest-mismatch")) == {new_id: {DB_PATH}}
@@ -195,17 +200,17 @@ def test_read_subsets_cover_every_pack_once(repo_copy):
     chunk_pack = packs[len(packs) // 2]
     chunk = data_packs(repo_copy)[chunk_pack][0]
     flip_blob(repo_copy, chunk)
-    all_packs = {bytes.fromhex(p.name) for p in (repo_copy / "data").glob("*/*")}
-    slices = [parse_read_subset(f"{k}/3").select(all_packs) for k in (1, 2, 3)]
-    assert sorted(p for s in slices for p in s) == sorted(all_packs)
+    packs_now = all_packs(repo_copy)
+    slices = [parse_read_subset(f"{k}/3").select(packs_now) for k in (1, 2, 3)]
+    assert sorted(p for s in slices for p in s) == sorted(packs_now)
     reports = [verify_repository(Repository.open(repo_copy), read_subset=f"{k}/3") for k in (1, 2, 3)]
-    assert sum(r.packs_read for r in reports) == len(all_packs)
+    assert sum(r.packs_read for r in reports) == len(packs_now)
     assert all(r.mode == "full" for r in reports)
     found = [r for r in reports if not r.clean]
     assert len(found) == 1 and only(found[0], "chunk-corrupt").pack == chunk_pack.hex()
     share = verify_repository(Repository.open(repo_copy), read_subset="50%")
-    assert share.packs_read == -(-len(all_packs) // 2)
-    assert parse_read_subset("100%").select(all_packs, random.Random(1)) == sorted(all_packs)
+    assert share.packs_read == -(-len(packs_now) // 2)
+    assert parse_read_subset("100%").select(packs_now, random.Random(1)) == sorted(packs_now)
 
 
 def test_verify_ids_checks_only_those_snapshots(repo_copy, pristine):
@@ -223,7 +228,8 @@ def test_verify_ids_checks_only_those_snapshots(repo_copy, pristine):
     damaged = {bytes.fromhex(b) for b in only(snap, "chunk-corrupt").blobs}
     assert snap.exit_code == 4 and damaged and damaged <= payload_members(repo_copy, chunk)
     # verify_snapshot reads only what the snapshot needs
-    assert snap.bytes_read < sum(p.stat().st_size for p in (repo_copy / "data").glob("*/*"))
+    objects = RepoObjects(repo_copy)
+    assert snap.bytes_read < sum(objects.size(name) for name in objects.packs())
     assert verify_snapshot(Repository.open(repo_copy), first).clean
 
 
@@ -244,15 +250,15 @@ def test_split_packs_in_worker_processes(repo_copy, monkeypatch):
     clean = verify_repository(Repository.open(repo_copy), full=True, workers=2)
     assert clean.clean, clean.as_dict()
     assert clean.blobs_read == len(Repository.open(repo_copy).index)
-    assert clean.packs_read == len(list((repo_copy / "data").glob("*/*")))
+    assert clean.packs_read == len(all_packs(repo_copy))
     uses = file_chunks(repo_copy)
     packs = data_packs(repo_copy)
     pack_id = max(packs, key=lambda p: len(packs[p]))
     index = Repository.open(repo_copy).index
     chunk = min(packs[pack_id], key=lambda b: index.get(b).offset)  # before the cut
     flip_blob(repo_copy, chunk)
-    path = repo_copy / pack_name(pack_id)
-    os.truncate(path, path.stat().st_size * 3 // 4)
+    objects = RepoObjects(repo_copy)
+    objects.truncate(pack_name(pack_id), objects.size(pack_name(pack_id)) * 3 // 4)
     report = verify_repository(Repository.open(repo_copy), full=True, workers=2)
     corrupt, truncated = only(report, "chunk-corrupt"), only(report, "chunk-truncated")
     assert {bytes.fromhex(b) for b in corrupt.blobs} <= payload_members(repo_copy, chunk)
