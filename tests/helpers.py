@@ -205,6 +205,17 @@ def wait_for(predicate, *, timeout: float = 60, what: str = "condition", interva
         time.sleep(interval)
 
 
+def repo_listing(repo_path: Path) -> dict[str, tuple[int, int]]:
+    """A local repository's files with size and mtime: equal listings mean nothing was rewritten."""
+    out = {}
+    for dirpath, _, filenames in os.walk(repo_path):
+        for name in filenames:
+            full = Path(dirpath) / name
+            st = full.stat()
+            out[full.relative_to(repo_path).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else b"<dir>")
             for p in sorted(root.rglob("*"))}

@@ -18,8 +18,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from helpers import (DB_PATH, assert_one_line_error, cli_env, dead_pid, ok, popen_cli, repo_listing,
-                     repo_location, run_cli, temp_name_of)
+from backends import repo_location
+from helpers import (DB_PATH, assert_one_line_error, cli_env, dead_pid, ok, popen_cli, repo_listing, run_cli,
+                     temp_name_of)
 from snapstore.chunklist import load_list
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (DB_PATH, assert_one_line_error, cli_env, init_small_packs, ok, popen_cli, run_cli,
+from helpers import (DB_PATH, assert_one_line_error, cli_env, init_small_pack_repo, ok, popen_cli, run_cli,
                      s3_client, table_checksums, wait_for)
 from snapstore.backup import backup_agent
 from snapstore.extract import write_file
@@ -163,7 +163,7 @@ def test_the_cache_is_only_a_cache(tmp_path, s3_url, s3_env, agent, monkeypatch)
 # -- faults on the real server ---------------------------------------------------------------------
 
 def test_a_pack_deleted_or_altered_on_the_server_is_found_and_named(tmp_path, s3_url, env, agent):
-    init_small_packs(s3_url)
+    init_small_pack_repo(s3_url, 64 * 1024)
     ok(cli(env, s3_url, "backup", "--config", agent.config_path))
     repo = Repository.open(s3_url, cache=False)
     data_packs = sorted(set(repo.index.by_pack()) - set(repo.index.tree_pack_ids()))
@@ -197,8 +197,8 @@ def test_server_killed_mid_backup(tmp_path, own_server):
     env = cli_env(**own_server.env(), SNAPSTORE_CACHE_DIR=str(tmp_path / "cache"))
     url = f"s3:{own_server.endpoint}/crash/repo"
     for key, value in own_server.env().items():
-        os.environ[key] = value  # for init_small_packs in this process
-    init_small_packs(url, 32 * 1024)
+        os.environ[key] = value  # for init_small_pack_repo in this process
+    init_small_pack_repo(url, 32 * 1024)
     agent = create_sample_agent(tmp_path / "agent", scale=3, seed=8)
     state = table_checksums(Path(agent.db_path))
     storage = open_storage(url)
@@ -246,7 +246,7 @@ def test_stale_lock_of_a_dead_host_is_reported_and_removable(s3_url, env):
 
 
 def test_four_hosts_back_up_into_one_repository_concurrently(tmp_path, s3_url, s3_env):
-    init_small_packs(s3_url, 256 * 1024)
+    init_small_pack_repo(s3_url, 256 * 1024)
     agents = {}
     for name, seed in (("alpha", 5), ("beta", 5), ("gamma", 6), ("delta", 7)):  # alpha and beta start equal
         info = create_sample_agent(tmp_path / name, scale=0.5, seed=seed)
