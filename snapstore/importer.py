@@ -86,7 +86,7 @@ def check_mirix_folder(folder: Path) -> FolderPlan:
         raise UsageError(f"{folder} is not a backup folder: no metadata.json, sqlite.db or mirix_database.sql")
     if not any(m in present for m in MIRIX_MARKERS):
         hint = (f"; to snapshot a live agent use: snapstore backup --config {folder / 'mirix.yaml'}"
-                if "mirix.yaml" in present else f"; to snapshot a database file use: snapstore backup --db FILE")
+                if "mirix.yaml" in present else "; to snapshot a database file use: snapstore backup --db FILE")
         raise UsageError(f"{folder} is not a backup folder: it has no metadata.json and none of the files Mirix's "
                          f"save_agent writes ({', '.join(MIRIX_MARKERS)}){hint}")
     if DB_PATH in files:
