@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -193,11 +192,13 @@ def own_server(tmp_path):
         server.stop()
 
 
-def test_server_killed_mid_backup(tmp_path, own_server):
+def test_server_killed_mid_backup(tmp_path, own_server, monkeypatch):
     env = cli_env(**own_server.env(), SNAPSTORE_CACHE_DIR=str(tmp_path / "cache"))
     url = f"s3:{own_server.endpoint}/crash/repo"
     for key, value in own_server.env().items():
-        os.environ[key] = value  # for init_small_pack_repo in this process
+        # for init_small_pack_repo in this process; undone after the test, so the session
+        # server's keys (s3_session) hold again for the tests that follow
+        monkeypatch.setenv(key, value)
     init_small_pack_repo(url, 32 * 1024)
     agent = create_sample_agent(tmp_path / "agent", scale=3, seed=8)
     state = table_checksums(Path(agent.db_path))
