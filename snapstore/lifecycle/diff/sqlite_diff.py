@@ -64,7 +64,8 @@ class PageSide:
         return page
 
 
-KEEP_FRAMES = 512  # decompressed payloads kept (16 pages each, 32 MiB): an overflow chain's pages share a few
+KEEP_FRAMES = 16  # decompressed payloads kept (16 pages each, 1 MiB): an overflow chain's pages share a few; more
+# would save decompressions but cost more in fresh memory (page faults) than they save
 
 
 def _paged(snap: Snapshot):
