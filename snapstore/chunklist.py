@@ -138,22 +138,29 @@ def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: B
 
 
 def _patched(ref: ListRef, base_ids: bytes, reader: BlobReader) -> tuple[bytes, tuple[int, ...]]:
-    """The list ``ref`` names, from its base's ids; and the positions its patch replaces."""
-    if ref.patch is None:  # no copy: a base is 8 MB for a 1 GB database
+    """The list ``ref`` names, from its base's ids; and the positions its patch replaces.
+
+    Built in one copy, the unchanged runs joined between the patched ids: a list is 8 MB
+    for a 1 GB database, and fresh memory costs more than the copying (page faults)."""
+    if ref.patch is None:  # no copy at all
         return base_ids[:ref.count * ID_SIZE] if len(base_ids) > ref.count * ID_SIZE else base_ids, ()
-    ids = bytearray(base_ids)
-    positions: tuple[int, ...] = ()
-    if ref.patch is not None:
-        patch = msgpack.unpackb(reader.read(ref.patch))
-        positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
-        new_ids = patch["ids"]
-        need = ref.count * ID_SIZE
-        if len(ids) < need:
-            ids.extend(bytes(need - len(ids)))
-        for i, pos in enumerate(positions):
-            ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = new_ids[i * ID_SIZE:(i + 1) * ID_SIZE]
-    del ids[ref.count * ID_SIZE:]
-    return bytes(ids), positions
+    patch = msgpack.unpackb(reader.read(ref.patch))
+    positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
+    new_ids = memoryview(patch["ids"])
+    if len(new_ids) != len(positions) * ID_SIZE:
+        raise IntegrityError(f"chunk list patch {ref.patch.hex()[:16]} has {len(positions)} positions "
+                             f"but {len(new_ids)} bytes of ids")
+    need = ref.count * ID_SIZE
+    base = memoryview(base_ids)[:need]
+    latest = {pos: i for i, pos in enumerate(positions) if pos * ID_SIZE < need}  # the last of a repeated one
+    parts: list = []
+    at = 0
+    for pos in sorted(latest):
+        off = pos * ID_SIZE
+        parts += [base[at:off], bytes(max(0, off - max(at, len(base)))), new_ids[latest[pos] * ID_SIZE:][:ID_SIZE]]
+        at = off + ID_SIZE
+    parts += [base[at:], bytes(max(0, need - max(at, len(base))))]  # a list longer than its base: zeros
+    return b"".join(parts), positions
 
 
 def load_list(ref: ListRef, reader: BlobReader) -> bytes:
