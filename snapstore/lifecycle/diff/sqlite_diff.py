@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import blake3
 
-from ...chunklist import diff_positions, load_list, load_pair
+from ...chunklist import IdList, diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
@@ -41,22 +41,24 @@ DB_PATH = "database/sqlite.db"
 
 
 class PageSide:
-    """One side of the diff: page chunk ids (32 bytes per page) and a page reader with a small
-    cache, keyed by chunk id: two snapshots' sides share theirs (an unchanged page is read once)."""
+    """One side of the diff: page chunk ids and a page reader (given the page number and its
+    chunk id) with a small cache, keyed by chunk id: two snapshots' sides share theirs (an
+    unchanged page is read once)."""
 
     CACHE = 4096
 
-    def __init__(self, ids: bytes, read: Callable[[int], bytes], cache: "OrderedDict[bytes, bytes] | None" = None):
+    def __init__(self, ids: IdList, read: Callable[[int, bytes], bytes],
+                 cache: "OrderedDict[bytes, bytes] | None" = None):
         self.ids, self._read = ids, read
-        self.page_count = len(ids) // 32
+        self.page_count = ids.count
         self._cache: OrderedDict[bytes, bytes] = OrderedDict() if cache is None else cache
         self.reads = 0
 
     def get(self, pgno: int) -> bytes:
-        chunk = self.ids[(pgno - 1) * 32:pgno * 32]
+        chunk = self.ids.id(pgno - 1)
         page = self._cache.get(chunk)
         if page is None:
-            page = self._read(pgno)
+            page = self._read(pgno, chunk)
             self.reads += 1
             self._cache[chunk] = page
             if len(self._cache) > self.CACHE:
@@ -81,8 +83,8 @@ def _snapshot_reader(repo: Repository):
     return repo.reader(repo.lookup(), keep_frames=KEEP_FRAMES)
 
 
-def _side(ids: bytes, reader, cache: OrderedDict | None = None) -> PageSide:
-    return PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]), cache)
+def _side(ids: IdList, reader, cache: OrderedDict | None = None) -> PageSide:
+    return PageSide(ids, lambda pgno, chunk: reader.read(chunk), cache)
 
 
 @contextmanager
@@ -99,7 +101,7 @@ def snapshot_sides(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[tuple
 def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
     ref = _paged(snap)
     with _snapshot_reader(repo) as reader:
-        yield _side(load_list(ref, reader), reader)
+        yield _side(IdList(load_list(ref, reader), ref.count), reader)
 
 
 @contextmanager
@@ -109,7 +111,7 @@ def live_side(path: Path) -> Iterator[PageSide]:
         ids = bytearray()
         for page in image.pages(0, image.page_count):
             ids += blake3.blake3(page).digest()
-        yield PageSide(bytes(ids), lambda pgno: bytes(next(image.pages(pgno - 1, 1))))
+        yield PageSide(IdList(bytes(ids), image.page_count), lambda pgno, chunk: bytes(next(image.pages(pgno - 1, 1))))
 
 
 class _Schema:
@@ -202,7 +204,7 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | 
         leaves[id(side)] = per_table
         accounted.append(seen)
     if positions is None:
-        longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
+        longer, shorter = sorted((bytes(a.ids), bytes(b.ids)), key=len, reverse=True)
         positions = diff_positions(longer, shorter)
     differing = {pos + 1 for pos in positions}
     result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
