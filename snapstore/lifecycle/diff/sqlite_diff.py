@@ -43,9 +43,9 @@ DB_PATH = "database/sqlite.db"
 class PageSide:
     """One side of the diff: page chunk ids and a page reader (given the page number and its
     chunk id) with a small cache, keyed by chunk id: two snapshots' sides share theirs (an
-    unchanged page is read once)."""
+    unchanged page is usually read once)."""
 
-    CACHE = 4096
+    CACHE = 256  # pages: 4096 saved 77 of ~4000 reads but cost 15 MiB of fresh memory (page faults)
 
     def __init__(self, ids: IdList, read: Callable[[int, bytes], bytes],
                  cache: "OrderedDict[bytes, bytes] | None" = None):
