@@ -66,7 +66,7 @@ class _FileTable:
     def _build(self, n: int) -> bytes:
         keys = array.array("Q")
         for _, records in self.packs:
-            keys.extend(_prefixes(records))
+            keys.extend(_prefixes(bytes(records)))  # records may be a view (strided slices need bytes)
         order = sorted(range(n), key=keys.__getitem__)
         pick = operator.itemgetter(*order) if n > 1 else (lambda seq: tuple(seq[i] for i in order))
         body = array.array("Q", pick(keys)).tobytes() + array.array("I", order).tobytes()
