@@ -191,22 +191,23 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | 
     """``positions``: the 0-based pages whose chunk ids differ, if the caller knows them already."""
     geo_a, geo_b = Geometry.from_page1(a.get(1)), Geometry.from_page1(b.get(1))
     schema_a, schema_b = _Schema(a, geo_a), _Schema(b, geo_b)
-    leaves = {}
-    accounted = []
-    for side, schema in ((a, schema_a), (b, schema_b)):
-        seen = {1, *schema.overflow} | freelist_pages(side.get(1), side.get)
-        per_table = {}
-        for root in schema.btrees:
-            interior, leaf_pages = btree_pages(root, side.get)
-            seen.update(interior)
-            seen.update(leaf_pages)
-            per_table[root] = leaf_pages
-        leaves[id(side)] = per_table
-        accounted.append(seen)
     if positions is None:
         longer, shorter = sorted((bytes(a.ids), bytes(b.ids)), key=len, reverse=True)
         positions = diff_positions(longer, shorter)
     differing = {pos + 1 for pos in positions}
+    leaves = {}
+    accounted = []  # per side, the differing pages its schema, freelist and b-trees explain
+    for side, schema in ((a, schema_a), (b, schema_b)):
+        # Only differing pages are kept: a set of every b-tree page (~100k) is MiBs of fresh memory.
+        seen = differing.intersection({1, *schema.overflow} | freelist_pages(side.get(1), side.get))
+        per_table = {}
+        for root in schema.btrees:
+            interior, leaf_pages = btree_pages(root, side.get)
+            seen |= differing.intersection(interior)
+            seen |= differing.intersection(leaf_pages)
+            per_table[root] = leaf_pages
+        leaves[id(side)] = per_table
+        accounted.append(seen)
     result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
     if result is None:  # a changed page no side can explain: decode everything
         result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, None, rows, accounted)
