@@ -20,6 +20,7 @@ Chains of decoded rows are read only while some differing page is unexplained.
 from __future__ import annotations
 
 import bisect
+import functools
 import sqlite3
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -126,21 +127,35 @@ class _Schema:
         self.btrees = [1] + [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
         virtual = [r[1] for r in rows if r[0] == "table" and (r[4] or "").upper().startswith("CREATE VIRTUAL")]
         self.tables: dict[str, dict] = {}
-        mem = sqlite3.connect(":memory:")
-        for kind, name, _, root, sql in (r[:5] for r in rows):
-            if kind != "table" or not root or name.startswith("sqlite_") or sql is None:
-                continue
-            mem.execute(sql)
-            info = mem.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall()
-            columns = [r[1] for r in info]
-            pk = sorted((r[5], r[0], r[2]) for r in info if r[5])
-            rowid_alias = len(pk) == 1 and pk[0][2].upper() == "INTEGER"
-            key = [] if rowid_alias else [idx for _, idx, _ in pk] if pk else None  # None: no key
+        tables = [(name, root, sql) for kind, name, _, root, sql in (r[:5] for r in rows)
+                  if kind == "table" and root and not name.startswith("sqlite_") and sql is not None]
+        declared = _declared(tuple((name, sql) for name, _, sql in tables))
+        for name, root, _ in tables:
             if side.get(root)[100 if root == 1 else 0] in (INTERIOR_INDEX, LEAF_INDEX):
                 continue  # WITHOUT ROWID (FTS5's own bookkeeping): an index b-tree, not rows
+            columns, key = declared[name]
             shadow = any(name.startswith(v + "_") for v in virtual)
-            self.tables[name] = {"root": root, "columns": columns, "key": key, "shadow": shadow}
+            self.tables[name] = {"root": root, "columns": list(columns), "key": None if key is None else list(key),
+                                "shadow": shadow}
+
+
+@functools.lru_cache(maxsize=2)  # both sides of a diff usually have the same schema: asked once
+def _declared(tables: tuple[tuple[str, str], ...]) -> dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]]:
+    """name -> (columns, key column indexes: () for a rowid alias, None for no key), from the
+    CREATE statements as SQLite itself reads them."""
+    out = {}
+    mem = sqlite3.connect(":memory:")
+    try:
+        for name, sql in tables:
+            mem.execute(sql)
+            info = mem.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall()
+            pk = sorted((r[5], r[0], r[2]) for r in info if r[5])
+            rowid_alias = len(pk) == 1 and pk[0][2].upper() == "INTEGER"
+            key = () if rowid_alias else tuple(idx for _, idx, _ in pk) if pk else None  # None: no key
+            out[name] = (tuple(r[1] for r in info), key)
+    finally:
         mem.close()
+    return out
 
 
 class _Side:
