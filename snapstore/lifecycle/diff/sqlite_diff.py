@@ -33,7 +33,6 @@ from ...chunklist import IdList, diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
-from ...sources.sqlite import SQLiteImageReader
 from .model import DiffResult, TableChanges, summarize
 from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
                            full_payload, leaf_cells, overflow_cells)
@@ -108,6 +107,8 @@ def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
 @contextmanager
 def live_side(path: Path) -> Iterator[PageSide]:
     """The live database under SQLite's read transaction; every page is hashed once (no copy)."""
+    from ...sources.sqlite import SQLiteImageReader  # only a live diff reads a database file
+
     with SQLiteImageReader(path) as image:
         ids = bytearray()
         for page in image.pages(0, image.page_count):
