@@ -137,44 +137,70 @@ def store_list(ids: bytes, writer: BlobWriter, parent: ListRef | None, reader: B
     return ListRef(count=count, base=_write_base(bytes(ids), writer))
 
 
-def _patched(ref: ListRef, base_ids: bytes, reader: BlobReader) -> tuple[bytes, tuple[int, ...]]:
+class IdList:
+    """A chunk list as its base's ids and the ids its patch replaces, not copied together (a
+    list is 8 MB for a 1 GB database, and fresh memory costs page faults): for a reader of a
+    few of its ids (a diff).  Positions past the base's end hold zeros until patched."""
+
+    def __init__(self, base: bytes, count: int, replaced: dict[int, bytes] | None = None):
+        self.base, self.count, self.replaced = base, count, replaced or {}
+
+    def id(self, pos: int) -> bytes:
+        new = self.replaced.get(pos)
+        if new is not None:
+            return new
+        return self.base[pos * ID_SIZE:(pos + 1) * ID_SIZE].ljust(ID_SIZE, b"\0")
+
+    def __bytes__(self) -> bytes:
+        """The whole list, in one copy (none when nothing is replaced): unchanged runs joined."""
+        need = self.count * ID_SIZE
+        if not self.replaced and len(self.base) >= need:
+            return self.base[:need] if len(self.base) > need else self.base
+        base = memoryview(self.base)[:need]
+        parts: list = []
+        at = 0
+        for pos in sorted(self.replaced):
+            off = pos * ID_SIZE
+            parts += [base[at:off], bytes(max(0, off - max(at, len(base)))), self.replaced[pos]]
+            at = off + ID_SIZE
+        parts += [base[at:], bytes(max(0, need - max(at, len(base))))]
+        return b"".join(parts)
+
+
+def _patched(ref: ListRef, base_ids: bytes, reader: BlobReader) -> tuple[IdList, tuple[int, ...]]:
     """The list ``ref`` names, from its base's ids; and the positions its patch replaces."""
-    if ref.patch is None:  # no copy: a base is 8 MB for a 1 GB database
-        return base_ids[:ref.count * ID_SIZE] if len(base_ids) > ref.count * ID_SIZE else base_ids, ()
-    ids = bytearray(base_ids)
-    positions: tuple[int, ...] = ()
-    if ref.patch is not None:
-        patch = msgpack.unpackb(reader.read(ref.patch))
-        positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
-        new_ids = patch["ids"]
-        need = ref.count * ID_SIZE
-        if len(ids) < need:
-            ids.extend(bytes(need - len(ids)))
-        for i, pos in enumerate(positions):
-            ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = new_ids[i * ID_SIZE:(i + 1) * ID_SIZE]
-    del ids[ref.count * ID_SIZE:]
-    return bytes(ids), positions
+    if ref.patch is None:
+        return IdList(base_ids, ref.count), ()
+    patch = msgpack.unpackb(reader.read(ref.patch))
+    positions = struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"])
+    new_ids = patch["ids"]
+    if len(new_ids) != len(positions) * ID_SIZE:
+        raise IntegrityError(f"chunk list patch {ref.patch.hex()[:16]} has {len(positions)} positions "
+                             f"but {len(new_ids)} bytes of ids")
+    # A position patched twice: the last one counts; one past the list's end: none.
+    replaced = {pos: new_ids[i * ID_SIZE:(i + 1) * ID_SIZE] for i, pos in enumerate(positions) if pos < ref.count}
+    return IdList(base_ids, ref.count, replaced), positions
 
 
 def load_list(ref: ListRef, reader: BlobReader) -> bytes:
     """The full id list (bytes, 32 per chunk) a ``ListRef`` names."""
     if ref.inline is not None:
         return ref.inline
-    return _patched(ref, _load_base(ref.base, reader), reader)[0]
+    return bytes(_patched(ref, _load_base(ref.base, reader), reader)[0])
 
 
-def load_pair(a: ListRef, b: ListRef, reader: BlobReader) -> tuple[bytes, bytes, list[int]]:
+def load_pair(a: ListRef, b: ListRef, reader: BlobReader) -> tuple[IdList, IdList, list[int]]:
     """Both lists and the positions where they differ (a position only one has counts).
 
-    Two snapshots a day apart usually patch the same base: it is read once, and only
-    the positions either patch replaces are compared."""
+    Two snapshots a day apart usually patch the same base: it is read once, only the
+    positions either patch replaces are compared, and neither list is copied out of it."""
     if a.inline is not None or b.inline is not None or a.base != b.base:
         ids_a, ids_b = load_list(a, reader), load_list(b, reader)
         longer, shorter = (ids_a, ids_b) if len(ids_a) >= len(ids_b) else (ids_b, ids_a)
-        return ids_a, ids_b, diff_positions(longer, shorter)
+        return IdList(ids_a, a.count), IdList(ids_b, b.count), diff_positions(longer, shorter)
     base = _load_base(a.base, reader)
     (ids_a, pos_a), (ids_b, pos_b) = _patched(a, base, reader), _patched(b, base, reader)
-    common = min(len(ids_a), len(ids_b)) // ID_SIZE
+    common = min(a.count, b.count)
     candidates = {p for p in (*pos_a, *pos_b) if p < common}
-    changed = [p for p in sorted(candidates) if ids_a[p * ID_SIZE:(p + 1) * ID_SIZE] != ids_b[p * ID_SIZE:(p + 1) * ID_SIZE]]
+    changed = [p for p in sorted(candidates) if ids_a.id(p) != ids_b.id(p)]
     return ids_a, ids_b, changed + list(range(common, max(a.count, b.count)))

@@ -108,5 +108,7 @@ def test_pair_of_lists_and_where_they_differ(tmp_path):
     with repo.reader() as reader:
         for x, y in cases:
             ids_x, ids_y, positions = load_pair(x, y, reader)
-            assert (ids_x, ids_y) == (load_list(x, reader), load_list(y, reader))
-            assert positions == positions_by_hand(ids_x, ids_y)
+            whole_x, whole_y = load_list(x, reader), load_list(y, reader)
+            assert (bytes(ids_x), bytes(ids_y)) == (whole_x, whole_y)
+            assert [ids_x.id(p) for p in range(x.count)] == [whole_x[p * 32:(p + 1) * 32] for p in range(x.count)]
+            assert positions == positions_by_hand(whole_x, whole_y)

@@ -191,28 +191,70 @@ def prefer_present(packs: list, present: set[bytes] | None) -> list:
     return [p for p in packs if p[0] in present] + [p for p in packs if p[0] not in present]
 
 
-def decode_index_file(file_id: str, data: bytes) -> list[tuple[bytes, int, bytes]]:
-    """The (pack id, size, records) an index file lists; IntegrityError if it is not what its name says."""
+class _Views:
+    """A file-like reader of a buffer, for msgpack's Unpacker (which wants bytes)."""
+
+    def __init__(self, data):
+        self.data, self.pos = memoryview(data), 0
+
+    def read(self, n: int) -> bytes:
+        chunk = bytes(self.data[self.pos:self.pos + n])
+        self.pos += len(chunk)
+        return chunk
+
+
+_BIN_HEADER = {0xC4: 2, 0xC5: 3, 0xC6: 5}  # msgpack bin 8/16/32: header length
+
+
+def decode_index_file(file_id: str, data, views: bool = False) -> list[tuple[bytes, int, bytes]]:
+    """The (pack id, size, records) an index file lists; IntegrityError if it is not what its name says.
+
+    With ``views``, each pack's records are a view into ``data`` (a mapped file: a reader of
+    a few records need not copy 13 MB of them); else bytes."""
     if blake3.blake3(data).hexdigest() != file_id:
         raise IntegrityError(f"index file {file_id} is corrupt (hash mismatch); run 'snapstore repair index'")
+    buf = memoryview(data)
+    unpacker = msgpack.Unpacker(_Views(buf))
+    packs, version = [], None
     try:
-        doc = msgpack.unpackb(data)
-        if doc.get("v") != INDEX_VERSION:
-            raise IntegrityError(f"index file {file_id} has unknown version {doc.get('v')}")
-        packs = [(pack["id"], pack["size"], pack["blobs"]) for pack in doc["packs"]]
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key != "packs":
+                value = unpacker.unpack()
+                version = value if key == "v" else version
+                continue
+            for _ in range(unpacker.read_array_header()):
+                pack: dict = {}
+                for _ in range(unpacker.read_map_header()):
+                    field = unpacker.unpack()
+                    if field != "blobs":
+                        pack[field] = unpacker.unpack()
+                        continue
+                    start = unpacker.tell()
+                    unpacker.skip()
+                    if buf[start] not in _BIN_HEADER:
+                        raise ValueError("a pack's blob table is not binary")
+                    records = buf[start + _BIN_HEADER[buf[start]]:unpacker.tell()]
+                    pack[field] = records if views else bytes(records)
+                packs.append((pack["id"], pack["size"], pack["blobs"]))
+        if unpacker.tell() != len(buf):
+            raise ValueError("extra data after the index")
+        if version != INDEX_VERSION:
+            raise IntegrityError(f"index file {file_id} has unknown version {version}")
         for pack_id, _size, records in packs:
-            if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
+            if len(records) % BLOB_RECORD.size:
                 raise ValueError(f"pack {bytes(pack_id).hex()[:16]} has a truncated blob table")
         return packs
-    except (ValueError, KeyError, TypeError, AttributeError, struct.error, msgpack.ExtraData) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error,
+            msgpack.UnpackException) as exc:
         raise IntegrityError(f"index file {file_id} is unreadable: {exc}") from None
 
 
-def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None
+def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None, views: bool = False
                      ) -> list[tuple[str, list[tuple[bytes, int, bytes]]]]:
-    """Each index file's id with the (pack id, size, records) it lists."""
+    """Each index file's id with the (pack id, size, records) it lists (``decode_index_file``)."""
     read = read or storage.get
-    return [(file_id, decode_index_file(file_id, read(index_file_name(file_id))))
+    return [(file_id, decode_index_file(file_id, read(index_file_name(file_id)), views))
             for file_id in index_file_ids(storage)]
 
 

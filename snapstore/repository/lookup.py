@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import mmap
 import operator
 import os
 import struct
@@ -43,7 +44,7 @@ def _prefixes(records: bytes) -> array.array:
 class _FileTable:
     """One index file: its packs' records end to end, and their id prefixes sorted."""
 
-    def __init__(self, packs: list[tuple[bytes, int, bytes]], table: bytes | None):
+    def __init__(self, packs: list[tuple[bytes, int, bytes]], table: "bytes | mmap.mmap | None"):
         self.packs = [(pack_id, records) for pack_id, _size, records in packs]
         self.starts, total = [], 0
         for _, records in self.packs:
@@ -56,9 +57,9 @@ class _FileTable:
         self.built = table is not self.table
 
     @staticmethod
-    def _valid(table: bytes, n: int) -> bool:
+    def _valid(table: "bytes | mmap.mmap", n: int) -> bool:
         head = len(_MAGIC) + _HEADER.size
-        if not table.startswith(_MAGIC) or len(table) != head + 12 * n:
+        if table[:len(_MAGIC)] != _MAGIC or len(table) != head + 12 * n:
             return False
         count, digest = _HEADER.unpack_from(table, len(_MAGIC))
         return count == n and blake3.blake3(memoryview(table)[head:]).digest() == digest
@@ -66,7 +67,7 @@ class _FileTable:
     def _build(self, n: int) -> bytes:
         keys = array.array("Q")
         for _, records in self.packs:
-            keys.extend(_prefixes(records))
+            keys.extend(_prefixes(bytes(records)))  # records may be a view (strided slices need bytes)
         order = sorted(range(n), key=keys.__getitem__)
         pick = operator.itemgetter(*order) if n > 1 else (lambda seq: tuple(seq[i] for i in order))
         body = array.array("Q", pick(keys)).tobytes() + array.array("I", order).tobytes()
@@ -96,12 +97,7 @@ class SortedLookup:
         self._files = []
         for file_id, packs in files:
             path = cache_dir / file_id if cache_dir is not None else None
-            table = None
-            if path is not None:
-                try:
-                    table = path.read_bytes()
-                except OSError:
-                    pass
+            table = _mapped(path) if path is not None else None
             ft = _FileTable(packs, table)
             if ft.built and path is not None:
                 try:
@@ -129,6 +125,15 @@ class SortedLookup:
 
     def tree_pack_ids(self) -> list[bytes]:
         return [pack_id for ft in self._files for pack_id, records in ft.packs if records and records[32] == BLOB_TREE]
+
+
+def _mapped(path: Path) -> "mmap.mmap | None":
+    """A cached table, mapped (read once, no fresh memory); None if absent or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # ValueError: an empty file
+        return None
 
 
 def _location(pack_id: bytes, records: bytes, at: int) -> Location:

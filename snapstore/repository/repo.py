@@ -163,7 +163,7 @@ class Repository:
         diff): the index if it is loaded already, else a ``SortedLookup`` (lookup.py)."""
         if self._index is not None:
             return self._index
-        files = read_index_files(self.storage, lambda name: self.read_index_file(name.rsplit("/", 1)[-1]))
+        files = read_index_files(self.storage, self.storage.map, views=True)  # mapped: its records are not copied
         lookup = SortedLookup(files, self.pack_ids(), self.lookup_cache)
         self.cache_tree_packs(lookup.tree_pack_ids(), [file_id for file_id, _ in files])
         return lookup

@@ -90,6 +90,11 @@ class Storage(abc.ABC):
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """The object's bytes, or ``length`` bytes from ``offset`` (fewer at its end); ObjectNotFound if absent."""
 
+    def map(self, name: str):
+        """The whole object as a buffer: mapped into memory where the storage can (no copy, no
+        fresh memory for a large object read once), else its bytes; ObjectNotFound if absent."""
+        return self.get(name)
+
     def get_into(self, name: str, offset: int, buf: memoryview) -> int:
         """Read ``len(buf)`` bytes from ``offset`` into ``buf``; returns how many there were."""
         data = self.get(name, offset, len(buf))

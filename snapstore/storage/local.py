@@ -9,6 +9,7 @@ runs of a pack costs one system call each, as before.
 """
 from __future__ import annotations
 
+import mmap
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -113,6 +114,13 @@ class LocalStorage(Storage):
             offset += len(data)
             want -= len(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def map(self, name: str):
+        try:
+            with open(self.path_of(name), "rb") as f:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(name, self.location) from None
 
     def get_into(self, name: str, offset: int, buf: memoryview) -> int:
         fd = self._fd(name)

@@ -7,6 +7,7 @@ https://www.sqlite.org/fileformat2.html, sections 1.6 and 2.1).
 """
 from __future__ import annotations
 
+import array
 import struct
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -76,8 +77,9 @@ def children(page: bytes, pgno: int) -> list[int]:
     return kids
 
 
-def btree_pages(root: int, get: PageGetter) -> tuple[list[int], list[int]]:
-    """(interior pages, leaf pages) of the b-tree rooted at ``root``, leaves in key order.
+def btree_pages(root: int, get: PageGetter) -> tuple[list[int], "array.array[int]"]:
+    """(interior pages, leaf pages) of the b-tree rooted at ``root``, leaves in key order (as
+    4-byte numbers: a diff keeps every table's, a list would take 36 bytes a page).
 
     SQLite's b-trees are balanced (every leaf at the same depth), so a level is known to
     be the leaf level from its first page: the leaves themselves are never read here."""
@@ -85,7 +87,7 @@ def btree_pages(root: int, get: PageGetter) -> tuple[list[int], list[int]]:
     level = [root]
     while True:
         if get(level[0])[_header_offset(level[0])] in (LEAF_TABLE, LEAF_INDEX):
-            return interior, level
+            return interior, array.array("I", level)
         below = []
         for pgno in level:
             page = get(pgno)

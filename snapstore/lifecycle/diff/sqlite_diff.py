@@ -20,6 +20,7 @@ Chains of decoded rows are read only while some differing page is unexplained.
 from __future__ import annotations
 
 import bisect
+import functools
 import sqlite3
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -28,11 +29,10 @@ from typing import Callable, Iterator
 
 import blake3
 
-from ...chunklist import diff_positions, load_list, load_pair
+from ...chunklist import IdList, diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
-from ...sources.sqlite import SQLiteImageReader
 from .model import DiffResult, TableChanges, summarize
 from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
                            full_payload, leaf_cells, overflow_cells)
@@ -41,22 +41,24 @@ DB_PATH = "database/sqlite.db"
 
 
 class PageSide:
-    """One side of the diff: page chunk ids (32 bytes per page) and a page reader with a small
-    cache, keyed by chunk id: two snapshots' sides share theirs (an unchanged page is read once)."""
+    """One side of the diff: page chunk ids and a page reader (given the page number and its
+    chunk id) with a small cache, keyed by chunk id: two snapshots' sides share theirs (an
+    unchanged page is usually read once)."""
 
-    CACHE = 4096
+    CACHE = 256  # pages: 4096 saved 77 of ~4000 reads but cost 15 MiB of fresh memory (page faults)
 
-    def __init__(self, ids: bytes, read: Callable[[int], bytes], cache: "OrderedDict[bytes, bytes] | None" = None):
+    def __init__(self, ids: IdList, read: Callable[[int, bytes], bytes],
+                 cache: "OrderedDict[bytes, bytes] | None" = None):
         self.ids, self._read = ids, read
-        self.page_count = len(ids) // 32
+        self.page_count = ids.count
         self._cache: OrderedDict[bytes, bytes] = OrderedDict() if cache is None else cache
         self.reads = 0
 
     def get(self, pgno: int) -> bytes:
-        chunk = self.ids[(pgno - 1) * 32:pgno * 32]
+        chunk = self.ids.id(pgno - 1)
         page = self._cache.get(chunk)
         if page is None:
-            page = self._read(pgno)
+            page = self._read(pgno, chunk)
             self.reads += 1
             self._cache[chunk] = page
             if len(self._cache) > self.CACHE:
@@ -64,7 +66,8 @@ class PageSide:
         return page
 
 
-KEEP_FRAMES = 512  # decompressed payloads kept (16 pages each, 32 MiB): an overflow chain's pages share a few
+KEEP_FRAMES = 16  # decompressed payloads kept (16 pages each, 1 MiB): an overflow chain's pages share a few; more
+# would save decompressions but cost more in fresh memory (page faults) than they save
 
 
 def _paged(snap: Snapshot):
@@ -80,8 +83,8 @@ def _snapshot_reader(repo: Repository):
     return repo.reader(repo.lookup(), keep_frames=KEEP_FRAMES)
 
 
-def _side(ids: bytes, reader, cache: OrderedDict | None = None) -> PageSide:
-    return PageSide(ids, lambda pgno: reader.read(ids[(pgno - 1) * 32:pgno * 32]), cache)
+def _side(ids: IdList, reader, cache: OrderedDict | None = None) -> PageSide:
+    return PageSide(ids, lambda pgno, chunk: reader.read(chunk), cache)
 
 
 @contextmanager
@@ -98,17 +101,19 @@ def snapshot_sides(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[tuple
 def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
     ref = _paged(snap)
     with _snapshot_reader(repo) as reader:
-        yield _side(load_list(ref, reader), reader)
+        yield _side(IdList(load_list(ref, reader), ref.count), reader)
 
 
 @contextmanager
 def live_side(path: Path) -> Iterator[PageSide]:
     """The live database under SQLite's read transaction; every page is hashed once (no copy)."""
+    from ...sources.sqlite import SQLiteImageReader  # only a live diff reads a database file
+
     with SQLiteImageReader(path) as image:
         ids = bytearray()
         for page in image.pages(0, image.page_count):
             ids += blake3.blake3(page).digest()
-        yield PageSide(bytes(ids), lambda pgno: bytes(next(image.pages(pgno - 1, 1))))
+        yield PageSide(IdList(bytes(ids), image.page_count), lambda pgno, chunk: bytes(next(image.pages(pgno - 1, 1))))
 
 
 class _Schema:
@@ -123,21 +128,35 @@ class _Schema:
         self.btrees = [1] + [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
         virtual = [r[1] for r in rows if r[0] == "table" and (r[4] or "").upper().startswith("CREATE VIRTUAL")]
         self.tables: dict[str, dict] = {}
-        mem = sqlite3.connect(":memory:")
-        for kind, name, _, root, sql in (r[:5] for r in rows):
-            if kind != "table" or not root or name.startswith("sqlite_") or sql is None:
-                continue
-            mem.execute(sql)
-            info = mem.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall()
-            columns = [r[1] for r in info]
-            pk = sorted((r[5], r[0], r[2]) for r in info if r[5])
-            rowid_alias = len(pk) == 1 and pk[0][2].upper() == "INTEGER"
-            key = [] if rowid_alias else [idx for _, idx, _ in pk] if pk else None  # None: no key
+        tables = [(name, root, sql) for kind, name, _, root, sql in (r[:5] for r in rows)
+                  if kind == "table" and root and not name.startswith("sqlite_") and sql is not None]
+        declared = _declared(tuple((name, sql) for name, _, sql in tables))
+        for name, root, _ in tables:
             if side.get(root)[100 if root == 1 else 0] in (INTERIOR_INDEX, LEAF_INDEX):
                 continue  # WITHOUT ROWID (FTS5's own bookkeeping): an index b-tree, not rows
+            columns, key = declared[name]
             shadow = any(name.startswith(v + "_") for v in virtual)
-            self.tables[name] = {"root": root, "columns": columns, "key": key, "shadow": shadow}
+            self.tables[name] = {"root": root, "columns": list(columns), "key": None if key is None else list(key),
+                                "shadow": shadow}
+
+
+@functools.lru_cache(maxsize=2)  # both sides of a diff usually have the same schema: asked once
+def _declared(tables: tuple[tuple[str, str], ...]) -> dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]]:
+    """name -> (columns, key column indexes: () for a rowid alias, None for no key), from the
+    CREATE statements as SQLite itself reads them."""
+    out = {}
+    mem = sqlite3.connect(":memory:")
+    try:
+        for name, sql in tables:
+            mem.execute(sql)
+            info = mem.execute(f'PRAGMA table_info("{name.replace(chr(34), chr(34) * 2)}")').fetchall()
+            pk = sorted((r[5], r[0], r[2]) for r in info if r[5])
+            rowid_alias = len(pk) == 1 and pk[0][2].upper() == "INTEGER"
+            key = () if rowid_alias else tuple(idx for _, idx, _ in pk) if pk else None  # None: no key
+            out[name] = (tuple(r[1] for r in info), key)
+    finally:
         mem.close()
+    return out
 
 
 class _Side:
@@ -188,22 +207,23 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | 
     """``positions``: the 0-based pages whose chunk ids differ, if the caller knows them already."""
     geo_a, geo_b = Geometry.from_page1(a.get(1)), Geometry.from_page1(b.get(1))
     schema_a, schema_b = _Schema(a, geo_a), _Schema(b, geo_b)
+    if positions is None:
+        longer, shorter = sorted((bytes(a.ids), bytes(b.ids)), key=len, reverse=True)
+        positions = diff_positions(longer, shorter)
+    differing = {pos + 1 for pos in positions}
     leaves = {}
-    accounted = []
+    accounted = []  # per side, the differing pages its schema, freelist and b-trees explain
     for side, schema in ((a, schema_a), (b, schema_b)):
-        seen = {1, *schema.overflow} | freelist_pages(side.get(1), side.get)
+        # Only differing pages are kept: a set of every b-tree page (~100k) is MiBs of fresh memory.
+        seen = differing.intersection({1, *schema.overflow} | freelist_pages(side.get(1), side.get))
         per_table = {}
         for root in schema.btrees:
             interior, leaf_pages = btree_pages(root, side.get)
-            seen.update(interior)
-            seen.update(leaf_pages)
+            seen |= differing.intersection(interior)
+            seen |= differing.intersection(leaf_pages)
             per_table[root] = leaf_pages
         leaves[id(side)] = per_table
         accounted.append(seen)
-    if positions is None:
-        longer, shorter = (a.ids, b.ids) if len(a.ids) >= len(b.ids) else (b.ids, a.ids)
-        positions = diff_positions(longer, shorter)
-    differing = {pos + 1 for pos in positions}
     result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, rows, accounted)
     if result is None:  # a changed page no side can explain: decode everything
         result = _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, None, rows, accounted)
