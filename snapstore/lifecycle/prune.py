@@ -40,7 +40,7 @@ from ..manifest import Snapshot, list_snapshots
 from ..repository import Repository
 from ..repository.blob import check_blob, decompress_payload
 from ..repository.index import Index, PackInfo
-from ..repository.pack import BLOB_RECORD, BLOB_TREE, pack_id_of, pack_name, read_trailer
+from ..repository.pack import BLOB_RECORD, BLOB_TREE, pack_id_of, pack_name, trailer_records
 from ..storage import ObjectNotFound
 
 DEFAULT_MAX_UNUSED = 0.05
@@ -210,7 +210,7 @@ def _full_index(repo: Repository, plan: PrunePlan) -> tuple[dict[bytes, PackUse]
         if pack_id is None or pack_id in packs:
             continue
         try:
-            records = b"".join(e.record() for e in read_trailer(repo.storage, name, size))
+            records = trailer_records(repo.storage, name, size)
         except (IntegrityError, ObjectNotFound) as exc:
             plan.unreadable.append(f"{pack_id.hex()[:16]}: {exc}")
             continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ..errors import IntegrityError
 from ..repository import Repository
 from ..repository.index import PackInfo
-from ..repository.pack import BLOB_RECORD, pack_id_of, read_trailer
+from ..repository.pack import BLOB_RECORD, pack_id_of, trailer_records
 
 
 @dataclass
@@ -33,11 +33,11 @@ def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
         if pack_id is None:
             continue
         try:
-            entries = read_trailer(repo.storage, obj.name, obj.size)
+            records = trailer_records(repo.storage, obj.name, obj.size)
         except IntegrityError as exc:
             report.bad_packs.append(f"{obj.name.rsplit('/', 1)[-1][:16]}: {exc}")
             continue
-        infos.append(PackInfo(pack_id, obj.size, b"".join(e.record() for e in entries)))
+        infos.append(PackInfo(pack_id, obj.size, records))
     return infos
 
 

@@ -178,3 +178,8 @@ def read_trailer(storage: "Storage", name: str, size: int | None = None) -> list
         return list(iter_records(decode_trailer(tail, size)))
     except IntegrityError as exc:
         raise IntegrityError(f"pack {name.rsplit('/', 1)[-1][:16]} {exc}") from None
+
+
+def trailer_records(storage: "Storage", name: str, size: int | None = None) -> bytes:
+    """A pack's blob table as index records: how a pack no index file names is indexed (repair, prune)."""
+    return b"".join(entry.record() for entry in read_trailer(storage, name, size))

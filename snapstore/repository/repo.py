@@ -351,12 +351,9 @@ class BlobReader:
                 self._kept.popitem(last=False)
         return blob
 
-    def runs(self, ids: bytes, max_bytes: int | None = None) -> Iterator[list[tuple[bytes, Location]]]:
-        """Group a list of ids (32 bytes each) into runs stored back to back in one pack (of at
-        most 4096 blobs and about ``max_bytes`` stored bytes); the zero-byte blob is left out
+    def _located(self, ids: bytes) -> Iterator[tuple[bytes, Location]]:
+        """Each id of a packed id list with its location; the zero-byte blob is left out
         (nothing to read: its id says its content)."""
-        run: list[tuple[bytes, Location]] = []
-        end = -1
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
             if blob_id == EMPTY_BLOB_ID:
@@ -364,6 +361,15 @@ class BlobReader:
             loc = self.index.get(blob_id)
             if loc is None:
                 raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+            yield blob_id, loc
+
+    def runs(self, ids: bytes, max_bytes: int | None = None) -> Iterator[list[tuple[bytes, Location]]]:
+        """Group a list of ids (32 bytes each) into runs stored back to back in one pack (of at
+        most 4096 blobs and about ``max_bytes`` stored bytes); the zero-byte blob is left out
+        (nothing to read: its id says its content)."""
+        run: list[tuple[bytes, Location]] = []
+        end = -1
+        for blob_id, loc in self._located(ids):
             contiguous = run and loc.pack_id == run[-1][1].pack_id and loc.offset in (end, run[-1][1].offset)
             if run and (not contiguous or len(run) >= 4096
                         or (max_bytes is not None and end - run[0][1].offset >= max_bytes)):
@@ -445,13 +451,7 @@ class BlobReader:
         file's size."""
         members: list[tuple[Location, int, bytes]] = []  # (where stored, where in out, id)
         pos = 0
-        for off in range(0, len(ids), 32):
-            blob_id = ids[off:off + 32]
-            if blob_id == EMPTY_BLOB_ID:
-                continue  # nothing to read (as in ``runs``)
-            loc = self.index.get(blob_id)
-            if loc is None:
-                raise MissingChunk(f"chunk {blob_id.hex()[:16]} is not in the repository index")
+        for blob_id, loc in self._located(ids):
             members.append((loc, pos, blob_id))
             pos += loc.plain_length
         if pos > len(out):
