@@ -8,9 +8,9 @@ Two chunkers, chosen by what the content is (measured in docs/design.md):
 * ``fastcdc-16k`` (pyfastcdc, min 4 KiB / avg 16 KiB / max 64 KiB) for streams
   such as configs, logs and SQL dumps, where inserts shift bytes.
 
-Page hashing and compression run in a small pool of forked worker processes
-(BLAKE3 and zstd on 4 KiB inputs hold the GIL), each over a contiguous range of
-pages; the parent keeps the index and writes packs in page order, and never
+Page hashing, compression and (encrypted repositories) sealing run in a small
+pool of forked worker processes (BLAKE3 and zstd on 4 KiB inputs hold the GIL),
+each over a contiguous range of pages; the parent keeps the index and writes packs in page order, and never
 touches the database file itself (see sources/sqlite.py on POSIX locks).
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-import blake3
 import zstandard
 from pyfastcdc import FastCDC
 
+from .crypto.cipher import PAYLOAD, PLAIN, Cipher
 from .repository import BLOB_DATA, BlobWriter
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
 from .sources.sqlite import PageImage
@@ -35,6 +35,7 @@ Progress = Callable[[int], None]
 
 _worker_known: "set[bytes] | object" = ()
 _worker_level = 3
+_worker_cipher: Cipher = PLAIN
 
 
 @dataclass
@@ -54,6 +55,8 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     image, first, count = task
     psize = image.page_size
     compress = zstandard.ZstdCompressor(level=_worker_level).compress
+    cipher = _worker_cipher
+    blob_id = cipher.blob_id
     known = _worker_known
     ids = bytearray()
     payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]] = []
@@ -64,13 +67,13 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     def flush() -> None:
         plain = b"".join(group)
         packed = compress(plain)
-        payloads.append((CODEC_ZSTD, packed, list(members)) if len(packed) < len(plain)
-                        else (CODEC_RAW, plain, list(members)))
+        codec, stored = (CODEC_ZSTD, packed) if len(packed) < len(plain) else (CODEC_RAW, plain)
+        payloads.append((codec, cipher.seal(stored, PAYLOAD), list(members)))
         group.clear()
         members.clear()
 
     for page in image.pages(first, count):
-        chunk_id = blake3.blake3(page).digest()
+        chunk_id = blob_id(page)
         ids += chunk_id
         if chunk_id in known or chunk_id in seen:
             continue
@@ -84,9 +87,9 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     return bytes(ids), payloads
 
 
-def _init_worker(known, level: int) -> None:
-    global _worker_known, _worker_level
-    _worker_known, _worker_level = known, level
+def _init_worker(known, level: int, cipher: Cipher) -> None:
+    global _worker_known, _worker_level, _worker_cipher
+    _worker_known, _worker_level, _worker_cipher = known, level, cipher
 
 
 def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None = None,
@@ -101,14 +104,14 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     def store(result: ScanResult) -> None:
         chunk_ids, payloads = result
         ids.extend(chunk_ids)
-        writer.add_payloads(BLOB_DATA, payloads)
+        writer.add_payloads(BLOB_DATA, payloads, sealed=True)
         if progress:
             progress(len(chunk_ids) // 32 * image.page_size)
 
     # Always in forked workers, even just one: this process holds the source's SQLite
     # locks, which opening and closing the file here would silently drop.
     ctx = multiprocessing.get_context("fork")
-    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level)) as pool:
+    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level, writer.repo.cipher)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
     return IngestResult(bytes(ids), image.size)
@@ -129,8 +132,9 @@ def ingest_chunks(chunks: Iterable[bytes], writer: BlobWriter, progress: Progres
     groups, as new pages are, saved 0.4% on a PostgreSQL 1% day: not done.)"""
     ids = bytearray()
     size = 0
+    blob_id = writer.repo.cipher.blob_id
     for data in chunks:
-        chunk_id = blake3.blake3(data).digest()
+        chunk_id = blob_id(data)
         ids += chunk_id
         size += len(data)
         writer.add(chunk_id, data)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..crypto.password import password_from_environment
 from ..errors import RepositoryExists, RepositoryNotFound, UsageError
 from ..repository import Repository
 
@@ -36,20 +37,26 @@ def repository_location(config: Mapping[str, Any], config_dir: Path,
     return config_dir / DEFAULT_REPOSITORY
 
 
+def _init(path) -> Repository:
+    """A new repository, encrypted when a repository passphrase is set in the environment."""
+    return Repository.init(path, encrypt=password_from_environment() is not None)
+
+
 def open_repository(path: Path | str) -> Repository:
-    """The repository at ``path``, initialised first when the directory (or S3 prefix) is absent or empty."""
+    """The repository at ``path``, initialised first when the directory (or S3 prefix) is absent or empty
+    (encrypted if ``SNAPSTORE_PASSWORD``/``_FILE``/``_COMMAND`` is set)."""
     if isinstance(path, str) and path.startswith("s3:"):
         try:
             return Repository.open(path)
         except RepositoryNotFound:
             try:
-                return Repository.init(path)
+                return _init(path)
             except RepositoryExists:  # another process created it first
                 return Repository.open(path)
     path = Path(path)
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         try:
-            return Repository.init(path)
+            return _init(path)
         except RepositoryExists:  # another process created it first
             pass
     return Repository.open(path)

@@ -38,7 +38,7 @@ from ..chunklist import ID_SIZE, LEAF_IDS
 from ..errors import IntegrityError, UnsupportedFormat, UsageError
 from ..manifest import Snapshot, list_snapshots
 from ..repository import Repository
-from ..repository.blob import check_blob, decompress_payload
+from ..repository.blob import check_blob, open_payload
 from ..repository.index import Index, PackInfo
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, pack_id_of, pack_name, trailer_records
 from ..storage import ObjectNotFound
@@ -210,7 +210,7 @@ def _full_index(repo: Repository, plan: PrunePlan) -> tuple[dict[bytes, PackUse]
         if pack_id is None or pack_id in packs:
             continue
         try:
-            records = trailer_records(repo.storage, name, size)
+            records = trailer_records(repo.storage, name, size, repo.cipher)
         except (IntegrityError, ObjectNotFound) as exc:
             plan.unreadable.append(f"{pack_id.hex()[:16]}: {exc}")
             continue
@@ -312,9 +312,9 @@ def _copy_pack(buf: bytes, use: PackUse, writer, dctx: zstandard.ZstdDecompresso
     for (offset, slen), (codec, members) in sorted(payloads.items()):
         data = buf[offset:offset + slen]
         where = f"pack {use.pack_id.hex()[:16]}"
-        frame = decompress_payload(codec, data, dctx, where) if len(data) == slen else None
+        frame = open_payload(writer.repo.cipher, codec, data, dctx, where) if len(data) == slen else None
         for blob_id, plain, inner in members:
-            if frame is None or check_blob(blob_id, frame, inner, plain) is None:
+            if frame is None or check_blob(writer.repo.cipher, blob_id, frame, inner, plain) is None:
                 raise PruneRefused(f"chunk {blob_id.hex()[:16]} in {where} is damaged; prune stops before "
                                    "deleting anything (run 'snapstore repair packs', then prune)")
         batch.append((codec, data, members))

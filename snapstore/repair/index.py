@@ -33,7 +33,7 @@ def scan_packs(repo: Repository, report: RepairReport) -> list[PackInfo]:
         if pack_id is None:
             continue
         try:
-            records = trailer_records(repo.storage, obj.name, obj.size)
+            records = trailer_records(repo.storage, obj.name, obj.size, repo.cipher)
         except IntegrityError as exc:
             report.bad_packs.append(f"{obj.name.rsplit('/', 1)[-1][:16]}: {exc}")
             continue

@@ -28,10 +28,12 @@ from typing import Callable, Iterable
 import blake3
 import zstandard
 
+from ..crypto import PLAIN, Cipher
 from ..errors import IntegrityError, UsageError
 from ..repository import BlobWriter, Repository
+from ..repository.blob import BlobDamage, check_blob, open_payload
 from ..repository.index import PackInfo
-from ..repository.pack import BLOB_RECORD, BLOB_TREE, CODEC_ZSTD
+from ..repository.pack import BLOB_RECORD, BLOB_TREE
 from ..storage import ObjectNotFound
 from ..verify import verify_repository
 from ..verify.packcheck import PackOutcome, check_blobs, trailer_records
@@ -100,7 +102,7 @@ def _init_worker(repo: Repository) -> None:
     _worker_repo = repo
 
 
-def check_pack_bytes(pack_id: bytes, buf: bytes, indexed: PackInfo | None) -> PackFinding:
+def check_pack_bytes(pack_id: bytes, buf: bytes, indexed: PackInfo | None, cipher: Cipher = PLAIN) -> PackFinding:
     """Judge one pack from its bytes, against the index's records if it is indexed."""
     found = PackFinding(pack_id, size=len(buf))
     if blake3.blake3(buf).digest() != pack_id:
@@ -108,7 +110,7 @@ def check_pack_bytes(pack_id: bytes, buf: bytes, indexed: PackInfo | None) -> Pa
     if indexed is not None and indexed.size != len(buf):
         found.problems.append(f"{len(buf)} bytes, the index says {indexed.size}")
     try:
-        found.trailer = trailer_records(buf)
+        found.trailer = trailer_records(buf, cipher)
     except IntegrityError as exc:
         found.problems.append(str(exc))
     records = indexed.records if indexed is not None else found.trailer
@@ -116,7 +118,7 @@ def check_pack_bytes(pack_id: bytes, buf: bytes, indexed: PackInfo | None) -> Pa
         found.problems.append("trailer disagrees with the index")
     if records:
         out = PackOutcome(pack_id)
-        check_blobs(buf, 0, list(BLOB_RECORD.iter_unpack(records)), out)
+        check_blobs(buf, 0, list(BLOB_RECORD.iter_unpack(records)), out, cipher)
         found.blobs = out.blobs
         found.bad = {blob_id for blob_id, _type, _kind in out.bad}
     return found
@@ -128,7 +130,7 @@ def _check_one(task: tuple[bytes, PackInfo | None]) -> PackFinding:
         buf = _worker_repo.read_pack(pack_id)
     except ObjectNotFound:
         return PackFinding(pack_id, problems=["is missing"])
-    return check_pack_bytes(pack_id, buf, indexed)
+    return check_pack_bytes(pack_id, buf, indexed, _worker_repo.cipher)
 
 
 def check_packs(repo: Repository, tasks: list[tuple[bytes, PackInfo | None]], progress: Progress | None,
@@ -149,6 +151,7 @@ def check_packs(repo: Repository, tasks: list[tuple[bytes, PackInfo | None]], pr
 def salvage_pack(buf: bytes, records: Iterable[tuple], bad: set[bytes], writer: BlobWriter) -> int:
     """Store again every intact blob of a damaged pack that no healthy pack holds; returns how many."""
     dctx = zstandard.ZstdDecompressor()
+    cipher = writer.repo.cipher
     frames: dict[tuple[int, int], bytes | None] = {}
     salvaged = 0
     for blob_id, btype, codec, offset, slen, plen, inner in records:
@@ -156,16 +159,15 @@ def salvage_pack(buf: bytes, records: Iterable[tuple], bad: set[bytes], writer: 
             continue
         key = (offset, slen)
         if key not in frames:
-            payload = buf[offset:offset + slen]
             try:
-                frames[key] = dctx.decompressobj().decompress(payload) if codec == CODEC_ZSTD else payload
-            except zstandard.ZstdError:
+                frames[key] = open_payload(cipher, codec, buf[offset:offset + slen], dctx, "payload")
+            except BlobDamage:
                 frames[key] = None
         plain = frames[key]
-        data = plain[inner:inner + plen] if plain is not None else b""
-        if len(data) != plen or blake3.blake3(data).digest() != blob_id:
+        data = check_blob(cipher, blob_id, plain, inner, plen) if plain is not None else None
+        if data is None:
             continue  # re-checked here: records from a trailer the check did not use
-        writer.add(blob_id, data, BLOB_TREE if btype == BLOB_TREE else 0)
+        writer.add(blob_id, bytes(data), BLOB_TREE if btype == BLOB_TREE else 0)
         salvaged += 1
     return salvaged
 

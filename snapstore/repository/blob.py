@@ -3,20 +3,22 @@
 Restores (``BlobReader``), verify's tree walk (``verify/reader.py``) and verify's
 pack pass (``verify/packcheck.py``) all read blobs; each gets its payload its
 own way (a reused buffer, a cached range, one big read of a pack), but all of
-them decompress with ``decompress_payload`` and check with ``check_blob``, so a
-rule about what counts as an intact blob lives here only.
+them open with ``open_payload`` (decrypt, then decompress) and check with
+``check_blob``, so a rule about what counts as an intact blob lives here only.
 """
 from __future__ import annotations
 
 import blake3
 import zstandard
 
+from ..crypto.cipher import PAYLOAD, AuthenticationFailed, Cipher
 from ..errors import IntegrityError
 from .pack import CODEC_RAW, CODEC_ZSTD
 
 
-# The id of the zero-byte blob: its content is known from its id, so readers need not fetch it
-# (PostgreSQL captures pad every key range's slots with it: ~50 000 in a 700 MB agent).
+# The id of the zero-byte blob in a plaintext repository (``Cipher.empty_id`` in any): its
+# content is known from its id, so readers need not fetch it (PostgreSQL captures pad every
+# key range's slots with it: ~50 000 in a 700 MB agent).
 EMPTY_BLOB_ID = blake3.blake3(b"").digest()
 
 
@@ -31,8 +33,14 @@ class BlobDamage(IntegrityError):
         return type(self), (self.kind, self.message)
 
 
-def decompress_payload(codec: int, payload, dctx: zstandard.ZstdDecompressor, where: str):
-    """The plain bytes of a stored payload (raw payloads are returned as given)."""
+def open_payload(cipher: Cipher, codec: int, payload, dctx: zstandard.ZstdDecompressor, where: str):
+    """The plain bytes of a stored payload: opened (encrypted repositories), then decompressed
+    (a raw payload of a plaintext repository is returned as given)."""
+    if cipher.encrypted:
+        try:
+            payload = cipher.open(payload, PAYLOAD, where)
+        except AuthenticationFailed as exc:
+            raise BlobDamage("chunk-corrupt", exc.message) from None
     if codec == CODEC_RAW:
         return payload
     if codec != CODEC_ZSTD:
@@ -47,9 +55,9 @@ def decompress_payload(codec: int, payload, dctx: zstandard.ZstdDecompressor, wh
         raise BlobDamage("chunk-corrupt", f"{where} does not decompress: {exc}") from None
 
 
-def check_blob(blob_id: bytes, plain, inner: int, plain_length: int) -> memoryview | None:
+def check_blob(cipher: Cipher, blob_id: bytes, plain, inner: int, plain_length: int) -> memoryview | None:
     """The blob's bytes, a view into its payload's ``plain`` bytes, or None if they do not hash to ``blob_id``."""
     view = memoryview(plain)[inner:inner + plain_length]
-    if len(view) != plain_length or blake3.blake3(view).digest() != blob_id:
+    if len(view) != plain_length or cipher.blob_id(view) != blob_id:
         return None
     return view

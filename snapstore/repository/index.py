@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 import blake3
 import msgpack
 
+from ..crypto.cipher import INDEX, PLAIN, Cipher
 from ..errors import IntegrityError
 from .pack import BLOB_RECORD, BLOB_TREE
 
@@ -168,9 +169,9 @@ def index_file_name(file_id: str) -> str:
     return f"index/{file_id}"
 
 
-def write_index_file(storage: "Storage", packs: list[PackInfo]) -> tuple[str, int]:
-    """Store an index file naming ``packs``; returns its id and size."""
-    data = encode_index_file(packs)
+def write_index_file(storage: "Storage", packs: list[PackInfo], cipher: Cipher = PLAIN) -> tuple[str, int]:
+    """Store an index file naming ``packs`` (sealed by ``cipher``); returns its id and size."""
+    data = cipher.seal(encode_index_file(packs), INDEX)
     file_id = blake3.blake3(data).hexdigest()
     storage.put(index_file_name(file_id), data, create_only=True)
     return file_id, len(data)
@@ -206,13 +207,15 @@ class _Views:
 _BIN_HEADER = {0xC4: 2, 0xC5: 3, 0xC6: 5}  # msgpack bin 8/16/32: header length
 
 
-def decode_index_file(file_id: str, data, views: bool = False) -> list[tuple[bytes, int, bytes]]:
+def decode_index_file(file_id: str, data, views: bool = False, cipher: Cipher = PLAIN
+                      ) -> list[tuple[bytes, int, bytes]]:
     """The (pack id, size, records) an index file lists; IntegrityError if it is not what its name says.
 
-    With ``views``, each pack's records are a view into ``data`` (a mapped file: a reader of
-    a few records need not copy 13 MB of them); else bytes."""
+    With ``views``, each pack's records are a view into the plain bytes (for a plaintext
+    repository a mapped file: a reader of a few records need not copy 13 MB of them); else bytes."""
     if blake3.blake3(data).hexdigest() != file_id:
         raise IntegrityError(f"index file {file_id} is corrupt (hash mismatch); run 'snapstore repair index'")
+    data = cipher.open(data, INDEX, f"index file {file_id}")
     buf = memoryview(data)
     unpacker = msgpack.Unpacker(_Views(buf))
     packs, version = [], None
@@ -250,21 +253,21 @@ def decode_index_file(file_id: str, data, views: bool = False) -> list[tuple[byt
         raise IntegrityError(f"index file {file_id} is unreadable: {exc}") from None
 
 
-def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None, views: bool = False
-                     ) -> list[tuple[str, list[tuple[bytes, int, bytes]]]]:
+def read_index_files(storage: "Storage", read: Callable[[str], bytes] | None = None, views: bool = False,
+                     cipher: Cipher = PLAIN) -> list[tuple[str, list[tuple[bytes, int, bytes]]]]:
     """Each index file's id with the (pack id, size, records) it lists (``decode_index_file``)."""
     read = read or storage.get
-    return [(file_id, decode_index_file(file_id, read(index_file_name(file_id)), views))
+    return [(file_id, decode_index_file(file_id, read(index_file_name(file_id)), views, cipher))
             for file_id in index_file_ids(storage)]
 
 
 def load_index(storage: "Storage", read: Callable[[str], bytes] | None = None,
-               present: set[bytes] | None = None) -> Index:
+               present: set[bytes] | None = None, cipher: Cipher = PLAIN) -> Index:
     """The union of all index files; ``read(name)`` fetches a file (the repository's cache).
     With ``present`` (the packs in the storage), listings in existing packs win over listings
     in missing ones, and ``missing_packs`` names the latter."""
     index = Index()
-    files = read_index_files(storage, read)
+    files = read_index_files(storage, read, cipher=cipher)
     index.files = [file_id for file_id, _ in files]
     packs = prefer_present([pack for _, listed in files for pack in listed], present)
     if present is not None:

@@ -2,9 +2,9 @@
 
 Layout (all integers little-endian)::
 
-    b"SNAPPK\\x00\\x01"                       8-byte magic + format version
-    blob 0 payload, blob 1 payload, ...       zstd frames or raw bytes
-    trailer                                   msgpack {"v": 1, "blobs": RECORDS}
+    b"SNAPPK\\x00\\x01"                       8-byte magic + format version (\\x02: encrypted)
+    blob 0 payload, blob 1 payload, ...       zstd frames or raw bytes (v2: each sealed)
+    trailer                                   msgpack {"v": 1, "blobs": RECORDS} (v2: sealed)
     u32 trailer length
     b"SNAPPEND"                               end magic
 
@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Iterator
 import blake3
 import msgpack
 
+from ..crypto.cipher import PLAIN, TRAILER, Cipher
 from ..errors import IntegrityError
 
 if TYPE_CHECKING:
     from ..storage import Storage
 
 PACK_MAGIC = b"SNAPPK\x00\x01"
+SEALED_PACK_MAGIC = b"SNAPPK\x00\x02"  # an encrypted repository's packs (same length)
 END_MAGIC = b"SNAPPEND"
 TAIL = struct.Struct("<I8s")
 BLOB_RECORD = struct.Struct("<32sBBQIII")  # id, type, codec, payload offset, stored len, plain len, inner
@@ -69,11 +71,12 @@ def iter_records(records: bytes) -> Iterator[BlobEntry]:
 class PackWriter:
     """Appends blobs to a staged object; ``finish`` stores it under its hash."""
 
-    def __init__(self, storage: "Storage", blob_type: int = BLOB_DATA):
+    def __init__(self, storage: "Storage", blob_type: int = BLOB_DATA, cipher: Cipher = PLAIN):
         self._file = storage.stage("tree" if blob_type == BLOB_TREE else "data")
         self._hasher = blake3.blake3()
         self._records = bytearray()
-        self._write(PACK_MAGIC)
+        self._cipher = cipher
+        self._write(SEALED_PACK_MAGIC if cipher.encrypted else PACK_MAGIC)
 
     def _write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
@@ -98,7 +101,7 @@ class PackWriter:
 
         On S3 the upload may still be running: ``Storage.flush`` waits for it."""
         records = bytes(self._records)
-        trailer = msgpack.packb({"v": 1, "blobs": records})
+        trailer = self._cipher.seal(msgpack.packb({"v": 1, "blobs": records}), TRAILER)
         self._write(trailer)
         self._write(TAIL.pack(len(trailer), END_MAGIC))
         pack_id = self._hasher.digest()
@@ -140,7 +143,7 @@ def trailer_length(buf: bytes | memoryview, size: int) -> int:
     return trailer_len
 
 
-def decode_trailer(buf: bytes | memoryview, size: int) -> bytes:
+def decode_trailer(buf: bytes | memoryview, size: int, cipher: Cipher = PLAIN) -> bytes:
     """The blob records of a pack from ``buf``, its last bytes (holding at least the whole trailer).
 
     The one trailer parser: ``read_trailer`` and verify's pack check both use it.
@@ -150,8 +153,9 @@ def decode_trailer(buf: bytes | memoryview, size: int) -> bytes:
     end = len(buf) - TAIL.size
     if trailer_len > end:
         raise ValueError("the buffer does not hold the whole trailer")
+    trailer = cipher.open(buf[end - trailer_len:end], TRAILER, "trailer")
     try:
-        records = msgpack.unpackb(buf[end - trailer_len:end])["blobs"]
+        records = msgpack.unpackb(trailer)["blobs"]
         if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
             raise ValueError("blob records have the wrong length")
     except Exception as exc:  # msgpack raises several types on garbage
@@ -163,7 +167,7 @@ def decode_trailer(buf: bytes | memoryview, size: int) -> bytes:
     return records
 
 
-def read_trailer(storage: "Storage", name: str, size: int | None = None) -> list[BlobEntry]:
+def read_trailer(storage: "Storage", name: str, size: int | None = None, cipher: Cipher = PLAIN) -> list[BlobEntry]:
     """The blob table of one pack, read from its tail only (one range read, two for huge tables)."""
     if size is None:
         size = storage.stat(name).size
@@ -175,11 +179,11 @@ def read_trailer(storage: "Storage", name: str, size: int | None = None) -> list
         need = trailer_length(tail, size) + TAIL.size
         if need > len(tail):
             tail = storage.get(name, size - need, need)
-        return list(iter_records(decode_trailer(tail, size)))
+        return list(iter_records(decode_trailer(tail, size, cipher)))
     except IntegrityError as exc:
         raise IntegrityError(f"pack {name.rsplit('/', 1)[-1][:16]} {exc}") from None
 
 
-def trailer_records(storage: "Storage", name: str, size: int | None = None) -> bytes:
+def trailer_records(storage: "Storage", name: str, size: int | None = None, cipher: Cipher = PLAIN) -> bytes:
     """A pack's blob table as index records: how a pack no index file names is indexed (repair, prune)."""
-    return b"".join(entry.record() for entry in read_trailer(storage, name, size))
+    return b"".join(entry.record() for entry in read_trailer(storage, name, size, cipher))

@@ -1,6 +1,7 @@
 """The repository: packs, index files and snapshot manifests in a ``Storage``.
 
     config              format version and parameters (RepoConfig)
+    keys/<id>           encrypted repositories: the master key, wrapped per passphrase (crypto/keys.py)
     data/ab/<pack id>   packs (pack.py), named by the BLAKE3 of their bytes
     index/<id>          index files (index.py), named by their BLAKE3
     snapshots/<id>      snapshot manifests (manifest.py), named by their BLAKE3
@@ -26,10 +27,13 @@ from typing import Callable, Iterator
 import blake3
 import zstandard
 
+from ..crypto import PLAIN, Cipher, MasterKey, get_password
+from ..crypto import keys as key_files
+from ..crypto.cipher import PAYLOAD, SCHEME, SNAPSHOT
 from ..errors import IntegrityError, MissingChunk, RepositoryExists, RepositoryNotFound
 from ..storage import LocalStorage, ObjectNotFound, Storage, StorageError, open_storage
 from ..storage.cache import CachedStorage, default_cache_root
-from .blob import EMPTY_BLOB_ID, BlobDamage, check_blob, decompress_payload
+from .blob import BlobDamage, check_blob, open_payload
 from .config import RepoConfig
 from .index import (Index, Location, PackInfo, decode_index_file, index_file_ids, index_file_name, load_index,
                     read_index_files, write_index_file)
@@ -42,7 +46,8 @@ RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds 
 RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
 RANGE_SPLIT = 4  # a restore task's bytes come as about this many ranges, fetched together: decoding
 RANGE_MIN = 1024 * 1024  # the first overlaps fetching the rest (but no range below this)
-LAYOUT = ("data", "index", "snapshots", "locks")
+LAYOUT = ("data", "index", "snapshots", "locks", "keys")
+Password = "str | bytes | Callable[[], str] | None"  # None: crypto.get_password (environment, then terminal)
 
 
 @dataclass
@@ -64,10 +69,18 @@ def _as_storage(where: "str | os.PathLike | Storage", options: dict[str, str] | 
     return where if isinstance(where, Storage) else open_storage(os.fspath(where), options)
 
 
+def _passphrase(password) -> str | bytes:
+    if password is None:
+        return get_password()
+    return password() if callable(password) else password
+
+
 class Repository:
-    def __init__(self, storage: Storage, config: RepoConfig):
+    def __init__(self, storage: Storage, config: RepoConfig, cipher: Cipher = PLAIN, key_id: str | None = None):
         self.storage = storage
         self.config = config
+        self.cipher = cipher  # names blobs, seals and opens every stored object
+        self.key_id = key_id  # the key file this process opened an encrypted repository with
         self._index: Index | None = None
         self._held: str | None = None  # the lock this object holds: "shared" or "exclusive"
         self.command = "snapstore"  # who takes the lock, as a waiting process is told
@@ -81,7 +94,10 @@ class Repository:
 
     # -- opening -------------------------------------------------------------
     @classmethod
-    def init(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None) -> "Repository":
+    def init(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None, *,
+             encrypt: bool = False, password: Password = None, kdf_cost: dict | None = None) -> "Repository":
+        """A new, empty repository; ``encrypt`` makes it format v2, its master key wrapped under
+        ``password`` (docs/design.md "Encryption")."""
         storage = _as_storage(where, options)
         if storage.exists("config"):
             raise RepositoryExists(f"a snapstore repository already exists at {storage.location}")
@@ -91,16 +107,26 @@ class Repository:
             storage.make_layout(LAYOUT)
         elif next(iter(storage.list("")), None) is not None:
             raise RepositoryExists(f"{storage.location} is not empty; choose a new prefix")
-        config = RepoConfig()
+        cipher, key_id = PLAIN, None
+        if encrypt:
+            config = RepoConfig(version=2, encryption=SCHEME)
+            master = MasterKey.generate()
+            key_id = key_files.add_key(storage, config.repo_id, master, _passphrase(password), kdf_cost)
+            cipher = Cipher(master)
+        else:
+            config = RepoConfig()
+        # the config last: a repository without one is not a repository, so a crash before
+        # this leaves a directory the next init may use
         if not storage.put("config", config.encode(), create_only=True):
             raise RepositoryExists(f"a snapstore repository was just created at {storage.location}")
-        return cls(storage, config)
+        return cls(storage, config, cipher, key_id)
 
     @classmethod
     def open(cls, where: "str | os.PathLike | Storage", options: dict[str, str] | None = None, *,
-             cache: bool = True) -> "Repository":
+             cache: bool = True, password: Password = None) -> "Repository":
         """``cache``: keep index files, manifests and tree packs of a remote repository in
-        the local cache (storage/cache.py); local repositories are never cached."""
+        the local cache (storage/cache.py); local repositories are never cached.
+        ``password`` opens an encrypted repository (asked for only if it is one)."""
         storage = _as_storage(where, options)
         if isinstance(storage, LocalStorage) and not storage.root.is_dir():
             raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')")
@@ -109,9 +135,13 @@ class Repository:
         except ObjectNotFound:
             raise RepositoryNotFound(f"no snapstore repository at {storage.location} (run 'snapstore init')") from None
         config = RepoConfig.decode(data, storage.location)
+        cipher, key_id = PLAIN, None
+        if config.encrypted:
+            master, key_id = key_files.open_master(storage, config.repo_id, _passphrase(password))
+            cipher = Cipher(master)
         if cache and not storage.is_local:
             storage = CachedStorage(storage, default_cache_root() / config.repo_id)
-        repo = cls(storage, config)
+        repo = cls(storage, config, cipher, key_id)
         if cache:
             repo.lookup_cache = default_cache_root() / "lookup" / config.repo_id
         return repo
@@ -119,7 +149,7 @@ class Repository:
     def uncached(self) -> "Repository":
         """The same repository read without the local cache."""
         if isinstance(self.storage, CachedStorage):
-            return Repository(self.storage.inner, self.config)
+            return Repository(self.storage.inner, self.config, self.cipher, self.key_id)
         return self
 
     def close(self) -> None:
@@ -154,7 +184,7 @@ class Repository:
     def index(self) -> Index:
         if self._index is None:
             self._index = load_index(self.storage, lambda name: self.read_index_file(name.rsplit("/", 1)[-1]),
-                                     present=self.pack_ids())
+                                     present=self.pack_ids(), cipher=self.cipher)
             self.cache_tree_packs(self._index.tree_pack_ids(), self._index.files)
         return self._index
 
@@ -163,7 +193,8 @@ class Repository:
         diff): the index if it is loaded already, else a ``SortedLookup`` (lookup.py)."""
         if self._index is not None:
             return self._index
-        files = read_index_files(self.storage, self.storage.map, views=True)  # mapped: its records are not copied
+        files = read_index_files(self.storage, self.storage.map, views=True,  # mapped: its records are not copied
+                                 cipher=self.cipher)
         lookup = SortedLookup(files, self.pack_ids(), self.lookup_cache)
         self.cache_tree_packs(lookup.tree_pack_ids(), [file_id for file_id, _ in files])
         return lookup
@@ -201,7 +232,9 @@ class Repository:
 
     # -- snapshot files ------------------------------------------------------
     def write_snapshot_file(self, data: bytes) -> str:
+        """Store a manifest (sealed in an encrypted repository); its id is the hash of what is stored."""
         self.storage.flush()  # the commit point: every pack it names must be stored first
+        data = self.cipher.seal(data, SNAPSHOT)
         snapshot_id = blake3.blake3(data).hexdigest()
         self.storage.put(f"snapshots/{snapshot_id}", data, create_only=True)
         return snapshot_id
@@ -217,8 +250,12 @@ class Repository:
         return sorted(self.snapshot_sizes())
 
     def read_snapshot_file(self, snapshot_id: str) -> bytes:
-        """The manifest's bytes; ObjectNotFound if there is no such snapshot."""
-        return self.storage.get(f"snapshots/{snapshot_id}")
+        """The manifest's plain bytes; ObjectNotFound if there is no such snapshot,
+        IntegrityError if its bytes are not what its id says (or do not open)."""
+        data = self.storage.get(f"snapshots/{snapshot_id}")
+        if blake3.blake3(data).hexdigest() != snapshot_id:
+            raise IntegrityError(f"snapshot {snapshot_id[:8]} manifest is corrupt (hash mismatch)")
+        return self.cipher.open(data, SNAPSHOT, f"snapshot {snapshot_id[:8]} manifest")
 
     def remove_snapshot_file(self, snapshot_id: str) -> None:
         """The one place snapshot manifests are deleted (forget); the caller holds the exclusive lock.
@@ -270,7 +307,7 @@ class Repository:
         many old files were removed.  ``before_delete`` is told each old file's name first.
         """
         old = index_file_ids(self.storage)
-        new_id = write_index_file(self.storage, packs)[0] if packs else None
+        new_id = write_index_file(self.storage, packs, self.cipher)[0] if packs else None
         removed = 0
         for file_id in old:
             if file_id != new_id:
@@ -318,6 +355,7 @@ class BlobReader:
         self.repo = repo
         self.storage = repo.storage
         self.index = repo.index if index is None else index
+        self.cipher = repo.cipher
         self._dctx = zstandard.ZstdDecompressor()
         self._keep = keep_frames  # read(): this many recent payloads stay decompressed (a diff's random reads)
         self._kept: OrderedDict[tuple[bytes, int, int], memoryview] = OrderedDict()
@@ -354,9 +392,10 @@ class BlobReader:
     def _located(self, ids: bytes) -> Iterator[tuple[bytes, Location]]:
         """Each id of a packed id list with its location; the zero-byte blob is left out
         (nothing to read: its id says its content)."""
+        empty = self.cipher.empty_id
         for off in range(0, len(ids), 32):
             blob_id = ids[off:off + 32]
-            if blob_id == EMPTY_BLOB_ID:
+            if blob_id == empty:
                 continue
             loc = self.index.get(blob_id)
             if loc is None:
@@ -483,9 +522,9 @@ class BlobReader:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
-            frame = decompress_payload(loc.codec, payload, self._dctx, _where(blob_id, loc))
+            frame = open_payload(self.cipher, loc.codec, payload, self._dctx, _where(blob_id, loc))
             self._frame_key, self._frame = key, memoryview(frame)
-        plain = check_blob(blob_id, self._frame, loc.inner, loc.plain_length)
+        plain = check_blob(self.cipher, blob_id, self._frame, loc.inner, loc.plain_length)
         if plain is None:
             self._frame_key = None
             raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
@@ -549,19 +588,25 @@ class BlobWriter:
         return self.add_payloads(blob_type, [(codec, payload, [(blob_id, len(data))])]) == 1
 
     def add_tree(self, data: bytes) -> bytes:
-        blob_id = blake3.blake3(data).digest()
+        blob_id = self.repo.cipher.blob_id(data)
         self.add(blob_id, data, BLOB_TREE)
         return blob_id
 
-    def add_payloads(self, blob_type: int, payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]]) -> int:
+    def add_payloads(self, blob_type: int, payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]],
+                     sealed: bool = False) -> int:
         """Store compressed payloads, each holding consecutive blobs (id, plain length).
 
         Blobs already stored are not indexed again; a payload all of whose blobs
         are known is skipped.  Returns how many blobs were new.  The page scan hands
         over thousands of payloads at a time; they go to disk in one write per pack.
+        ``sealed``: the payloads are sealed already (the page scan's workers do it), else
+        an encrypted repository's are sealed here.
         """
+        seal = self.repo.cipher.seal if self.repo.cipher.encrypted and not sealed else None
         placed = []
         for codec, data, members in payloads:
+            if seal is not None:
+                data = seal(data, PAYLOAD)
             listed, inner = [], 0
             for blob_id, plain in members:
                 listed.append((blob_id, plain, inner))
@@ -592,7 +637,7 @@ class BlobWriter:
         while i < len(fresh_payloads):
             pack = self._open.get(blob_type)
             if pack is None:
-                pack = self._open[blob_type] = PackWriter(self.repo.storage, blob_type)
+                pack = self._open[blob_type] = PackWriter(self.repo.storage, blob_type, self.repo.cipher)
             j, size = i + 1, len(fresh_payloads[i][1])
             while j < len(fresh_payloads) and pack.size + size + len(fresh_payloads[j][1]) <= limit:
                 size += len(fresh_payloads[j][1])
@@ -625,7 +670,7 @@ class BlobWriter:
         with self.repo.index_update():
             self._load_new_index_files()
             self.repo.storage.flush()  # an index file names only packs that are stored
-            file_id, size = write_index_file(self.repo.storage, self._unindexed)
+            file_id, size = write_index_file(self.repo.storage, self._unindexed, self.repo.cipher)
         self.index.files.append(file_id)
         self.stats.file_bytes += size
         self.written.extend(self._unindexed)
@@ -644,7 +689,8 @@ class BlobWriter:
         known = set(self.index.files)
         for file_id in index_file_ids(self.repo.storage):
             if file_id not in known:
-                self.index.add_packs(decode_index_file(file_id, self.repo.read_index_file(file_id)))
+                self.index.add_packs(decode_index_file(file_id, self.repo.read_index_file(file_id),
+                                                       cipher=self.repo.cipher))
                 self.index.files.append(file_id)
 
     def flush(self) -> None:

@@ -13,7 +13,9 @@ trailer.
 Runs in a worker process: it takes and returns plain data (``PackTask`` /
 ``PackOutcome``) and never raises for damage, only reports it.  Packs are read
 through the repository's storage, set by ``use_storage`` before the workers
-fork (a forked S3 worker makes its own client on first use).
+fork (a forked S3 worker makes its own client on first use), with the
+repository's cipher (an encrypted repository's payloads are opened first; one
+that fails authentication is a corrupt chunk).
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field
 import blake3
 import zstandard
 
+from ..crypto.cipher import PAYLOAD, PLAIN, AuthenticationFailed, Cipher
 from ..errors import IntegrityError
 from ..repository.blob import check_blob
-from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, PACK_MAGIC, decode_trailer
+from ..repository.pack import BLOB_RECORD, CODEC_RAW, CODEC_ZSTD, PACK_MAGIC, SEALED_PACK_MAGIC, decode_trailer
 from ..storage import ObjectNotFound, Storage, StorageError
 
 Record = tuple[bytes, int, int, int, int, int, int]  # id, type, codec, payload offset, stored len, plain len, inner
@@ -52,11 +55,12 @@ class PackOutcome:
 
 
 _storage: Storage | None = None  # set by use_storage; inherited by forked workers
+_cipher: Cipher = PLAIN
 
 
-def use_storage(storage: Storage) -> None:
-    global _storage
-    _storage = storage
+def use_storage(storage: Storage, cipher: Cipher = PLAIN) -> None:
+    global _storage, _cipher
+    _storage, _cipher = storage, cipher
 
 
 def _read_span(name: str, start: int, end: int | None) -> bytes:
@@ -64,12 +68,14 @@ def _read_span(name: str, start: int, end: int | None) -> bytes:
     return _storage.get(name, start, None if end is None else max(0, end - start))
 
 
-def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) -> None:
+def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome, cipher: Cipher) -> None:
     """Decompress and re-hash ``records`` whose payloads are in ``buf`` (which starts at pack offset ``base``).
 
     Several blobs may share one payload (a zstd frame of consecutive pages): each
     payload is decompressed once and every member is hashed from its slice.
     """
+    if cipher.encrypted:
+        buf, base, records = _opened(buf, base, records, out, cipher)
     end = base + len(buf)
     payloads: dict[tuple[int, int, int], list[Record]] = {}
     key: tuple[int, int, int] | None = None
@@ -87,7 +93,7 @@ def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) 
         if offset < base or offset + slen > end:
             out.bad.extend((rec[0], rec[1], "chunk-truncated") for rec in members)
         elif codec == CODEC_RAW:
-            _hash_members(mv[offset - base:offset - base + slen], members, out)
+            _hash_members(mv[offset - base:offset - base + slen], members, out, cipher)
         elif codec == CODEC_ZSTD:
             zstd.append((key, members))
         else:
@@ -97,13 +103,47 @@ def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome) 
             if plain is None:
                 out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
             else:
-                _hash_members(plain, members, out)
+                _hash_members(plain, members, out, cipher)
 
 
-def _hash_members(plain, members: list[Record], out: PackOutcome) -> None:
+def _hash_members(plain, members: list[Record], out: PackOutcome, cipher: Cipher) -> None:
     for rec in members:
-        if check_blob(rec[0], plain, rec[6], rec[5]) is None:
+        if check_blob(cipher, rec[0], plain, rec[6], rec[5]) is None:
             out.bad.append((rec[0], rec[1], "chunk-corrupt"))
+
+
+def _opened(buf: bytes, base: int, records: list[Record], out: PackOutcome, cipher: Cipher
+            ) -> tuple[bytes, int, list[Record]]:
+    """``buf`` with every sealed payload opened, laid end to end, and ``records`` pointing into it
+    (so the checks above run unchanged); blobs of a payload that is cut off or fails
+    authentication are reported and dropped."""
+    mv = memoryview(buf)
+    end = base + len(buf)
+    placed: dict[tuple[int, int], tuple[int, int] | str] = {}  # payload -> where opened, or damage
+    parts: list[bytes] = []
+    pos = 0
+    kept: list[Record] = []
+    for rec in records:
+        key = (rec[3], rec[4])
+        place = placed.get(key)
+        if place is None:
+            offset, slen = key
+            if offset < base or offset + slen > end:
+                place = "chunk-truncated"
+            else:
+                try:
+                    plain = cipher.open(mv[offset - base:offset - base + slen], PAYLOAD, "payload")
+                    place = (pos, len(plain))
+                    parts.append(plain)
+                    pos += len(plain)
+                except AuthenticationFailed:
+                    place = "chunk-corrupt"
+            placed[key] = place
+        if isinstance(place, str):
+            out.bad.append((rec[0], rec[1], place))
+        else:
+            kept.append((rec[0], rec[1], rec[2], place[0], place[1], rec[5], rec[6]))
+    return b"".join(parts), 0, kept
 
 
 def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> list:
@@ -125,11 +165,11 @@ def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> li
     return out
 
 
-def trailer_records(buf: bytes) -> bytes:
+def trailer_records(buf: bytes, cipher: Cipher) -> bytes:
     """The blob records of a pack's own trailer, read from the whole pack in ``buf``."""
-    if buf[:len(PACK_MAGIC)] != PACK_MAGIC:
+    if buf[:len(PACK_MAGIC)] != (SEALED_PACK_MAGIC if cipher.encrypted else PACK_MAGIC):
         raise IntegrityError(f"is truncated or has no pack header ({len(buf)} bytes)")
-    return decode_trailer(buf, len(buf))
+    return decode_trailer(buf, len(buf), cipher)
 
 
 def _check_whole(task: PackTask, out: PackOutcome) -> None:
@@ -141,7 +181,7 @@ def _check_whole(task: PackTask, out: PackOutcome) -> None:
         out.problems.append(("pack-size", f"{len(buf)} bytes, the index says {task.size}"))
     trailer: bytes | None = None
     try:
-        trailer = trailer_records(buf)
+        trailer = trailer_records(buf, _cipher)
     except IntegrityError as exc:
         out.problems.append(("pack-trailer", str(exc)))
     records = task.records if task.records is not None else trailer
@@ -149,7 +189,7 @@ def _check_whole(task: PackTask, out: PackOutcome) -> None:
         out.problems.append(("pack-trailer", f"trailer lists {len(trailer) // BLOB_RECORD.size} blobs that "
                              f"disagree with the index's {len(task.records) // BLOB_RECORD.size}"))
     if records and task.blobs:
-        check_blobs(buf, 0, list(BLOB_RECORD.iter_unpack(records)), out)
+        check_blobs(buf, 0, list(BLOB_RECORD.iter_unpack(records)), out, _cipher)
 
 
 def check_pack(task: PackTask) -> PackOutcome:
@@ -162,7 +202,7 @@ def check_pack(task: PackTask) -> PackOutcome:
             start = min(r[3] for r in records)
             buf = _read_span(task.name, start, max(r[3] + r[4] for r in records))
             out.bytes_read = len(buf)
-            check_blobs(buf, start, records, out)
+            check_blobs(buf, start, records, out, _cipher)
     except ObjectNotFound:
         out.problems.append(("pack-missing", ""))
     except StorageError as exc:

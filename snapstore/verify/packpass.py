@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 from ..repository.pack import BLOB_RECORD
 from ..storage import Storage
 from ..workers import ignore_interrupts, interrupts_deferred
+from ..crypto.cipher import PLAIN, Cipher
 from .packcheck import PackOutcome, PackTask, check_pack, use_storage
 from .report import DamageLog, VerifyReport
 from .subset import ReadSubset
@@ -96,8 +97,9 @@ class PackPass:
     """Runs the tasks, in forked workers started right away (or inline when the work is small)."""
 
     def __init__(self, storage: Storage, tasks: list[PackTask], *, sizes: dict[bytes, int],
-                 workers: int | None = None, progress: Callable[[int], None] | None = None):
-        use_storage(storage)  # before the workers fork: they inherit it
+                 workers: int | None = None, progress: Callable[[int], None] | None = None,
+                 cipher: Cipher = PLAIN):
+        use_storage(storage, cipher)  # before the workers fork: they inherit it
         self.tasks, self.sizes, self.progress = tasks, sizes, progress
         self.total = sum(task_bytes(t, sizes) for t in tasks)
         workers = min(workers or os.cpu_count() or 1, len(tasks))

@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import zstandard
 
-from ..repository.blob import BlobDamage, check_blob, decompress_payload
+from ..repository.blob import BlobDamage, check_blob, open_payload
 from ..storage import ObjectNotFound
 from .faults import BlobFault
 from .view import RepoView
@@ -50,10 +50,10 @@ class TreeReader:
         if len(payload) != slen:
             raise BlobFault("chunk-truncated", blob_id, pack_id, f"{where} is truncated")
         try:
-            frame = decompress_payload(codec, payload, self._dctx, where)
+            frame = open_payload(self.view.repo.cipher, codec, payload, self._dctx, where)
         except BlobDamage as exc:
-            raise BlobFault(exc.kind, blob_id, pack_id, f"{where} does not decompress") from None
-        plain = check_blob(blob_id, frame, inner, plen)
+            raise BlobFault(exc.kind, blob_id, pack_id, exc.message) from None
+        plain = check_blob(self.view.repo.cipher, blob_id, frame, inner, plen)
         if plain is None:
             raise BlobFault("chunk-corrupt", blob_id, pack_id, f"{where} does not match its hash")
         plain = bytes(plain)

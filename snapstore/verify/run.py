@@ -34,7 +34,8 @@ Progress = Callable[[int], None]
 def _start_pass(view: RepoView, subset: ReadSubset | None, wanted: set[bytes] | None,
                 progress: Progress | None, workers: int | None) -> PackPass:
     sizes = {pid: size for pid, (_path, size) in view.disk_packs.items()}
-    packs = PackPass(view.repo.storage, plan_tasks(view, subset, wanted), sizes=sizes, workers=workers, progress=progress)
+    packs = PackPass(view.repo.storage, plan_tasks(view, subset, wanted), sizes=sizes, workers=workers, progress=progress,
+                     cipher=view.repo.cipher)
     if progress is not None and hasattr(progress, "total"):
         progress.total = packs.total  # lets a meter show a percentage
     return packs

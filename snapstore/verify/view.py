@@ -69,7 +69,7 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
             report.unchecked.append(f"index file {file_id[:16]}: {exc}")
             continue
         try:
-            listed.extend(decode_index_file(file_id, data))
+            listed.extend(decode_index_file(file_id, data, cipher=view.repo.cipher))
         except IntegrityError as exc:
             detail = ("content does not hash to its name (run 'snapstore repair index')"
                       if "hash mismatch" in str(exc) else f"unreadable ({exc})")

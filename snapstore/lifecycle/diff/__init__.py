@@ -95,7 +95,7 @@ def diff_live(repo: Repository, ref: str, rows: int = 3, config: str | None = No
         else:
             from .sqlite_diff import diff_sqlite, live_side, snapshot_side
 
-            with snapshot_side(repo, snap) as side_a, live_side(source.sqlite_path) as side_b:
+            with snapshot_side(repo, snap) as side_a, live_side(source.sqlite_path, repo.cipher.blob_id) as side_b:
                 result = diff_sqlite(side_a, side_b, rows)
         result.files = _live_files(repo, snap, source)
     result.read |= {"from": snap.id, "to": "live"}

@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-import blake3
-
 from ...chunklist import IdList, diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
@@ -105,14 +103,15 @@ def snapshot_side(repo: Repository, snap: Snapshot) -> Iterator[PageSide]:
 
 
 @contextmanager
-def live_side(path: Path) -> Iterator[PageSide]:
-    """The live database under SQLite's read transaction; every page is hashed once (no copy)."""
+def live_side(path: Path, blob_id: Callable[[bytes], bytes]) -> Iterator[PageSide]:
+    """The live database under SQLite's read transaction; every page is hashed once (no copy),
+    with the repository's ``blob_id`` (keyed in an encrypted one) so ids compare with the snapshot's."""
     from ...sources.sqlite import SQLiteImageReader  # only a live diff reads a database file
 
     with SQLiteImageReader(path) as image:
         ids = bytearray()
         for page in image.pages(0, image.page_count):
-            ids += blake3.blake3(page).digest()
+            ids += blob_id(page)
         yield PageSide(IdList(bytes(ids), image.page_count), lambda pgno, chunk: bytes(next(image.pages(pgno - 1, 1))))
 
 

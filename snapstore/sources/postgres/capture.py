@@ -22,7 +22,6 @@ import zstandard
 from ...chunklist import all_stored, load_list
 from ...errors import IntegrityError, SnapshotNotFound, SourceError
 from ...repository import BLOB_DATA
-from ...repository.blob import EMPTY_BLOB_ID
 from ...repository.pack import CODEC_ZSTD
 from ...ingest import IngestResult, cdc_chunker, ingest_chunks
 from . import catalog
@@ -91,8 +90,9 @@ def range_ids(ranges: dict, ids: bytes) -> list[bytes] | None:
 
 def store_empty_chunk(writer) -> None:
     """The zero-byte chunk that fills unused slots (stored as a zstd frame: never a 0-byte payload)."""
-    if not writer.has(EMPTY_BLOB_ID):
-        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(EMPTY_BLOB_ID, 0)])])
+    empty = writer.repo.cipher.empty_id
+    if not writer.has(empty):
+        writer.add_payloads(BLOB_DATA, [(CODEC_ZSTD, zstandard.ZstdCompressor().compress(b""), [(empty, 0)])])
 
 
 class _TableCapture:
@@ -146,7 +146,8 @@ class _TableCapture:
         slots = prev.get("slots")
         if not slots or any(c > s for c, s in zip(chunks, slots)):
             slots = [c + SLACK_SLOTS for c in chunks]  # a new layout: the list is written whole once
-        ids = b"".join(r + EMPTY_BLOB_ID * (s - len(r) // 32) for r, s in zip(per_range, slots))
+        empty = self.builder.writer.repo.cipher.empty_id
+        ids = b"".join(r + empty * (s - len(r) // 32) for r, s in zip(per_range, slots))
         store_empty_chunk(self.builder.writer)
         table.ranges = {"bounds": plan.bounds, "target_rows": plan.target_rows, "fingerprints": plan.fingerprints,
                         "chunks": chunks, "slots": slots}

@@ -1,0 +1,65 @@
+"""Where an encrypted repository's passphrase comes from (restic's order and names).
+
+1. ``SNAPSTORE_PASSWORD_FILE``: the file's first line;
+2. ``SNAPSTORE_PASSWORD_COMMAND``: the first line the command prints (a secret manager);
+3. ``SNAPSTORE_PASSWORD``;
+4. a prompt on the terminal, never echoed -- only when stdin is a terminal.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import subprocess
+import sys
+
+from ..errors import UsageError
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def password_from_environment(environ=os.environ) -> str | None:
+    path = environ.get("SNAPSTORE_PASSWORD_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = _first_line(f.read())
+        except OSError as exc:
+            raise UsageError(f"cannot read SNAPSTORE_PASSWORD_FILE {path}: {exc.strerror}") from None
+        if not value:
+            raise UsageError(f"SNAPSTORE_PASSWORD_FILE {path} is empty")
+        return value
+    command = environ.get("SNAPSTORE_PASSWORD_COMMAND")
+    if command:
+        try:
+            done = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise UsageError(f"SNAPSTORE_PASSWORD_COMMAND failed to start: {exc.strerror}") from None
+        value = _first_line(done.stdout)
+        if done.returncode != 0 or not value:
+            raise UsageError(f"SNAPSTORE_PASSWORD_COMMAND exited with {done.returncode} "
+                             "and printed no passphrase")
+        return value
+    return environ.get("SNAPSTORE_PASSWORD") or None
+
+
+def get_password(what: str = "repository", *, confirm: bool = False, environ=os.environ) -> str:
+    """The passphrase from the environment, else from the terminal; UsageError when there is neither."""
+    value = password_from_environment(environ)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise UsageError(f"the {what} is encrypted: set SNAPSTORE_PASSWORD_FILE, "
+                         "SNAPSTORE_PASSWORD_COMMAND or SNAPSTORE_PASSWORD, or run in a terminal")
+    return prompt_password(f"passphrase for the {what}: ", confirm=confirm)
+
+
+def prompt_password(prompt: str, *, confirm: bool = False) -> str:
+    value = getpass.getpass(prompt)
+    if not value:
+        raise UsageError("an empty passphrase is not allowed")
+    if confirm and getpass.getpass("enter it again: ") != value:
+        raise UsageError("the passphrases do not match")
+    return value
