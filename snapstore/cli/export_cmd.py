@@ -15,11 +15,11 @@ from .common import (JSON_OPTION, Progress, emit_json, human_bytes, open_repo_fo
 @click.option("--compress", is_flag=True, help="Write files over 1 MiB zstd-compressed (.zst).")
 @click.option("--no-sanitize", is_flag=True,
               help="Keep the secrets (API keys, tokens, passwords, connection-string passwords) of "
-                   "config/mirix.yaml, environment.env and agent_config.json; by default they are replaced "
-                   "by ***REDACTED*** and listed in verification/backup_report.txt.")
+                   "config/mirix.yaml, environment.env and agent_config.json; by default they are redacted "
+                   "and listed in verification/backup_report.txt.")
 @click.option("--redact-vault", "redact_vault", type=click.Choice(LEVELS, case_sensitive=False), metavar="LEVEL",
-              help="Replace the knowledge vault's secret values of sensitivity LEVEL (low, medium, high) and "
-                   "above by ***REDACTED*** in the database, the SQL dump and memories/knowledge_vault.json.")
+              help="Redact the knowledge vault's secret values of sensitivity LEVEL (low, medium, high) and "
+                   "above in the database, the SQL dump and memories/knowledge_vault.json.")
 @selection_options
 @JSON_OPTION
 @click.pass_context
