@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import blake3
+import msgpack
 import pytest
 
 from backends import RepoObjects
@@ -193,3 +194,16 @@ def test_plaintext_repositories_stay_version_1(tmp_path):
     repo = Repository.init(tmp_path / "repo")
     assert repo.config.version == 1 and not repo.cipher.encrypted
     assert not list((tmp_path / "repo" / "keys").iterdir())
+
+
+def test_a_swapped_in_plaintext_config_is_refused(encrypted_repo, tmp_path):
+    """Downgrade: whoever can write the repository replaces the config with a plaintext one;
+    snapstore must not then write plaintext into it."""
+    repo = _copy(encrypted_repo, tmp_path)
+    objects = RepoObjects(repo)
+    config = msgpack.unpackb(objects.read("config"))
+    config.update(version=1, encryption=None)
+    objects.write("config", msgpack.packb(config))
+    result = run_cli("snapshots", repo=repo, env=_env(tmp_path))
+    assert result.returncode == 4
+    assert "downgrade refused" in result.stderr
