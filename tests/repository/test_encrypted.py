@@ -95,7 +95,7 @@ def test_plaintext_control_shows_the_grep_can_find(tmp_path):
     agent = _agent(tmp_path)
     repo = str(tmp_path / "repo")
     env = _env(tmp_path)
-    ok(run_cli("init", repo=repo, env=env))
+    ok(run_cli("init", "--insecure-no-encryption", repo=repo, env=env))
     ok(run_cli("backup", "--config", agent.config_path, repo=repo, env=env))
     assert b"database/sqlite.db" in _every_byte(repo, tmp_path)
 
@@ -176,6 +176,17 @@ def test_tampered_index_and_manifest_are_named(encrypted_repo, tmp_path):
     assert result.returncode == 4
     report = result.stdout + result.stderr
     assert "fails authentication" in report
+
+
+def test_a_set_passphrase_makes_init_encrypt(tmp_path):
+    made = json.loads(ok(run_cli("init", "--json", repo=tmp_path / "a", env=_env(tmp_path))).stdout)
+    assert made["encrypted"] and made["version"] == 2
+    plain = json.loads(ok(run_cli("init", "--json", repo=tmp_path / "b", env=cli_env())).stdout)
+    assert not plain["encrypted"] and plain["version"] == 1
+    opted_out = run_cli("init", "--insecure-no-encryption", repo=tmp_path / "c", env=_env(tmp_path))
+    assert Repository.open(tmp_path / "c").config.version == 1, opted_out.stderr
+    both = run_cli("init", "--encrypt", "--insecure-no-encryption", repo=tmp_path / "d", env=_env(tmp_path))
+    assert both.returncode == 2 and "contradict" in both.stderr
 
 
 def test_wrong_and_missing_passphrase(encrypted_repo, tmp_path):
