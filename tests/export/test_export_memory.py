@@ -1,6 +1,6 @@
 """An export's memory does not grow with the database (issue 14, part 3: bounded memory).
 
-The real ``snapstore export`` command runs on two sample agents, one about ten times
+The real ``snapstore export`` command runs on two sample agents, one about four times
 the other, and its peak resident set is read from ``os.wait4``: the largest of the
 export process and of every child it waited for (the ``sqlite3`` shell writing the
 dump, the forked workers writing the database file).  That is memory, not time: the
