@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backends import backend_of
 from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, popen_cli, run_cli
 from snapstore.errors import UsageError
 from snapstore.lifecycle.schedule import PRESETS, cron_line, parse_interval, preset_schedule
@@ -82,9 +83,12 @@ def test_once_and_printed_units(tmp_path, repo_url):
     assert "[Timer]" in units and "OnCalendar=*-*-* 02,14:00:00" in units and "Type=oneshot" in units
     exec_line = next(line for line in units.splitlines() if line.startswith("ExecStart="))
     assert f"schedule --once --config {agent.config_path} --usage heavy" in exec_line
-    cron = ok(run_cli("schedule", "--config", agent.config_path, "--every", "6h", "--keep-daily", "7",
+    # backend options go into the printed command too (an S3 repository may need its region or profile)
+    options = ["-o", "s3.retries=4"] if backend_of(repo_path) == "s3" else []
+    cron = ok(run_cli(*options, "schedule", "--config", agent.config_path, "--every", "6h", "--keep-daily", "7",
                       "--print-cron", repo=repo_path)).stdout.strip()
     assert cron.startswith("0 */6 * * * ") and cron.endswith("--every 6h --keep-daily 7")
+    assert f"--repo {shlex.quote(str(repo_path))} {' '.join(options)}".rstrip() + " schedule --once" in cron
     # the printed command runs as it is
     ran = subprocess.run(shlex.split(cron)[5:], capture_output=True, text=True, timeout=300, env=cli_env())
     assert ran.returncode == 0 and "done: backup" in ran.stdout, ran.stderr
