@@ -246,3 +246,29 @@ def test_remove_and_passwd_wait_for_the_exclusive_lock_add_does_not(keys):
     assert keys.current("three") == third
     ok(keys.run("one", "key", "remove", second[:8], SNAPSTORE_LOCK_WAIT="0"))
     assert len(keys.keys("one")) == 2
+
+
+def test_key_lifecycle_on_each_backend(repo_url, tmp_path):
+    """add, remove, passwd and a damaged key file, through the storage interface only (S3 too)."""
+    from backends import RepoObjects
+
+    keys = Keys(tmp_path)
+    keys.repo = repo_url
+    ok(keys.run("one", "init", "--encrypt"))
+    first = keys.current("one")
+    second = keys.add("one", "two")
+    objects = RepoObjects(repo_url)
+    try:
+        assert objects.names("keys/") == sorted([f"keys/{first}", f"keys/{second}"])
+        ok(keys.run("two", "key", "remove", first[:8]))
+        assert_wrong_passphrase(keys.run("one", "key", "list"))
+        doc = json.loads(ok(keys.run("two", "key", "passwd", "--new-password-file", keys.pw("three"),
+                                     "--json")).stdout)
+        assert objects.names("keys/") == [f"keys/{doc['key']}"]
+        assert_wrong_passphrase(keys.run("two", "key", "list"))
+        objects.flip(f"keys/{doc['key']}", -1, 0x01)
+        result = keys.run("three", "key", "list")
+        assert_one_line_error(result, f"keys/{doc['key']}", "damaged")
+        assert result.returncode == 4
+    finally:
+        objects.close()
