@@ -272,3 +272,28 @@ def test_key_lifecycle_on_each_backend(repo_url, tmp_path):
         assert result.returncode == 4
     finally:
         objects.close()
+
+
+def test_verify_names_a_damaged_key_file(tmp_path):
+    """A damaged key file that is not the one in use: verify reports it (exit 4) and how to fix it."""
+    keys = Keys(tmp_path)
+    ok(keys.run("one", "init", "--encrypt"))
+    agent = sample_agent.create_sample_agent(tmp_path / "agent", scale=0.05, seed=6)
+    ok(keys.run("one", "backup", "--config", agent.config_path))
+    second = keys.add("one", "two")
+    assert json.loads(ok(keys.run("one", "verify", "--json")).stdout)["status"] == "clean"
+    path = keys.repo / "keys" / second
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    result = keys.run("one", "verify", "--json")
+    assert result.returncode == 4, result.stderr
+    report = json.loads(result.stdout)
+    assert [d["kind"] for d in report["damage"]] == ["key-corrupt"]
+    assert f"keys/{second}" in report["damage"][0]["message"] and report["damage"][0]["snapshots"] == []
+    assert report["fix"][0].startswith("snapstore key remove") and len(report["fix"]) == 1
+    text = keys.run("one", "verify")
+    assert text.returncode == 4 and f"DAMAGE [key-corrupt] key file keys/{second} is damaged" in text.stdout
+    ok(keys.run("one", "key", "remove", second[:8]))
+    assert json.loads(ok(keys.run("one", "verify", "--json")).stdout)["status"] == "clean"
