@@ -110,15 +110,8 @@ def remove_command(ctx: click.Context, key_id: str) -> None:
     exclusive lock, so it waits for running backups."""
     repo = _open(ctx)
     with repo.lock(exclusive=True):
-        removed = _match(repo, key_id.lower())
-        key_files.remove_key(repo.storage, removed, repo.key_id)
+        removed = key_files.remove_key(repo.storage, key_id, repo.key_id)
     click.echo(f"removed key {removed[:SHORT]}")
-
-
-def _match(repo: Repository, key_id: str) -> str:
-    """The full id ``key_id`` names (for the message); remove_key checks it again."""
-    matches = [k for k in key_files.key_ids(repo.storage) if key_id and k.startswith(key_id)]
-    return matches[0] if len(matches) == 1 else key_id
 
 
 @command.command("passwd")

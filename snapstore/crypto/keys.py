@@ -148,11 +148,12 @@ def open_master(storage: "Storage", repo_id: str, passphrase: str | bytes) -> tu
     raise WrongKey(f"wrong passphrase for {storage.location}")
 
 
-def remove_key(storage: "Storage", key_id: str, current: str | None) -> None:
-    """Remove a key file; the last one, and the one in use, are refused (the repository
-    would become unreadable, or this process would have just locked itself out)."""
+def remove_key(storage: "Storage", key_id: str, current: str | None) -> str:
+    """Remove the key file ``key_id`` (or the one it is a unique prefix of) and return its full id;
+    the last one, and the one in use, are refused (the repository would become unreadable,
+    or this process would have just locked itself out)."""
     ids = key_ids(storage)
-    matches = [k for k in ids if k.startswith(key_id)] if key_id else []
+    matches = [k for k in ids if k.startswith(key_id.lower())] if key_id else []
     if not matches:
         raise UsageError(f"no key {key_id!r} in {storage.location}")
     if len(matches) > 1:
@@ -163,3 +164,4 @@ def remove_key(storage: "Storage", key_id: str, current: str | None) -> None:
         raise UsageError("refusing to remove the key this command was opened with; "
                          "open the repository with another key's passphrase to remove it")
     storage.delete(PREFIX + matches[0])
+    return matches[0]

@@ -43,7 +43,7 @@ def test_added_key_opens_and_the_old_one_still_does(tmp_path):
 def test_removed_key_no_longer_opens(tmp_path):
     repo = init(tmp_path / "repo")
     second = add(repo, "second passphrase")
-    key_files.remove_key(repo.storage, second[:8], current=repo.key_id)
+    assert key_files.remove_key(repo.storage, second[:8].upper(), current=repo.key_id) == second
     assert key_files.key_ids(repo.storage) == [repo.key_id]
     with pytest.raises(WrongKey):
         Repository.open(tmp_path / "repo", password="second passphrase")
