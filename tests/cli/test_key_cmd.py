@@ -16,6 +16,14 @@ from snapstore import sample_agent
 from snapstore.repository import Repository
 
 
+def key_env(**extra: str) -> dict[str, str]:
+    """``cli_env`` with no passphrase but the test's own (a session's SNAPSTORE_PASSWORD stays out)."""
+    env = cli_env(**extra)
+    if "SNAPSTORE_PASSWORD" not in extra:
+        env.pop("SNAPSTORE_PASSWORD", None)
+    return env
+
+
 class Keys:
     """An encrypted repository and passphrase files; ``run(pw, ...)`` opens it with file ``pw``."""
 
@@ -29,7 +37,7 @@ class Keys:
         return path
 
     def run(self, pw: str, *args, **env):
-        return run_cli(*args, repo=self.repo, env=cli_env(SNAPSTORE_PASSWORD_FILE=str(self.pw(pw)), **env))
+        return run_cli(*args, repo=self.repo, env=key_env(SNAPSTORE_PASSWORD_FILE=str(self.pw(pw)), **env))
 
     def keys(self, pw: str) -> list[dict]:
         return json.loads(ok(self.run(pw, "key", "list", "--json")).stdout)
@@ -92,7 +100,7 @@ def test_remove_then_the_removed_passphrase_is_refused(keys):
 
 def test_remove_takes_the_repo_option_after_the_subcommand(keys):
     second = keys.add("one", "two")
-    env = cli_env(SNAPSTORE_PASSWORD_FILE=str(keys.pw("one")))
+    env = key_env(SNAPSTORE_PASSWORD_FILE=str(keys.pw("one")))
     ok(run_cli("key", "remove", second.upper()[:10], "--repo", keys.repo, env=env))
     assert len(keys.keys("one")) == 1
 
@@ -144,7 +152,7 @@ def test_data_stays_readable_after_passwd(tmp_path):
                                   ("key", "remove", "abcd"), ("key", "passwd", "--new-password-file", "x")])
 def test_unencrypted_repository_is_refused(tmp_path, args):
     ok(run_cli("init", repo=tmp_path / "plain"))
-    result = run_cli(*args, repo=tmp_path / "plain", env=cli_env(SNAPSTORE_PASSWORD="unused"))
+    result = run_cli(*args, repo=tmp_path / "plain", env=key_env(SNAPSTORE_PASSWORD="unused"))
     assert_one_line_error(result, "not encrypted", "init --encrypt")
     assert result.returncode == 2
     assert not any((tmp_path / "plain" / "keys").iterdir())
@@ -173,18 +181,18 @@ def test_wrong_passphrase_is_one_line_exit_12(keys):
 
 def test_passphrase_from_a_command_and_from_the_variable(keys):
     current = keys.current("one")
-    env = cli_env(SNAPSTORE_PASSWORD_COMMAND=f"cat {shlex.quote(str(keys.pw('one')))}")
+    env = key_env(SNAPSTORE_PASSWORD_COMMAND=f"cat {shlex.quote(str(keys.pw('one')))}")
     assert json.loads(ok(run_cli("key", "list", "--json", repo=keys.repo, env=env)).stdout)[0]["id"] == current
-    env = cli_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase one")
+    env = key_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase one")
     ok(run_cli("key", "list", repo=keys.repo, env=env))
-    env = cli_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase nine")
+    env = key_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase nine")
     assert_wrong_passphrase(run_cli("key", "list", repo=keys.repo, env=env))
-    ok(run_cli("key", "list", repo=keys.repo, env=cli_env(SNAPSTORE_PASSWORD="passphrase one")))
+    ok(run_cli("key", "list", repo=keys.repo, env=key_env(SNAPSTORE_PASSWORD="passphrase one")))
     # the file wins over the command, the command over the variable
-    env = cli_env(SNAPSTORE_PASSWORD_FILE=str(keys.pw("one")), SNAPSTORE_PASSWORD_COMMAND="echo nope",
+    env = key_env(SNAPSTORE_PASSWORD_FILE=str(keys.pw("one")), SNAPSTORE_PASSWORD_COMMAND="echo nope",
                   SNAPSTORE_PASSWORD="nope")
     ok(run_cli("key", "list", repo=keys.repo, env=env))
-    env = cli_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase one", SNAPSTORE_PASSWORD="nope")
+    env = key_env(SNAPSTORE_PASSWORD_COMMAND="echo passphrase one", SNAPSTORE_PASSWORD="nope")
     ok(run_cli("key", "list", repo=keys.repo, env=env))
 
 
@@ -196,7 +204,7 @@ def test_passphrase_sources_that_fail(keys):
              ({"SNAPSTORE_PASSWORD_COMMAND": str(missing)}, "failed to start"),
              ({}, "SNAPSTORE_PASSWORD_FILE, SNAPSTORE_PASSWORD_COMMAND or SNAPSTORE_PASSWORD")]
     for env, said in cases:
-        result = run_cli("key", "list", repo=keys.repo, env=cli_env(**env))
+        result = run_cli("key", "list", repo=keys.repo, env=key_env(**env))
         assert_one_line_error(result, said)
         assert result.returncode == 2
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import blake3
 import pytest
 
-from snapstore.crypto.cipher import (INDEX, PAYLOAD, PLAIN, SALT, SNAPSHOT, TAG, TRAILER, AuthenticationFailed, Cipher,
-                                     MasterKey, blob_hasher)
+from snapstore.crypto import cipher as cipher_module
+from snapstore.crypto.cipher import (HEADER, INDEX, PAYLOAD, PLAIN, SALT, SNAPSHOT, TAG, TRAILER, AuthenticationFailed,
+                                     Cipher, MasterKey)
 from snapstore.errors import IntegrityError
 
 KINDS = (PAYLOAD, TRAILER, INDEX, SNAPSHOT)
@@ -20,7 +21,7 @@ def cipher() -> Cipher:
 @pytest.mark.parametrize("kind", KINDS)
 def test_seal_open_round_trip(cipher, data, kind):
     sealed = cipher.seal(data, kind)
-    assert len(sealed) == len(data) + cipher.overhead == len(data) + SALT + TAG
+    assert len(sealed) == len(data) + cipher.overhead == len(data) + HEADER + TAG == len(data) + 32
     assert cipher.open(sealed, kind, "obj") == data
     assert cipher.open(memoryview(sealed), kind, "obj") == data  # packs are read as views
     if len(data) >= 16:
@@ -40,7 +41,7 @@ def test_every_changed_byte_fails_authentication(cipher):
 
 def test_truncated_and_extended_objects_are_refused(cipher):
     sealed = cipher.seal(b"some payload bytes", TRAILER)
-    for cut in (0, 1, SALT, SALT + TAG - 1):
+    for cut in (0, 1, SALT, HEADER, HEADER + TAG - 1):
         with pytest.raises(AuthenticationFailed, match="too short"):
             cipher.open(sealed[:cut], TRAILER, "trailer")
     for bad in (sealed[:-1], sealed + b"\0", sealed[:SALT] + sealed[SALT + 1:]):
@@ -69,12 +70,47 @@ def test_another_key_does_not_open(cipher):
 
 
 def test_two_seals_of_the_same_data_differ(cipher):
+    """One stream per process: the same salt (so the same key), a new counter (nonce) each time."""
     data = b"identical memory row " * 50
-    seals = {cipher.seal(data, PAYLOAD) for _ in range(50)}
-    assert len(seals) == 50
-    assert len({s[:SALT] for s in seals}) == 50  # a fresh salt, so a fresh key, each time
-    assert len({s[SALT:] for s in seals}) == 50
+    seals = [cipher.seal(data, PAYLOAD) for _ in range(50)]
+    assert len(set(seals)) == 50
+    assert len({s[:SALT] for s in seals}) == 1
+    assert [int.from_bytes(s[SALT:HEADER], "little") for s in seals] == list(range(50))
+    assert len({s[HEADER:] for s in seals}) == 50
     assert all(cipher.open(s, PAYLOAD, "obj") == data for s in seals)
+    other = Cipher(cipher.key)  # another process or object: another stream, another key
+    assert other.seal(data, PAYLOAD)[:SALT] != seals[0][:SALT]
+    assert other.open(seals[7], PAYLOAD, "obj") == data
+
+
+def test_a_stream_ends_before_its_counter_repeats(cipher, monkeypatch):
+    monkeypatch.setattr(cipher_module, "STREAM_OBJECTS", 3)
+    headers = [cipher.seal(b"x", INDEX)[:HEADER] for _ in range(7)]
+    assert len(set(headers)) == 7
+    salts = [h[:SALT] for h in headers]
+    assert salts[0] == salts[2] != salts[3] == salts[5] != salts[6]
+    assert [int.from_bytes(h[SALT:], "little") for h in headers] == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_a_forked_child_starts_its_own_stream(cipher):
+    """A worker forked after its parent sealed must not reuse the parent's (key, nonce) pairs."""
+    import os
+
+    parent = cipher.seal(b"before the fork", PAYLOAD)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one seal, its header to the parent
+        try:
+            os.write(write, cipher.seal(b"in the child", PAYLOAD)[:HEADER])
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, HEADER)
+    os.close(read)
+    os.waitpid(pid, 0)
+    again = cipher.seal(b"after the fork", PAYLOAD)
+    assert len(child) == HEADER and child[:SALT] != parent[:SALT]
+    assert again[:SALT] == parent[:SALT] and again[SALT:HEADER] == (1).to_bytes(4, "little")
 
 
 def test_keyed_blob_ids_reveal_nothing_of_equal_content():
@@ -95,12 +131,6 @@ def test_blob_ids_depend_on_the_id_key_only():
     other_data_key = Cipher(MasterKey(bytes(32), key.id_key))
     assert Cipher(key).blob_id(b"row") == other_data_key.blob_id(b"row")
     assert Cipher(key).blob_id(b"row") != Cipher(MasterKey(key.data_key, bytes(32))).blob_id(b"row")
-
-
-def test_worker_hasher_agrees_with_the_cipher():
-    c = Cipher(MasterKey.generate())
-    assert blob_hasher(c.id_key)(b"page") == c.blob_id(b"page")
-    assert blob_hasher(None)(b"page") == PLAIN.blob_id(b"page")
 
 
 def test_plain_cipher_stores_bytes_as_they_are():
