@@ -151,7 +151,7 @@ def test_data_stays_readable_after_passwd(tmp_path):
 @pytest.mark.parametrize("args", [("key", "list"), ("key", "add", "--new-password-file", "x"),
                                   ("key", "remove", "abcd"), ("key", "passwd", "--new-password-file", "x")])
 def test_unencrypted_repository_is_refused(tmp_path, args):
-    ok(run_cli("init", repo=tmp_path / "plain"))
+    ok(run_cli("init", "--insecure-no-encryption", repo=tmp_path / "plain", env=key_env()))
     result = run_cli(*args, repo=tmp_path / "plain", env=key_env(SNAPSTORE_PASSWORD="unused"))
     assert_one_line_error(result, "not encrypted", "init --encrypt")
     assert result.returncode == 2
