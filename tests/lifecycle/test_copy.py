@@ -253,3 +253,37 @@ def test_api_copy_reports_the_id_map(history, tmp_path):
     assert len(result.copied) == DAYS
     assert result.map_entries >= result.read_chunks > 0
     assert result.map_bytes / result.map_entries < 250
+
+
+def test_a_look_alike_destination_snapshot_seeds_nothing(history, tmp_path):
+    """The id map is seeded from the copied parent only after a few positions are re-hashed: a
+    destination snapshot that matches the parent's identity but names other chunks (here: its
+    database list reversed) does not poison the copy of the child."""
+    from snapstore.chunklist import load_list, store_list
+    from snapstore.manifest import content_digest, load_snapshot, save_snapshot
+
+    src, digests = history
+    first, second, _ = list(digests)
+    dest = tmp_path / "v2"
+    init_encrypted(dest)
+    copy_json(dest, src, first)
+    repo = Repository.open(dest, password=PASSWORD)
+    with repo.lock(exclusive=True):
+        (real,) = list_snapshots(repo)
+        with repo.writer() as writer, repo.reader() as reader:
+            entry = real.file(DB_PATH)
+            ids = load_list(entry.chunks, reader)
+            rev = b"".join(ids[i:i + 32] for i in range(len(ids) - 32, -1, -32))
+            assert rev != ids
+            entry.chunks = store_list(rev, writer, None, reader)
+            entry.digest = content_digest(rev)
+        genuine = real.id
+        save_snapshot(repo, real)  # the look-alike, under a new id
+        repo.remove_snapshot_file(genuine)
+    assert load_snapshot(repo, real.id).summary["copied_from"] == first
+    got = copy_json(dest, src, second)
+    assert [c["source_id"] for c in got["copied"]] == [second]
+    copy = next(s for s in list_snapshots(Repository.open(dest, password=PASSWORD)) if s.id != real.id)
+    assert copy.parent == real.id
+    ok(run_cli("dump", copy.id, DB_PATH, "--out", tmp_path / "out.db", repo=dest, env=dest_env()))
+    assert sha256(tmp_path / "out.db") == digests[second]
