@@ -13,13 +13,16 @@ import json
 from pathlib import Path
 
 import msgpack
+import psycopg
 import pytest
 
+import pg_agent_schema as schema
 from backends import RepoObjects
 from helpers import DB_PATH, assert_one_line_error, cli_env, kill_group, ok, popen_cli, run_cli, wait_for
+from snapstore.chunklist import load_list, store_list
 from snapstore.extract import iter_file_pieces
 from snapstore.lifecycle.copy import copy_snapshots
-from snapstore.manifest import list_snapshots
+from snapstore.manifest import content_digest, list_snapshots, load_snapshot, save_snapshot
 from snapstore.repository import Repository
 
 PASSWORD = "correct horse battery staple"
@@ -154,8 +157,6 @@ def test_copy_of_some_snapshots_then_the_rest_reads_only_what_changed(history, t
     assert sorted(s["source_id"] for s in rest["skipped"]) == sorted([first, second])
     src_repo = Repository.open(src)
     with src_repo.reader() as reader:
-        from snapstore.chunklist import load_list
-
         snap = next(s for s in list_snapshots(src_repo) if s.id == third)
         chunks = len({load_list(f.chunks, reader)[i:i + 32] for f in snap.files
                       for i in range(0, f.chunks.count * 32, 32)})
@@ -259,9 +260,6 @@ def test_a_look_alike_destination_snapshot_seeds_nothing(history, tmp_path):
     """The id map is seeded from the copied parent only after a few positions are re-hashed: a
     destination snapshot that matches the parent's identity but names other chunks (here: its
     database list reversed) does not poison the copy of the child."""
-    from snapstore.chunklist import load_list, store_list
-    from snapstore.manifest import content_digest, load_snapshot, save_snapshot
-
     src, digests = history
     first, second, _ = list(digests)
     dest = tmp_path / "v2"
@@ -287,3 +285,38 @@ def test_a_look_alike_destination_snapshot_seeds_nothing(history, tmp_path):
     assert copy.parent == real.id
     ok(run_cli("dump", copy.id, DB_PATH, "--out", tmp_path / "out.db", repo=dest, env=dest_env()))
     assert sha256(tmp_path / "out.db") == digests[second]
+
+
+@pytest.mark.postgres
+def test_postgres_snapshots_copy_whole(postgres_server, tmp_path):
+    """A PostgreSQL agent's snapshots (COPY data per key range, padded with the zero-byte chunk,
+    whose id differs between the two repositories) copy whole, and diff reads the copies alike."""
+    server = postgres_server
+    db = server.create_database()
+    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
+        schema.create(conn, rows=800)
+    src, dest = tmp_path / "v1", tmp_path / "v2"
+    env = cli_env(SNAPSTORE_PG_BIN=str(server.bindir))
+    ok(run_cli("init", repo=src))
+    ok(run_cli("backup", "--db", server.url(db), repo=src, env=env))
+    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
+        schema.one_percent_day(conn, seed=3)
+    ok(run_cli("backup", "--db", server.url(db), repo=src, env=env))
+    init_encrypted(dest)
+    got = copy_json(dest, src)
+    assert len(got["copied"]) == 2
+    src_repo, dest_repo = Repository.open(src), Repository.open(dest, password=PASSWORD)
+    originals, copies = list_snapshots(src_repo), list_snapshots(dest_repo)
+    assert dest_repo.cipher.empty_id != src_repo.cipher.empty_id
+    with dest_repo.reader() as reader:  # the padding is there, under the destination's id
+        lists = [load_list(f.chunks, reader) for f in copies[-1].files]
+    padded = [ids for ids in lists if dest_repo.cipher.empty_id in {ids[i:i + 32] for i in range(0, len(ids), 32)}]
+    assert padded
+    for snap, copy in zip(originals, copies):
+        assert copy.summary["copied_from"] == snap.id
+        assert file_digests(dest_repo, copy) == file_digests(src_repo, snap)
+    ok(run_cli("verify", "--full", repo=dest, env=dest_env()))
+    env = dest_env(SNAPSTORE_PG_BIN=str(server.bindir))
+    diffs = [json.loads(ok(run_cli("diff", a.id, b.id, "--json", repo=repo, env=env)).stdout)["tables"]
+             for repo, (a, b) in ((src, originals), (dest, copies))]
+    assert diffs[0] == diffs[1] and any(t["added"] or t["changed"] for t in diffs[0].values())
