@@ -19,8 +19,8 @@ once -- deduplicated across the copied snapshots and against what the destinatio
   Page chunks (SQLite) are compressed in groups of ``GROUP_PAGES``, as a backup does.
 * The manifest keeps time, host, agent, tags, source, database and sanitised keys; its
   parent is the parent's copy in the destination (none if the parent is not there).
-  ``summary`` keeps ``total_size`` and ``database_unchanged`` and counts what the copy
-  added to the destination (``added_chunks``, ``new_data_bytes``, ``added_pack_bytes``),
+  ``summary`` keeps ``total_size``, ``database_unchanged`` (and any other entry) but counts
+  what the copy added to the destination (``added_chunks``, ``new_data_bytes``, ``added_pack_bytes``),
   so ``stats`` and ``snapshots`` describe the destination's own growth; ``copied_from``
   records the source snapshot's id.
 * A source snapshot is already present when the destination holds one with the same
@@ -327,12 +327,11 @@ def copy_snapshots(src: Repository, dest: Repository, refs: Iterable[str] = (), 
                     copy = Snapshot(time=snap.time, host=snap.host, agent=snap.agent, files=files,
                                     tags=list(snap.tags), parent=parent_id, source=snap.source,
                                     database=snap.database, sanitized=list(snap.sanitized))
-                    copy.summary = {
-                        "total_size": snap.summary.get("total_size", sum(f.size for f in files)),
+                    copy.summary = {  # what the copy added to the destination; the rest as it was
+                        "total_size": sum(f.size for f in files), **snap.summary,
                         "added_chunks": writer.stats.blobs - before[0],
                         "new_data_bytes": writer.stats.data_bytes - before[1],
                         "added_pack_bytes": writer.stats.file_bytes - before[2],
-                        "database_unchanged": snap.summary.get("database_unchanged", False),
                         "copied_from": snap.id,
                     }
                     save_snapshot(dest, copy)
