@@ -12,6 +12,14 @@ One run, side by side, on one freshly generated sample agent
     1% day (1)   `snapstore sample-agent DIR --mutate 0.01 --seed 2`, then backup
     1% day (2)   `snapstore sample-agent DIR --mutate 0.01 --seed 3`, then backup
 
+A third column, `snapstore (encrypted)`, backs up the same agent into an encrypted
+repository (`snapstore init --encrypt`, format v2) at every step; after the steps
+`verify --full` and `restore latest` run on both snapstore repositories, twice,
+interleaved (the best of each is kept: the machine is shared). Issue 13's targets:
+encrypted ≤ 1.15× unencrypted for the initial and 1%-day backups, verify --full
+and restore, and the encrypted 1%-day backup ≤ 0.5× restic's (restic always
+encrypts).
+
 For each step and tool: wall time of the backup command, the bytes the
 repository grew by (measured here the same way for both tools: the change of
 the total size of all files under the repository directory), the peak RSS of
@@ -66,6 +74,11 @@ TARGET_MUTATION_BYTES_RATIO = 0.1
 TARGET_MUTATION_TIME_RATIO = 0.5
 TARGET_NOCHANGE_BYTES = 64 * 1024
 TARGET_PEAK_RSS = 300 * 1000 * 1000
+# issue 13's targets
+TARGET_ENCRYPTED_RATIO = 1.15
+TARGET_ENCRYPTED_VS_RESTIC = 0.5
+SNAPSTORE_PASSWORD = "snapstore-benchmark"
+READ_ROUNDS = 2
 
 
 class BenchError(Exception):
@@ -388,15 +401,22 @@ class Restic:
 
 
 class Snapstore:
-    name = "snapstore"
-
-    def __init__(self, cmd: list[str], repo: Path):
-        self.cmd, self.repo = cmd, repo
-        self.env = dict(os.environ)
-        self.env.pop("SNAPSTORE_REPO", None)
+    def __init__(self, cmd: list[str], repo: Path, encrypted: bool = False):
+        self.cmd, self.repo, self.encrypted = cmd, repo, encrypted
+        self.name = "snapstore-enc" if encrypted else "snapstore"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSTORE_")}
+        if encrypted:
+            self.env["SNAPSTORE_PASSWORD"] = SNAPSTORE_PASSWORD
 
     def init(self) -> None:
-        run_checked(self.cmd + ["--repo", str(self.repo), "init"], "snapstore init", env=self.env)
+        run_checked(self.cmd + ["--repo", str(self.repo), "init"] + (["--encrypt"] if self.encrypted else []),
+                    "snapstore init", env=self.env)
+
+    def timed(self, args: list[str], what: str) -> Result:
+        r = run_measured(self.cmd + ["--repo", str(self.repo)] + args, env=self.env)
+        if r.rc != 0:
+            raise BenchError(f"{self.name} {what} failed (exit {r.rc}): {r.stderr.strip()[-2000:]}")
+        return r
 
     def backup(self, config: Path) -> tuple[Result, dict]:
         cmd = self.cmd + ["--repo", str(self.repo), "backup", "--config", str(config), "--json"]
@@ -471,6 +491,31 @@ def measure_backup(tool, arg, repo: Path, warm: list[Path]) -> dict[str, Any]:
     return fig
 
 
+def measure_reads(plain: "Snapstore", enc: "Snapstore", restored: Path) -> dict[str, Any]:
+    """verify --full and a whole restore of the latest snapshot, plain and encrypted interleaved,
+    ``READ_ROUNDS`` times; the best time of each (and the peak RSS of that run)."""
+    reads: dict[str, Any] = {}
+    for what, args in (("verify_full", ["verify", "--full"]),
+                       ("restore", ["restore", "latest", "--to", str(restored)])):
+        best: dict[str, Result] = {}
+        for _ in range(READ_ROUNDS):
+            for tool in (plain, enc):
+                if restored.exists():
+                    restored.unlink()
+                res = tool.timed(args, what)
+                if tool.name not in best or res.wall_s < best[tool.name].wall_s:
+                    best[tool.name] = res
+        p, e = best[plain.name], best[enc.name]
+        reads[what] = {"snapstore": {"time_s": p.wall_s, "peak_rss_bytes": p.peak_rss},
+                       "snapstore_enc": {"time_s": e.wall_s, "peak_rss_bytes": e.peak_rss},
+                       "enc_ratio": ratio(e.wall_s, p.wall_s)}
+        progress(f"  {what:12s} snapstore {human_secs(p.wall_s)}, encrypted {human_secs(e.wall_s)}"
+                 f" ({fmt_ratio(reads[what]['enc_ratio'])})")
+    if restored.exists():
+        restored.unlink()
+    return reads
+
+
 def run_benchmark(args) -> dict[str, Any]:
     snap_cmd = find_snapstore(args.snapstore)
     scale = args.scale if args.scale is not None else default_scale(snap_cmd)
@@ -488,9 +533,11 @@ def run_benchmark(args) -> dict[str, Any]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="snapstore-bench-", dir="/tmp")).resolve()
     agent = workdir / "agent"
     snap_repo = workdir / "snapstore-repo"
+    enc_repo = workdir / "snapstore-enc-repo"
     restic_repo = workdir / "restic-repo"
     restic_cache = workdir / "restic-cache"
-    ours = [agent, snap_repo, restic_repo, restic_cache]
+    restored = workdir / "restored.db"
+    ours = [agent, snap_repo, enc_repo, restic_repo, restic_cache, restored]
     if not made_workdir:
         workdir.mkdir(parents=True, exist_ok=True)
         for p in ours:
@@ -528,6 +575,9 @@ def run_benchmark(args) -> dict[str, Any]:
 
         snap = Snapstore(snap_cmd, snap_repo)
         snap.init()
+        enc = None if args.no_encrypted else Snapstore(snap_cmd, enc_repo, encrypted=True)
+        if enc:
+            enc.init()
         restic = None
         if restic_exe:
             restic = Restic(restic_exe, restic_repo, restic_cache)
@@ -558,10 +608,16 @@ def run_benchmark(args) -> dict[str, Any]:
                     out["restic"].update(available=False, reason=f"failed at step {name}: {e}")
                     restic = None
             step["snapstore"] = measure_backup(snap, config, snap_repo, files)
-            r, s = step["restic"], step["snapstore"]
+            step["snapstore_enc"] = measure_backup(enc, config, enc_repo, files) if enc else None
+            r, s, e = step["restic"], step["snapstore"], step["snapstore_enc"]
             step["time_ratio"] = ratio(s["time_s"], r["time_s"]) if r else None
             step["bytes_ratio"] = ratio(s["added_bytes"], r["added_bytes"]) if r else None
+            step["enc_ratio"] = ratio(e["time_s"], s["time_s"]) if e else None
+            step["enc_vs_restic"] = ratio(e["time_s"], r["time_s"]) if e and r else None
             out["steps"].append(step)
+
+        if enc:
+            out["reads"] = measure_reads(snap, enc, restored)
 
         out["final_repo_bytes"] = {
             "snapstore": tree_bytes(snap_repo),
@@ -627,6 +683,20 @@ def check_targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         f"{human_bytes(fr['snapstore'])} vs {human_bytes(fr['restic'])}")
     peak = max(s["snapstore"]["peak_rss_bytes"] for s in out["steps"])
     add("snapstore peak RSS < 300 MB", peak < TARGET_PEAK_RSS, human_bytes(peak))
+    if out.get("reads"):
+        for name in ("initial", "mutation1", "mutation2"):
+            s = steps[name]
+            add(f"encrypted {s['label']}: time ≤ {TARGET_ENCRYPTED_RATIO}× unencrypted",
+                s["enc_ratio"] <= TARGET_ENCRYPTED_RATIO, f"ratio {fmt_ratio(s['enc_ratio'])}")
+        for name in ("mutation1", "mutation2"):
+            s = steps[name]
+            add(f"encrypted {s['label']}: time ≤ {TARGET_ENCRYPTED_VS_RESTIC}× restic",
+                (s["enc_vs_restic"] <= TARGET_ENCRYPTED_VS_RESTIC) if s["enc_vs_restic"] is not None else None,
+                f"ratio {fmt_ratio(s['enc_vs_restic'])}")
+        for what, label in (("verify_full", "verify --full"), ("restore", "whole restore")):
+            x = out["reads"][what]
+            add(f"encrypted {label}: time ≤ {TARGET_ENCRYPTED_RATIO}× unencrypted",
+                x["enc_ratio"] <= TARGET_ENCRYPTED_RATIO, f"ratio {fmt_ratio(x['enc_ratio'])}")
     return t
 
 
@@ -653,6 +723,26 @@ def table_rows(out: dict[str, Any]) -> list[list[str]]:
             human_bytes(n["peak_rss_bytes"]),
             human_bytes(r["peak_rss_bytes"]) if r else "n/a",
         ])
+    return rows
+
+
+ENC_HEAD = ["step", "snapstore time", "encrypted time", "encrypted/unencrypted", "encrypted/restic",
+            "encrypted bytes added", "encrypted peak RSS"]
+
+
+def encryption_rows(out: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in out["steps"]:
+        e = s.get("snapstore_enc")
+        if e:
+            rows.append([s["label"], human_secs(s["snapstore"]["time_s"]), human_secs(e["time_s"]),
+                         fmt_ratio(s["enc_ratio"]), fmt_ratio(s["enc_vs_restic"]), human_bytes(e["added_bytes"]),
+                         human_bytes(e["peak_rss_bytes"])])
+    for what, label in (("verify_full", "verify --full"), ("restore", "restore latest (whole)")):
+        x = (out.get("reads") or {}).get(what)
+        if x:
+            rows.append([label, human_secs(x["snapstore"]["time_s"]), human_secs(x["snapstore_enc"]["time_s"]),
+                         fmt_ratio(x["enc_ratio"]), "", "", human_bytes(x["snapstore_enc"]["peak_rss_bytes"])])
     return rows
 
 
@@ -694,11 +784,14 @@ def targets_lines(out: dict[str, Any]) -> list[str]:
 def print_report(out: dict[str, Any]) -> None:
     say()
     say(text_table(TABLE_HEAD, table_rows(out)))
+    if out.get("reads"):
+        say()
+        say(text_table(ENC_HEAD, encryption_rows(out)))
     say()
     for line in summary_lines(out):
         say(line)
     say()
-    say("issue 2 targets:")
+    say("issue 2 and issue 13 targets:")
     for line in targets_lines(out):
         say("  " + line)
 
@@ -713,6 +806,9 @@ def markdown_section(out: dict[str, Any]) -> str:
         "",
         markdown_table(TABLE_HEAD, table_rows(out)),
         "",
+        *(["Encrypted repository (`snapstore init --encrypt`) in the same run; verify and restore are the "
+           f"best of {READ_ROUNDS} interleaved runs each:", "",
+           markdown_table(ENC_HEAD, encryption_rows(out)), ""] if out.get("reads") else []),
         "Times are wall-clock seconds of the backup command with a warm page cache (the database "
         "file is read once before every timed backup). Bytes added are measured by the benchmark "
         "the same way for both tools: the growth of the total size of all files under the "
@@ -722,7 +818,7 @@ def markdown_section(out: dict[str, Any]) -> str:
         "",
     ]
     parts += [f"- {line}" for line in summary_lines(out)]
-    parts += ["", "Against issue 2's targets:", ""]
+    parts += ["", "Against issue 2's and issue 13's targets:", ""]
     parts += [f"- {line}" for line in targets_lines(out)]
     parts += [
         "",
@@ -768,6 +864,7 @@ def parse_args(argv: Optional[list[str]] = None):
     p.add_argument("--no-install", action="store_true", help="use restic only if it is on PATH; never apt-get it")
     p.add_argument("--json", action="store_true", help="print every figure as one JSON object on stdout")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--no-encrypted", action="store_true", help="skip the encrypted repository's column")
     p.add_argument("--snapstore", default=None, help="the snapstore command (default: the one beside this Python)")
     return p.parse_args(argv)
 

@@ -21,7 +21,6 @@ from .errors import SourceError
 from .ingest import IngestResult, ingest_bytes
 from .manifest import FileEntry, Snapshot, content_digest, list_snapshots, safe_relpath, save_snapshot
 from .repository import BlobReader, BlobWriter, Repository
-from .sanitize import agent_environment, sanitize_env
 from .sources.agent import AgentSource, redact_url
 from .sources.base import database_capture
 from .sources.sqlite_capture import DB_PATH
@@ -102,6 +101,17 @@ def log_files(log_dir: Path) -> Iterable[tuple[str, Path]]:
             yield "logs/" + path.relative_to(log_dir).as_posix(), path
 
 
+def read_env_file(path: Path | None) -> tuple[bytes, float]:
+    """The agent's environment settings as they are (empty when it has none): the repository
+    gives back what the agent had; exports sanitise them (``sanitize.sanitize_file``)."""
+    if path is None:
+        return b"", 0.0
+    try:
+        return path.read_bytes(), path.stat().st_mtime
+    except OSError as exc:
+        raise SourceError(f"cannot read environment file {path}: {exc.strerror or exc}") from None
+
+
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
                  tags: Iterable[str] = (), progress: Callable[[int], None] | None = None,
                  read_all: bool = False, host: str | None = None) -> BackupResult:
@@ -119,9 +129,8 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             if source.config_path is not None:
                 builder.add_bytes(CONFIG_PATH, source.config_path.read_bytes(),
                                   mtime=source.config_path.stat().st_mtime)
-            env_text = source.env_file.read_text() if source.env_file else None
-            clean_env, removed = sanitize_env(agent_environment(env_text))
-            builder.add_bytes(ENV_PATH, clean_env.encode())
+            env_bytes, env_mtime = read_env_file(source.env_file)
+            builder.add_bytes(ENV_PATH, env_bytes, mtime=env_mtime)
             if include_logs and source.log_dir is not None:
                 for rel, path in log_files(source.log_dir):
                     try:
@@ -136,7 +145,7 @@ def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = 
             source={"database": redact_url(source.database_url),
                     "config": str(source.config_path) if source.config_path else None,
                     "include_logs": include_logs},
-            database=database, sanitized=[f"{ENV_PATH}:{key}" for key in removed],
+            database=database, sanitized=[],
         )
         snapshot.summary = {
             "total_size": sum(f.size for f in builder.files),

@@ -41,8 +41,9 @@ SNAPSTORE = snapstore_command()
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The test's environment without repository/lock settings leaking in, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSTORE_")}
+    """The test's environment without repository/lock settings leaking in, plus ``extra``.
+    A repository passphrase set by the test (``SNAPSTORE_PASSWORD``) is kept, as a user's shell would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSTORE_") or k == "SNAPSTORE_PASSWORD"}
     env.update(extra)
     return env
 

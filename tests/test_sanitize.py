@@ -1,27 +1,60 @@
 """Secrets never leave the agent; harmless settings do, and the report names what was removed."""
 from __future__ import annotations
 
-from snapstore.sanitize import MARKER, agent_environment, sanitize_config, sanitize_env, sanitize_yaml_text
+import json
+
+import pytest
+
+from snapstore.errors import UsageError
+from snapstore.sanitize import MARKER, redacted, sanitize_config, sanitize_env_text, sanitize_file, sanitize_yaml_text
 
 
-def test_env_secrets_replaced_and_named():
-    text = "OPENAI_API_KEY=sk-abc123\nMIRIX_PG_PASSWORD='hunter2'\nMIRIX_LOG_LEVEL=INFO\n# comment\nexport HF_TOKEN=hf_x\n"
-    clean, removed = sanitize_env(agent_environment(text, environ={}))
-    assert "sk-abc123" not in clean and "hunter2" not in clean and "hf_x" not in clean
-    assert "MIRIX_LOG_LEVEL=INFO" in clean
-    assert f"OPENAI_API_KEY={MARKER}" in clean
-    assert sorted(removed) == ["HF_TOKEN", "MIRIX_PG_PASSWORD", "OPENAI_API_KEY"]
-
-
-def test_process_environment_is_filtered_by_prefix():
-    pairs = agent_environment(None, environ={"MIRIX_DIR": "/x", "HOME": "/root", "GEMINI_API_KEY": "AIzaX"})
-    clean, removed = sanitize_env(pairs)
-    assert "HOME" not in clean and "MIRIX_DIR=/x" in clean and removed == ["GEMINI_API_KEY"]
+def test_env_secrets_replaced_in_place_and_named():
+    text = ("OPENAI_API_KEY=sk-abc123\r\nMIRIX_PG_PASSWORD='hunter2'\nMIRIX_LOG_LEVEL=INFO\n# comment: TOKEN=x\n"
+            "\nexport HF_TOKEN=hf_x\nEMPTY_TOKEN=\n")
+    clean, removed = sanitize_env_text(text)
+    assert clean == (f"OPENAI_API_KEY={MARKER}\r\nMIRIX_PG_PASSWORD='{MARKER}'\nMIRIX_LOG_LEVEL=INFO\n"
+                     f"# comment: TOKEN=x\n\nexport HF_TOKEN={MARKER}\nEMPTY_TOKEN=\n")
+    assert removed == ["OPENAI_API_KEY", "MIRIX_PG_PASSWORD", "HF_TOKEN"]
+    assert sanitize_env_text(clean) == (clean, [])  # a sanitised file has nothing left to remove
 
 
 def test_secret_looking_values_are_caught_under_innocent_keys():
-    clean, removed = sanitize_env([("MIRIX_PG_URI", "postgresql://u:pw@db/mirix"), ("MIRIX_X", "plain")])
-    assert "pw@" not in clean and removed == ["MIRIX_PG_URI"]
+    clean, removed = sanitize_env_text("MIRIX_PG_URI=postgresql://u:pw@db/mirix\nMIRIX_X=plain\nK2=ghp_abc\n")
+    assert clean == f"MIRIX_PG_URI=postgresql://u:{MARKER}@db/mirix\nMIRIX_X=plain\nK2={MARKER}\n"
+    assert removed == ["MIRIX_PG_URI", "K2"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("postgresql://mirix:s3cret@db:5432/mirix", f"postgresql://mirix:{MARKER}@db:5432/mirix"),
+    ("postgresql+psycopg://:s3cret@db/mirix", f"postgresql+psycopg://:{MARKER}@db/mirix"),
+    ("host=db port=5432 password=s3cret dbname=m", f"host=db port=5432 password={MARKER} dbname=m"),
+    ("Server=db;Pwd=s3cret;Database=m", f"Server=db;Pwd={MARKER};Database=m"),
+    ("host=db password='s3 cret' dbname=m", f"host=db password={MARKER} dbname=m"),
+    ("postgresql://mirix@db/mirix", None),
+    ("sqlite:///sqlite.db", None),
+    ("https://example.org/a:b@c", None),
+])
+def test_connection_strings_lose_only_their_password(value, expected):
+    assert redacted("database_url", value) == expected
+
+
+def test_a_secret_key_redacts_any_value_but_not_nothing():
+    assert redacted("pg_password", 12345) == MARKER and redacted("api_key", "x") == MARKER
+    assert redacted("api_key", None) is None and redacted("api_key", "") is None
+    assert redacted("api_key", MARKER) is None and redacted("max_tokens", 4096) is None
+
+
+def test_json_and_unknown_files():
+    text = json.dumps({"agent_name": "a", "llm_config": {"api_key": "sk-9", "model": "m"}}, indent=4)
+    clean, removed = sanitize_file("config/agent_config.json", text.encode())
+    assert json.loads(clean) == {"agent_name": "a", "llm_config": {"api_key": MARKER, "model": "m"}}
+    assert removed == ["llm_config.api_key"]
+    plain = json.dumps({"agent_name": "a"}, indent=4).encode()
+    assert sanitize_file("config/agent_config.json", plain) == (plain, [])  # bytes kept as they were
+    assert sanitize_file("config/notes.txt", b"api_key=sk-1") == (b"api_key=sk-1", [])
+    with pytest.raises(UsageError, match="config/agent_config.json.*--no-sanitize"):
+        sanitize_file("config/agent_config.json", b"{not json")
 
 
 def test_nested_config_sanitised_without_touching_numbers():
@@ -43,10 +76,12 @@ def test_yaml_secrets_are_redacted_in_place_keeping_every_other_byte():
             "  api_key: \"sk-abc123\"   # rotate monthly\r\n"
             "  tokens: [1, 2]\r\n"
             "database_url: postgresql://mirix:pw@db/mirix\r\n"
+            "pg_password: 12345\r\n"
             "empty_password:\r\n")
     clean, removed = sanitize_yaml_text(text)
-    assert removed == ["llm_config.api_key", "database_url"]
-    assert clean == text.replace('"sk-abc123"', f"'{MARKER}'").replace("postgresql://mirix:pw@db/mirix", f"'{MARKER}'")
+    assert removed == ["llm_config.api_key", "database_url", "pg_password"]
+    assert clean == (text.replace('"sk-abc123"', f"'{MARKER}'").replace("12345", f"'{MARKER}'")
+                     .replace("postgresql://mirix:pw@db/mirix", f"'postgresql://mirix:{MARKER}@db/mirix'"))
     assert sanitize_yaml_text("a: 1  # nothing secret\n") == ("a: 1  # nothing secret\n", [])
 
 

@@ -80,7 +80,7 @@ def _markers(doc: Any, path: str = "") -> list[str]:
         return [p for k, v in doc.items() for p in _markers(v, f"{path}.{k}" if path else str(k))]
     if isinstance(doc, list):
         return [p for i, v in enumerate(doc) for p in _markers(v, f"{path}[{i}]")]
-    return [path] if doc == MARKER else []
+    return [path] if isinstance(doc, str) and MARKER in doc else []
 
 
 def _sqlite_checks(agent: "AgentWrapper", checks: dict, warnings: list, counts: dict) -> int | None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 from ..backup import backup_agent
 from ..errors import SourceError, UsageError
 from ..export import export_snapshot
+from ..export.vault import parse_level
 from ..wording import plural
 from .results import error_text
 from .verification import verify_backup
@@ -71,12 +72,13 @@ def _verification_errors(export, dest: Path, verify_integrity: bool, verify_afte
 def save_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, *, include_logs: bool = False,
                compress: bool = False, verify_integrity: bool = True, verify_after_backup: bool = False,
                include_config: bool = True, sanitize_sensitive: bool = True,
-               tags: Iterable[str] = ("save_agent",)) -> dict:
+               tags: Iterable[str] = ("save_agent",), redact_vault: str | None = None) -> dict:
     dest = Path(backup_path)
     result: dict = {"success": False, "message": "", "backup_path": str(dest), "size_mb": 0.0, "file_count": 0,
                     "verification_passed": None, "verification_errors": [], "snapshot_id": None,
                     "added_bytes": 0}
     try:
+        parse_level(redact_vault)  # a wrong level fails before anything is stored
         source = agent.reload()
         check_database(source)
         prepare_destination(dest)
@@ -84,10 +86,11 @@ def save_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, *, include
         backup = backup_agent(repo, source, include_logs=include_logs, tags=tags)
         result.update(snapshot_id=backup.snapshot.id, added_bytes=backup.added_bytes, repository=repo.location)
         export = export_snapshot(repo, backup.snapshot.id, dest, compress=compress, sanitize=sanitize_sensitive,
-                                 include_config=include_config)
+                                 include_config=include_config, redact_vault=redact_vault)
         result.update(size_mb=round(export.size_bytes / MIB, 2), file_count=export.file_count,
                       size_bytes=export.size_bytes, database_type=backup.snapshot.database.get("type"),
-                      verification=export.verification, sanitized=export.sanitized)
+                      verification=export.verification, sanitized=export.sanitized,
+                      vault_redaction=export.vault_redaction.as_dict() if export.vault_redaction else None)
         errors = _verification_errors(export, dest, verify_integrity, verify_after_backup)
     except Exception as exc:  # every failure is a result, never an exception (the reference's contract)
         result["error"] = error_text(exc)

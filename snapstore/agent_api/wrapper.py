@@ -80,11 +80,13 @@ class AgentWrapper:
     # -- the reference's methods ------------------------------------------------------------
     def save_agent(self, backup_path: str | os.PathLike, include_logs: bool = False, compress: bool = False,
                    verify_integrity: bool = True, verify_after_backup: bool = False, include_config: bool = True,
-                   sanitize_sensitive: bool = True) -> dict:
-        """Snapshot the agent into its repository and write the backup folder at ``backup_path``."""
+                   sanitize_sensitive: bool = True, *, redact_vault: str | None = None) -> dict:
+        """Snapshot the agent into its repository and write the backup folder at ``backup_path``;
+        ``redact_vault`` (``low``/``medium``/``high``) as ``export --redact-vault``."""
         return _save.save_agent(self, backup_path, include_logs=include_logs, compress=compress,
                                 verify_integrity=verify_integrity, verify_after_backup=verify_after_backup,
-                                include_config=include_config, sanitize_sensitive=sanitize_sensitive)
+                                include_config=include_config, sanitize_sensitive=sanitize_sensitive,
+                                redact_vault=redact_vault)
 
     def load_agent(self, backup_path: str | os.PathLike, restore_components: Any = None, *,
                    encryption_key: str | bytes | None = None) -> dict:

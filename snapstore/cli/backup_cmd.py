@@ -18,6 +18,9 @@ from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, pl
                    "(instead of, or overriding, the config's).")
 @click.option("--agent", help="The agent's name for a --db without a mirix.yaml beside it "
                                "(default: as its earlier snapshots, else its folder's name).")
+@click.option("--env-file", "env_file", type=click.Path(dir_okay=False),
+              help="The agent's environment settings to store (default: the .env beside its mirix.yaml; "
+                   "a --db backup stores none unless given).")
 @click.option("--host", help="Record this host name instead of the machine's (one repository, many hosts).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
@@ -25,13 +28,14 @@ from .common import JSON_OPTION, Progress, emit_json, human_bytes, open_repo, pl
 @click.option("--read-all", is_flag=True, help="Read the database even if it is unchanged since the last snapshot.")
 @JSON_OPTION
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, db_path: str | None, agent: str | None, host: str | None,
+def command(ctx: click.Context, config_path: str | None, db_path: str | None, agent: str | None,
+            env_file: str | None, host: str | None,
             include_logs: bool, tags: tuple[str, ...], verify_after: bool, read_all: bool, as_json: bool) -> None:
     """Snapshot the agent while it may be running; only new chunks are stored.
 
     With neither --config nor --db, the agent in $MIRIX_DIR (default ~/.mirix).
     """
-    source = load_agent_source(config_path, db_path, agent=agent)
+    source = load_agent_source(config_path, db_path, agent=agent, env_file=env_file)
     repo = open_repo(ctx)
     size = database_capture(source.database_url).size_hint()
     progress = Progress("backup", size, enabled=not as_json)

@@ -22,6 +22,8 @@ def _stamp(line: str) -> None:
 @click.command("schedule")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The agent's mirix.yaml.")
 @click.option("--db", "db_path", help="The agent's database (SQLite file or postgresql:// URL).")
+@click.option("--env-file", "env_file", type=click.Path(dir_okay=False),
+              help="The agent's environment settings to store (as backup --env-file).")
 @click.option("--include-logs", is_flag=True, help="Also store the agent's logs/ directory.")
 @click.option("--tag", "tags", multiple=True, help="Tag every snapshot (repeatable).")
 @click.option("--usage", type=click.Choice(sorted(PRESETS)),
@@ -38,7 +40,7 @@ def _stamp(line: str) -> None:
 @click.option("--print-systemd", is_flag=True, help="Print a systemd service and timer doing these runs, and exit.")
 @click.option("--print-cron", is_flag=True, help="Print a crontab line doing these runs, and exit.")
 @click.pass_context
-def command(ctx: click.Context, config_path, db_path, include_logs, tags, usage, every, keep_last, keep_hourly,
+def command(ctx: click.Context, config_path, db_path, env_file, include_logs, tags, usage, every, keep_last, keep_hourly,
             keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, keep_tag, then_prune, no_verify, runs, once,
             print_systemd, print_cron) -> None:
     """Back up the agent on a schedule; each run ends with forget (if a keep policy is set;
@@ -54,6 +56,8 @@ def command(ctx: click.Context, config_path, db_path, include_logs, tags, usage,
     if not config_path and not db_path:
         raise UsageError("give the agent: --config mirix.yaml or --db PATH|URL")
     backup_args = {"config_path": config_path, "db_path": db_path, "include_logs": include_logs, "tags": tags}
+    if env_file:
+        backup_args["env_file"] = os.path.abspath(env_file)
     keeps = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     explicit = any(keeps) or keep_within or keep_tag
     if usage:
@@ -101,5 +105,5 @@ def _once_argv(ctx: click.Context) -> list[str]:
             for v in value or ():
                 out += [flag, str(v)]
         elif value not in (None, 0, ""):
-            out += [flag, os.path.abspath(value) if param.name in ("config_path",) else str(value)]
+            out += [flag, os.path.abspath(value) if param.name in ("config_path", "env_file") else str(value)]
     return out

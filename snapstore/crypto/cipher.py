@@ -7,16 +7,20 @@ repository (format v2) names blobs by BLAKE3 keyed with a secret id key, so equa
 ids reveal nothing to whoever lacks the key, and seals every object with
 AES-256-GCM (measured faster than ChaCha20-Poly1305 here: benchmarks/bench_cipher.py).
 
-Nonces never repeat because no key seals twice: each sealed object starts with 16
-fresh random bytes, and its key is BLAKE3 keyed with the data key over them; the
-nonce is then a constant.  Two objects share a key only if two 128-bit random
-values collide (about 2^-64 after 2^32 objects, where a single AES-GCM key with
-random 96-bit nonces must stop).  The associated data names the kind of object
-(payload, trailer, index, snapshot, key), so one kind cannot be passed off as
-another.  Overhead: 32 bytes per object.
+Nonces never repeat: a process seals with a *stream* -- 12 fresh random bytes (the
+stream salt), a key that is BLAKE3 keyed with the data key over them, and a counter
+that is the nonce.  A sealed object is ``salt || counter (u32) || ciphertext || tag``.
+Within a stream every counter is used once (a stream ends after 2^32 objects, and a
+forked child never continues its parent's: it starts its own); two streams share a
+key only if two random 96-bit salts collide, and a process starts a handful.  A
+reader derives a stream's key once and keeps it, so a restore pays the derivation
+per backup that wrote the data, not per payload.  The associated data names the
+kind of object (payload, trailer, index, snapshot), so one kind cannot be passed off
+as another.  Overhead: 32 bytes per object.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -26,9 +30,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import IntegrityError
 
-SALT = 16
+SALT = 12  # stream salt
+COUNTER = 4
+HEADER = SALT + COUNTER
 TAG = 16
-NONCE = bytes(12)
+STREAM_OBJECTS = 2 ** 32
+KEPT_STREAMS = 256  # stream keys a reader keeps
 SCHEME = "aes-256-gcm/blake3-keyed"
 
 # kinds of sealed objects: the associated data of each
@@ -69,9 +76,11 @@ class Cipher:
     def __init__(self, key: MasterKey | None):
         self.key = key
         self.encrypted = key is not None
-        self.overhead = SALT + TAG if key else 0
+        self.overhead = HEADER + TAG if key else 0
         self.id_key = key.id_key if key else None  # for worker processes that hash pages
         self.empty_id = self.blob_id(b"")
+        self._stream: tuple[int, bytes, AESGCM, "itertools.count"] | None = None  # pid, salt, aead, counter
+        self._readers: dict[bytes, AESGCM] = {}
 
     def blob_id(self, data) -> bytes:
         if self.id_key is None:
@@ -81,18 +90,35 @@ class Cipher:
     def seal(self, data, kind: bytes) -> bytes:
         if self.key is None:
             return data
+        stream = self._stream
+        if stream is None or stream[0] != os.getpid():
+            stream = self._new_stream()
+        n = next(stream[3])  # atomic under the GIL: no two seals get one counter
+        if n >= STREAM_OBJECTS:
+            stream = self._new_stream()
+            n = next(stream[3])
+        counter = n.to_bytes(COUNTER, "little")
+        return stream[1] + counter + stream[2].encrypt(_nonce(counter), data, kind)
+
+    def _new_stream(self):
         salt = os.urandom(SALT)
-        return salt + AESGCM(self._subkey(salt)).encrypt(NONCE, data, kind)
+        self._stream = (os.getpid(), salt, AESGCM(self._subkey(salt)), itertools.count())
+        return self._stream
 
     def open(self, data, kind: bytes, where: str):
         """The plain bytes of a sealed object; ``AuthenticationFailed`` naming ``where`` if it does not open."""
         if self.key is None:
             return data
-        if len(data) < SALT + TAG:
+        if len(data) < HEADER + TAG:
             raise AuthenticationFailed(f"{where} is too short to be sealed ({len(data)} bytes)")
         salt = bytes(data[:SALT])
+        aead = self._readers.get(salt)
+        if aead is None:
+            if len(self._readers) >= KEPT_STREAMS:
+                self._readers.clear()
+            aead = self._readers[salt] = AESGCM(self._subkey(salt))
         try:
-            return AESGCM(self._subkey(salt)).decrypt(NONCE, data[SALT:], kind)
+            return aead.decrypt(_nonce(bytes(data[SALT:HEADER])), data[HEADER:], kind)
         except InvalidTag:
             raise AuthenticationFailed(f"{where} fails authentication: it was altered, or sealed "
                                        "with another key") from None
@@ -101,11 +127,8 @@ class Cipher:
         return blake3.blake3(salt, key=self.key.data_key).digest()
 
 
-def blob_hasher(id_key: bytes | None):
-    """A fast ``data -> id`` function for worker processes that only know the id key."""
-    if id_key is None:
-        return lambda data: blake3.blake3(data).digest()
-    return lambda data: blake3.blake3(data, key=id_key).digest()
+def _nonce(counter: bytes) -> bytes:
+    return counter + bytes(12 - COUNTER)
 
 
 PLAIN = Cipher(None)

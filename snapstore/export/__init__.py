@@ -32,8 +32,9 @@ from ..folder.layout import (CHECKSUMS, DUMP, FOLDER_VERSION, METADATA, REPORT, 
 from ..manifest import Selection, Snapshot, resolve_snapshot
 from ..memory_types import CONVERSATION_TABLE, memory_file_name, memory_tables
 from ..repository import Repository
-from ..sanitize import sanitize_yaml_text
+from ..sanitize import sanitize_file
 from .report import render_report
+from .vault import VaultRedaction, parse_level, redact_copy_rows, redact_sqlite
 from ..sources.postgres.layout import INFO_PATH, PG_DIR, TableInfo
 from ..sources.postgres.reader import open_pg_capture
 from .postgres_content import pg_schema_info, table_label, write_pg_dump, write_pg_memory_json
@@ -52,11 +53,13 @@ class ExportResult:
     verification: dict
     duration_s: float
     sanitized: list[str] = field(default_factory=list)
+    vault_redaction: VaultRedaction | None = None
 
     def as_dict(self) -> dict:
         return {"backup_path": str(self.path), "snapshot_id": self.snapshot_id, "file_count": self.file_count,
                 "size_bytes": self.size_bytes, "size_mb": round(self.size_bytes / (1 << 20), 2),
                 "verification": self.verification, "sanitized": self.sanitized,
+                "vault_redaction": self.vault_redaction.as_dict() if self.vault_redaction else None,
                 "duration_s": round(self.duration_s, 3)}
 
 
@@ -99,19 +102,23 @@ def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[byt
 
 def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, compress: bool = False,
                     sanitize: bool = True, progress: Callable[[int], None] | None = None,
-                    include_config: bool = True, selection: Selection = Selection()) -> ExportResult:
+                    include_config: bool = True, selection: Selection = Selection(),
+                    redact_vault: str | None = None) -> ExportResult:
     """Write snapshot ``ref`` (within ``selection``) to ``dest``; ``include_config=False`` leaves
-    out the ``config/`` files.
+    out the ``config/`` files.  ``sanitize`` replaces the secrets of the ``config/`` files
+    (``sanitize.sanitize_file``); ``redact_vault`` (``low``, ``medium``, ``high``) the
+    knowledge vault's secret values at or above that sensitivity (``vault.py``).
 
     ``progress(n)`` is told of every ``n`` bytes written (database, dump, memories).
     """
     started = time.perf_counter()
+    level = parse_level(redact_vault)
     snap = resolve_snapshot(repo, ref, selection)
     dest = Path(dest)
     staging, made = _prepare_destination(dest)
     try:
         result = _export_into(repo, snap, staging, compress=compress, sanitize=sanitize, progress=progress,
-                              include_config=include_config)
+                              include_config=include_config, vault_level=level)
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)
@@ -127,7 +134,8 @@ def export_snapshot(repo: Repository, ref: str, dest: str | os.PathLike, *, comp
 
 
 def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool, sanitize: bool,
-                 progress: Callable[[int], None] | None, include_config: bool = True) -> ExportResult:
+                 progress: Callable[[int], None] | None, include_config: bool = True,
+                 vault_level: str | None = None) -> ExportResult:
     checksums: dict[str, str] = {}
     sanitized = [s for s in snap.sanitized if include_config or not s.startswith("config/")]
     paths = {f.path for f in snap.files}
@@ -135,7 +143,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         if sub != "config" or include_config:
             (root / sub).mkdir(mode=0o700)
 
-    # Files stored as they were (config, settings, logs), sanitising the config on the way out.
+    # Files stored as they were (config, settings, logs), sanitising config/ on the way out.
     config_doc: dict = {}
     for entry in snap.files:
         if entry.path == DB_PATH or entry.path.startswith(PG_DIR + "/"):
@@ -151,21 +159,22 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
         with open(target, "wb") as out:
             write_file(repo, entry, out)
         if entry.path == CONFIG_PATH:
-            text = target.read_bytes().decode()
-            config_doc = yaml.safe_load(text) or {}
-            if sanitize:
-                clean, removed = sanitize_yaml_text(text)
-                if removed:  # else the user's bytes stay as they are
-                    target.write_bytes(clean.encode())
-                sanitized += [f"{CONFIG_PATH}:{key}" for key in removed]
+            config_doc = yaml.safe_load(target.read_bytes().decode()) or {}
+        if sanitize and entry.path.startswith("config/"):
+            clean, removed = sanitize_file(entry.path, target.read_bytes())
+            if removed:  # else the user's bytes stay as they are
+                target.write_bytes(clean)
+            sanitized += [f"{entry.path}:{key}" for key in removed]
         checksums[entry.path] = file_md5(target)
 
     memory_counts: dict[str, int] = {}
     conversation_count = 0
     verification = {"integrity_check": "not run", "completeness_check": "not run"}
     db_payloads: dict[tuple[bytes, int], int] = {}
+    tables = memory_tables(config_doc)
+    vault = VaultRedaction(vault_level, tables.get("knowledge_vault", "knowledge_vault")) if vault_level else None
     if DB_PATH in paths:
-        db = _export_database(repo, snap, root, memory_tables(config_doc), progress)
+        db = _export_database(repo, snap, root, tables, progress, vault)
         checksums.update(db.checksums)
         memory_counts, db_payloads = db.memory_counts, db.payloads
         conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
@@ -173,7 +182,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
                         "integrity_check_method": "sqlite PRAGMA quick_check of database/sqlite.db",
                         "completeness_check": "passed" if db.complete else "failed"}
     elif INFO_PATH in paths:
-        db = _export_pg_database(repo, snap, root, memory_tables(config_doc), progress)
+        db = _export_pg_database(repo, snap, root, tables, progress, vault)
         checksums.update(db.checksums)
         memory_counts = db.memory_counts
         conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
@@ -210,12 +219,13 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
             "compressed": compress,
             "compressed_files": compressed_files,
             "sanitized": sanitize,
+            "vault_redaction": vault.as_dict() if vault else None,
             "include_config": include_config and CONFIG_PATH in paths,  # a --db snapshot has no config
         },
         "checksums": {},
         "verification": verification,
     }
-    report = render_report(meta, memory_counts, conversation_count, sizes, sanitized)
+    report = render_report(meta, memory_counts, conversation_count, sizes, sanitized, vault)
     (root / REPORT).write_text(report)
     checksums[REPORT] = hashlib.md5(report.encode()).hexdigest()
     sizes[REPORT] = (root / REPORT).stat().st_size
@@ -226,7 +236,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     all_sums = {**checksums, METADATA: file_md5(root / METADATA)}
     (root / CHECKSUMS).write_text("".join(md5_line(p, d) for p, d in sorted(all_sums.items())))
     size = sum(sizes.values()) + (root / METADATA).stat().st_size + (root / CHECKSUMS).stat().st_size
-    return ExportResult(root, snap.id, len(all_sums) + 1, size, all_sums, verification, 0.0, sanitized)
+    return ExportResult(root, snap.id, len(all_sums) + 1, size, all_sums, verification, 0.0, sanitized, vault)
 
 
 @dataclass
@@ -240,18 +250,23 @@ class DatabaseExport:
 
 
 def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
-                     progress: Callable[[int], None] | None) -> DatabaseExport:
+                     progress: Callable[[int], None] | None, vault: VaultRedaction | None = None) -> DatabaseExport:
     """The database file, its SQL dump, schema info and memories JSON, each with its MD5.
 
     Once the file is materialised (its MD5 following the writers), the dump (sqlite3,
     its MD5 following it) and the structural check run beside the memory JSON (this
-    thread); all of them release the GIL.
+    thread); all of them release the GIL.  With ``vault``, the file is redacted first and
+    everything else derives from the redacted file (its MD5 is then taken afterwards).
     """
     db_file = root / DB_PATH
     entry = snap.file(DB_PATH)
     checksums, counts = {}, {}
     with FollowingMD5(db_file) as db_md5:
-        payloads = materialize(repo, entry, db_file, progress, durable=False, on_prefix=db_md5.advance)
+        payloads = materialize(repo, entry, db_file, progress, durable=False,
+                               on_prefix=None if vault else db_md5.advance)
+        if vault:
+            done = redact_sqlite(db_file, vault.table, vault.level)
+            vault.redacted, vault.kept = done.redacted, done.kept
         with ThreadPoolExecutor(2) as pool:
             dump_md5 = pool.submit(write_sql_dump, db_file, root / DUMP, progress)
             check_done = pool.submit(_quick_check, db_file)
@@ -266,7 +281,7 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
                 conn.close()
             checksums[DUMP] = dump_md5.result()
             check = check_done.result()
-        checksums[DB_PATH] = db_md5.finish(entry.size)
+        checksums[DB_PATH] = file_md5(db_file) if vault else db_md5.finish(entry.size)
     write_json(root / SCHEMA_INFO, info)
     checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
     complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
@@ -274,13 +289,22 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
 
 
 def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
-                        progress: Callable[[int], None] | None) -> DatabaseExport:
+                        progress: Callable[[int], None] | None, vault: VaultRedaction | None = None
+                        ) -> DatabaseExport:
     """``mirix_dump.sql``, schema info and memories JSON of a PostgreSQL snapshot, all from
     the repository, each table's chunks read (decompressed, hash-checked) once: this thread
     writes the dump and hands each memory table's COPY data, on its way into the dump, to a
-    thread that writes its JSON file (chunk reads, MD5 and file writes release the GIL)."""
+    thread that writes its JSON file (chunk reads, MD5 and file writes release the GIL).
+    With ``vault``, the vault table's rows are redacted as they are read, before either."""
     capture = open_pg_capture(repo, snap)
     by_label = {table_label(t): t for t in capture.tables()}
+    vault_table = by_label.get(vault.table) if vault else None
+
+    def rows(table: TableInfo, counted: VaultRedaction | None = None) -> Iterable[bytes]:
+        if vault_table is None or table.key != vault_table.key:
+            return capture.copy_data(table)
+        return redact_copy_rows(table, capture.copy_data(table), counted or VaultRedaction(vault.level, vault.table))
+
     position = {t.key: n for n, t in enumerate(capture.tables())}
     jobs = sorted(((kind, name, by_label.get(name)) for kind, name in tables.items()),
                   key=lambda job: position[job[2].key] if job[2] else -1)
@@ -293,9 +317,9 @@ def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: di
 
     def table_data(table: TableInfo) -> Iterator[bytes]:
         if table.key not in fed:
-            yield from capture.copy_data(table)
+            yield from rows(table, vault)
             return
-        for block in capture.copy_data(table):
+        for block in rows(table, vault):
             feed.put(block)
             yield block
         feed.put(None)
@@ -319,7 +343,7 @@ def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: di
                 elif fed[table.key] == kind:
                     blocks = fed_blocks()
                 else:  # a second memory type on the same table (config override): read again
-                    blocks = capture.copy_data(table)
+                    blocks = rows(table)
                 path = f"memories/{memory_file_name(kind)}"
                 with open(root / path, "wb") as out:
                     counts[kind], sums[path] = write_pg_memory_json(kind, name, table, blocks, out, progress)

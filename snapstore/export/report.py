@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .vault import VaultRedaction
+
 
 def render_report(meta: dict[str, Any], memory_counts: dict[str, int], conversation_count: int,
-                  sizes: dict[str, int], sanitized: list[str]) -> str:
+                  sizes: dict[str, int], sanitized: list[str], vault: VaultRedaction | None = None) -> str:
+    """The report; secrets are named by file and key (``config/mirix.yaml:llm_config.api_key``),
+    never shown."""
     info, ver = meta["backup_info"], meta["verification"]
     lines = [
         "snapstore backup report",
@@ -23,7 +27,16 @@ def render_report(meta: dict[str, Any], memory_counts: dict[str, int], conversat
     lines += [f"  {'conversations':16} {conversation_count:>10} messages", "", "Files", "-----"]
     lines += [f"  {size:>14,} B  {path}" for path, size in sorted(sizes.items())]
     lines += ["", "Sanitising", "----------"]
-    lines += [f"  removed secret: {item}" for item in sanitized] or ["  nothing removed (sanitising off or no secrets)"]
+    if info.get("sanitized", True) or sanitized:
+        lines += [f"  removed secret: {item}" for item in sanitized] or ["  no secrets found in the settings"]
+    else:
+        lines += ["  off (exported with --no-sanitize): the settings hold their secrets"]
+    lines += ["", "Knowledge vault", "---------------"]
+    if vault is None:
+        lines += ["  secret values kept (no --redact-vault)"]
+    else:
+        lines += [f"  secret values of sensitivity {vault.level} and above redacted: {vault.redacted} rows of {vault.table}",
+                  f"  secret values below {vault.level} kept: {vault.kept} rows"]
     lines += ["", "Verification", "------------",
               f"  database integrity_check: {ver['integrity_check']}",
               f"  memory completeness:      {ver['completeness_check']}",

@@ -74,7 +74,7 @@ class Schedule:
     policy: Policy | None                 # None: no forget after the backup
     verify: bool = True
     prune: bool = False                   # prune after a forget that removed something
-    backup_args: dict = field(default_factory=dict)   # config_path, db_path, include_logs, tags
+    backup_args: dict = field(default_factory=dict)   # config_path, db_path, env_file, include_logs, tags
 
     @property
     def slices(self) -> int:
@@ -108,7 +108,7 @@ def run_once(repo: Repository, schedule: Schedule, when: float | None = None) ->
     when = time.time() if when is None else when
     args = schedule.backup_args
     try:
-        source = load_agent_source(args.get("config_path"), args.get("db_path"))
+        source = load_agent_source(args.get("config_path"), args.get("db_path"), env_file=args.get("env_file"))
         result = backup_agent(repo, source, include_logs=args.get("include_logs", False),
                               tags=args.get("tags", ()))
         parts = [f"backup {result.snapshot.short_id} added {result.added_bytes} bytes"]

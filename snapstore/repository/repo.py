@@ -139,6 +139,10 @@ class Repository:
         if config.encrypted:
             master, key_id = key_files.open_master(storage, config.repo_id, _passphrase(password))
             cipher = Cipher(master)
+        elif key_files.key_ids(storage):
+            # a plaintext config beside key files was swapped in: writing would store plaintext
+            raise IntegrityError(f"{storage.location}: the config says the repository is not encrypted but "
+                                 "it holds key files; the config was replaced (downgrade refused)")
         if cache and not storage.is_local:
             storage = CachedStorage(storage, default_cache_root() / config.repo_id)
         repo = cls(storage, config, cipher, key_id)

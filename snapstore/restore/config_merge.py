@@ -7,7 +7,8 @@ A backup's config is usually sanitised (secrets replaced by ``***REDACTED***``) 
 describes where things were on the machine that wrote it.  Restoring it therefore
 merges: the backup's settings win, except
 
-* values the backup holds only as the redaction marker keep the current value
+* values the backup holds as the redaction marker (or a connection string whose password is
+  the marker) keep the current value
   (reported in ``placeholders`` when there is none);
 * the settings that say where things live on *this* machine (``database_url``,
   ``pg_*``, ``log_dir``, the ``snapstore`` section) keep their current values.
@@ -58,8 +59,8 @@ def merge_config(backup: Any, current: Any, path: str = "") -> tuple[Any, list[s
             out_list.append(item)
             missing += more
         return out_list, missing
-    if backup == MARKER:
-        if current not in (None, "", MARKER) and not isinstance(current, (dict, list)):
+    if isinstance(backup, str) and MARKER in backup:  # a secret, or a connection string's password
+        if current not in (None, "") and not isinstance(current, (dict, list)) and MARKER not in str(current):
             return current, []
         return backup, [path]
     return backup, []

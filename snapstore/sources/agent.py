@@ -13,6 +13,11 @@ very file, else ``--agent NAME``, else (``name_is_default``) the name earlier
 snapshots of the same file used (``backup.known_agent``), else its directory's
 name for Mirix's ``sqlite.db`` (what ``--config`` beside it would give) or the
 file's stem.  With neither config nor database, the agent in ``$MIRIX_DIR``.
+
+The environment captured is the agent's own settings file: ``--env-file`` if given, else
+the ``.env`` beside its ``mirix.yaml``.  Never snapstore's own process environment (a cron
+job's or a shell's variables are not the agent's), and never a ``.env`` that merely sits in
+the directory snapstore runs from.
 """
 from __future__ import annotations
 
@@ -136,10 +141,24 @@ def _default_agent(config_path, db_path, environ) -> tuple[str | None, str | Non
                      f"there is no agent in $MIRIX_DIR ({home})")
 
 
+def _env_file(given: str | os.PathLike | None, cfg_path: Path | None) -> Path | None:
+    if given is not None:
+        path = Path(given).expanduser().absolute()
+        if not path.is_file():
+            raise UsageError(f"environment file {path} does not exist or is not a file")
+        return path
+    beside = cfg_path.parent / ".env" if cfg_path is not None else None
+    return beside if beside is not None and beside.is_file() else None
+
+
 def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str | os.PathLike | None = None,
-                      environ: os._Environ | dict = os.environ, agent: str | None = None) -> AgentSource:
+                      environ: os._Environ | dict = os.environ, agent: str | None = None,
+                      env_file: str | os.PathLike | None = None) -> AgentSource:
     """The agent described by ``config_path`` (or just a database file ``db_path``), named
-    ``agent`` if given (it must agree with a config's name)."""
+    ``agent`` if given (it must agree with a config's name).
+
+    Its environment settings are ``env_file`` if given, else the ``.env`` beside its config;
+    a bare database has none (the current directory's ``.env`` is not the agent's)."""
     config_path, db_path = _default_agent(config_path, db_path, environ)
     config: dict[str, Any] = {}
     cfg_path = None
@@ -168,10 +187,10 @@ def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str
             name = agent
         else:
             name, default = (db.parent.name if db.stem == "sqlite" else db.stem) or db.stem, True
-    env_file = base_dir / ".env"
+    env_path = _env_file(env_file, cfg_path)
     log_dir = Path(config["log_dir"]) if config.get("log_dir") else base_dir / "logs"
     if not log_dir.is_absolute():
         log_dir = base_dir / log_dir
     return AgentSource(name=name, config_path=cfg_path, config=config, database_url=url,
-                       env_file=env_file if env_file.is_file() else None,
+                       env_file=env_path,
                        log_dir=log_dir if log_dir.is_dir() else None, name_is_default=default)

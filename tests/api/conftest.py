@@ -5,7 +5,9 @@ agent at ``./configs/`` (``./configs/mirix.yaml`` is the reference's config path
 with no ``SNAPSTORE_REPO`` / ``MIRIX_*`` settings leaking in: the agent's repository
 is its default, ``./configs/.snapstore`` -- and then, in the S3 run of every test, a fresh
 prefix on the session's SeaweedFS server given as ``SNAPSTORE_REPO`` (an ``s3:`` URL, as a
-user configures it).  The agent is generated once per session (scale 1) and copied.
+user configures it) -- and in the "encrypted" run a local repository with
+``SNAPSTORE_PASSWORD`` set, so the API creates and opens an encrypted one (format v2).
+The agent is generated once per session (scale 1) and copied.
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ def pristine_agent(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture(params=BACKENDS)
+ENCRYPTED_PASSWORD = "api tests passphrase"
+
+
+@pytest.fixture(params=[*BACKENDS, "encrypted"])
 def home(request, tmp_path, monkeypatch, pristine_agent) -> Path:
     shutil.copytree(pristine_agent, tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
@@ -37,4 +42,6 @@ def home(request, tmp_path, monkeypatch, pristine_agent) -> Path:
             monkeypatch.delenv(key)
     if request.param == "s3":
         monkeypatch.setenv("SNAPSTORE_REPO", fresh_location(request, "s3", tmp_path, monkeypatch))
+    if request.param == "encrypted":
+        monkeypatch.setenv("SNAPSTORE_PASSWORD", ENCRYPTED_PASSWORD)
     return tmp_path

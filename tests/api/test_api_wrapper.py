@@ -1,6 +1,7 @@
 """AgentWrapper: where its repository is, and load_agent's components in detail."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -156,3 +157,12 @@ def test_load_undo_is_the_same_pasteable_command_as_the_clis(home):
     done = subprocess.run(SNAPSTORE + words[1:], cwd="/", env=cli_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert db_rows(DB, "episodic_memory") == emptied
+
+
+def test_a_set_passphrase_makes_the_new_repository_encrypted(home):
+    """The "encrypted" run of this suite really runs on format v2; the others on v1 (nothing leaks)."""
+    agent = AgentWrapper(CONFIG)
+    assert agent.save_agent("./b")["success"]
+    repo = agent.repository
+    assert repo.config.encrypted == ("SNAPSTORE_PASSWORD" in os.environ)
+    assert repo.config.version == (2 if repo.config.encrypted else 1)

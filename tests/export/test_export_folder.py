@@ -214,7 +214,7 @@ def test_no_secret_leaks_into_the_folder(world):
     assert env["MIRIX_LOG_LEVEL"] == "INFO"
 
 
-def test_no_sanitize_keeps_the_yaml_api_key(world, tmp_path):
+def test_no_sanitize_keeps_the_settings_secrets(world, tmp_path):
     dest = tmp_path / "unsanitized"
     ok(run_cli("export", world["snap"].id, dest, "--no-sanitize", repo=world["repo_path"]))
     original = Path(world["agent"].config_path).read_bytes()
@@ -222,9 +222,10 @@ def test_no_sanitize_keeps_the_yaml_api_key(world, tmp_path):
     api_key = yaml.safe_load(original)["llm_config"]["api_key"]
     assert grep_folder(dest, api_key) == ["config/mirix.yaml"]
     assert json.loads((dest / "metadata.json").read_text())["backup_info"]["sanitized"] is False
-    env_secrets = secret_values(world["agent"])[:-1]
-    for secret in env_secrets:  # environment secrets are never stored at all
-        assert grep_folder(dest, secret) == []
+    env_file = Path(world["agent"].directory) / ".env"
+    assert (dest / "config/environment.env").read_bytes() == env_file.read_bytes()
+    for secret in secret_values(world["agent"])[:-1]:  # the agent's .env, as it is
+        assert grep_folder(dest, secret) == ["config/environment.env"]
     assert subprocess.run(["md5sum", "-c", "--quiet", "verification/checksums.md5"], cwd=dest).returncode == 0
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from snapstore.errors import SourceError
+from snapstore.errors import SourceError, UsageError
 from snapstore.sources.agent import load_agent_source, locate_database, redact_url
 
 
@@ -43,3 +43,25 @@ def test_bad_config_is_a_source_error(tmp_path, text):
 def test_missing_config_is_a_source_error(tmp_path):
     with pytest.raises(SourceError, match="cannot read"):
         load_agent_source(tmp_path / "absent.yaml")
+
+
+def test_environment_file_is_the_agents_own(tmp_path, monkeypatch):
+    """Beside the config, or --env-file; a bare database takes none from the current directory."""
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    cfg = agent / "mirix.yaml"
+    cfg.write_text("agent_name: demo\ndatabase_url: sqlite:///sqlite.db\n")
+    (agent / ".env").write_text("A=1\n")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / ".env").write_text("OTHER=1\n")
+    other = tmp_path / "settings.env"
+    other.write_text("B=2\n")
+    monkeypatch.chdir(cwd)
+    assert load_agent_source(cfg).env_file == agent / ".env"
+    assert load_agent_source(cfg, env_file=other).env_file == other
+    assert load_agent_source(db_path=agent / "sqlite.db").env_file is None
+    assert load_agent_source(db_path=cwd / "x.db").env_file is None
+    assert load_agent_source(db_path=cwd / "x.db", env_file=".env").env_file == cwd / ".env"
+    with pytest.raises(UsageError, match="missing.env"):
+        load_agent_source(db_path=cwd / "x.db", env_file=tmp_path / "missing.env")
