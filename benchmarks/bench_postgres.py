@@ -17,7 +17,12 @@ schema: `vector(4096)`, json, GIN and full-text indexes) by snapstore's loader:
     pg_dump (plain)   `pg_dump -f` after the day
     export            `snapstore export latest DIR` (mirix_dump.sql, schema info, memories JSON)
     pg_restore        `pg_restore -d NEW` of the -Fc dump into a new database
-    restore           `snapstore restore latest --to postgresql://…/NEW`, when this build has it
+    restore           `snapstore restore latest --to postgresql://…/NEW`, when this build has it:
+                      into a database the restore creates (the target's figure; loaded on several
+                      connections) and, for comparison, into an existing empty one (one transaction)
+    The whole restores run `--rounds N` times each, alternating (medians reported); before each
+    one no autovacuum worker runs, and each restored database is dropped at once (the ~800 MB a
+    load leaves to vacuum would otherwise be vacuumed during, and charged to, the next restore).
 
 Wall time, CPU time and peak RSS (os.wait4) of each command, and the server's CPU time for it
 (its backends', read from the postmaster's reaped children); bytes the repository grew by (all
@@ -249,6 +254,54 @@ def database_from(server, name: str, template: str) -> str:
     return name
 
 
+def autovacuum_idle(server, limit_s: float = 300.0) -> None:
+    """Wait until no autovacuum worker runs: a bulk load leaves the server vacuuming the new tables'
+    ~800 MB for a while, and that work (CPU time and the cores) would be charged to the next step."""
+    import psycopg
+
+    deadline = time.monotonic() + limit_s
+    with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE backend_type = 'autovacuum worker'").fetchone()[0]
+            if not busy:
+                return
+            time.sleep(0.5)
+
+
+def restore_step(server, kind: str, bindir: Path, fc: Path, snap: list[str], repo: Path, env: dict) -> dict:
+    """One whole restore: ``pg_restore`` of the -Fc dump into a database made for it, snapstore's
+    of the latest snapshot into a new database (``restore``: the restore creates it and loads it
+    on several connections) or into an existing empty one (``restore_empty``: one transaction,
+    one connection).  Measured when no autovacuum runs; the database is dropped right after, so
+    its own autovacuum (which starts as its tables are committed) does not run into the next step."""
+    import psycopg
+
+    autovacuum_idle(server)
+    if kind == "pg_restore":
+        target = server.create_database("restored_pg")
+        result = measured([str(bindir / "pg_restore"), "-d", server.url(target), str(fc)])
+        if result.rc != 0:
+            raise common.BenchError(f"pg_restore failed: {result.stderr[-2000:]}")
+    else:
+        target = "restored_snapstore"
+        with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        if kind == "restore_empty":
+            server.create_database(target)
+        result = snapstore_step(snap, ["--repo", str(repo), "restore", "latest", "--to", server.url(target)], env)
+    with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    common.progress(f"{kind}: {result.wall_s:.2f} s (command CPU {result.cpu_s:.2f} s, server CPU "
+                    f"{result.server_cpu_s if result.server_cpu_s is not None else float('nan'):.2f} s)")
+    return step(result, load=os.getloadavg()[0])
+
+
+def median_step(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["s"])[(len(runs) - 1) // 2]
+
+
 LOADED, DAY = "bench_loaded", "bench_after_day"  # the --reuse templates: before and after the day
 
 
@@ -343,20 +396,18 @@ def run(args) -> dict:
         out["floor"] = write_floor(out["export"]["bytes"], work / "floor.bin")
         shutil.rmtree(work / "export", ignore_errors=True)
 
-        common.progress("pg_restore of the -Fc dump")
-        fresh = server.create_database("restored_pg")
-        pr = measured([str(bindir / "pg_restore"), "-d", server.url(fresh), str(fc)])
-        if pr.rc != 0:
-            raise common.BenchError(f"pg_restore failed: {pr.stderr[-2000:]}")
-        out["pg_restore"] = step(pr)
+        common.progress("pg_restore of the -Fc dump and snapstore restore --to postgresql://")
         help_text = subprocess.run(snap + ["restore", "--help"], capture_output=True, text=True).stdout
-        if "postgresql://" in help_text:
-            common.progress("snapstore restore --to postgresql://")
-            target = server.create_database("restored_snapstore")
-            r = snapstore_step(snap, ["--repo", str(repo), "restore", "latest", "--to", server.url(target)], env)
-            out["restore"] = step(r)
-        else:
-            out["restore"] = None
+        has_restore = "postgresql://" in help_text
+        kinds = ["pg_restore", "restore", "restore_empty"] if has_restore else ["pg_restore"]
+        runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+        for number in range(args.rounds):
+            for kind in kinds if number % 2 == 0 else reversed(kinds):
+                runs[kind].append(restore_step(server, kind, bindir, fc, snap, repo, env))
+        out["restore_runs"] = runs
+        out["pg_restore"] = median_step(runs["pg_restore"])
+        out["restore"] = median_step(runs["restore"]) if has_restore else None
+        out["restore_empty"] = median_step(runs["restore_empty"]) if has_restore else None
     finally:
         if state:
             common.progress(f"server left running for --reuse {state}: "
@@ -398,6 +449,31 @@ def floor_lines(out: dict) -> list[str]:
             f"{max(floor['write_s'], floor['md5_s']) / out['pg_dump']['s']:.2f}x with the two overlapped"]
 
 
+def restore_rounds(out: dict) -> str:
+    rounds = len(out.get("restore_runs", {}).get("pg_restore", []))
+    return (f", the whole restores {rounds} times each, alternating, medians shown (no autovacuum running "
+            "at the start of each; each restored database dropped right after)") if rounds > 1 else ""
+
+
+def restore_lines(out: dict) -> list[str]:
+    """Every whole restore run (wall / command CPU / server CPU / load average at its end)."""
+    runs = out.get("restore_runs") or {}
+    names = {"pg_restore": "pg_restore", "restore": "snapstore, new database",
+             "restore_empty": "snapstore, existing empty database"}
+    lines = []
+    for kind, kind_runs in runs.items():
+        if not kind_runs:
+            continue
+        shown = "; ".join(f"{r['s']:.2f} / {r['cpu']:.2f} / "
+                          f"{r['server_cpu'] if r.get('server_cpu') is not None else float('nan'):.2f} s "
+                          f"(load {r.get('load', 0):.1f})" for r in kind_runs)
+        lines.append(f"- {names.get(kind, kind)} runs, wall / command CPU / server CPU: {shown}")
+    if out.get("restore_empty") and out["pg_restore"]["s"]:
+        lines.append(f"- into an existing empty database / pg_restore time: "
+                     f"{out['restore_empty']['s'] / out['pg_restore']['s']:.3f}x")
+    return lines
+
+
 def report(out: dict) -> str:
     hb, hs = common.human_bytes, common.human_secs
 
@@ -426,7 +502,8 @@ def report(out: dict) -> str:
         "",
         f"`python benchmarks/{out['command']}` — sample agent scale {out['scale']} "
         f"({hb(out['sqlite_bytes'])} as SQLite) loaded into PostgreSQL {out['server']} with pgvector "
-        f"({hb(out['database_bytes'])} on the server, loaded in {hs(out['load_s'])}); one run.",
+        f"({hb(out['database_bytes'])} on the server, loaded in {hs(out['load_s'])}); one run"
+        f"{restore_rounds(out)}.",
         "",
         "| step | time | CPU of the command | server CPU for it | size / bytes added | peak RSS | note |",
         "|---|---|---|---|---|---|---|",
@@ -438,8 +515,10 @@ def report(out: dict) -> str:
         row("pg_dump plain (after the day)", out["pg_dump"], "dump size"),
         row("snapstore export latest", out["export"], "folder size"),
         row("pg_restore of the -Fc dump", out["pg_restore"]),
-        row("snapstore restore --to postgresql://", out["restore"],
-            "" if out["restore"] else "not in this build"),
+        row("snapstore restore --to postgresql:// (new database)", out["restore"],
+            "created by the restore, loaded on several connections" if out["restore"] else "not in this build"),
+        *([row("snapstore restore --to postgresql:// (existing empty database)", out["restore_empty"],
+               "one transaction, one connection")] if out.get("restore_empty") else []),
         "",
         f"- 1% day replayed: {', '.join(f'{k} {v}' for k, v in touched.items())} rows "
         "(deleted + updated + inserted)",
@@ -449,6 +528,7 @@ def report(out: dict) -> str:
         *cpu_lines(out),
         *floor_lines(out),
         f"- whole restore / pg_restore time: {verdict('restore_vs_pg_restore')}",
+        *restore_lines(out),
         SECTION[1],
     ]
     return "\n".join(lines) + "\n"
@@ -463,6 +543,8 @@ def main() -> int:
     p.add_argument("--reuse", metavar="DIR", help="keep the server with the loaded agent (before and after "
                    "the day) running, described in DIR, and use it again in later runs (no generation, "
                    "load or replay: ~3 min at scale 200)")
+    p.add_argument("--rounds", type=int, default=1, help="whole restores of each kind, alternating "
+                   "(pg_restore first in odd rounds, snapstore first in even ones); medians reported")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     try:

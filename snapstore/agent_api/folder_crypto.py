@@ -25,9 +25,10 @@ from typing import Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..atomic import AtomicFile, fsync_dir
+from ..crypto import kdf
+from ..crypto.kdf import derive_key
 from ..errors import IntegrityError, UsageError, WrongKey
 from ..folder.layout import ENCRYPTION_HEADER, folder_files
 
@@ -38,8 +39,7 @@ MAGIC = b"SNAPENC1"
 PREFIX_LEN = 8
 SEGMENT = 1 << 20
 TAG = 16
-SCRYPT_COST = {"n": 2 ** 15, "r": 8, "p": 1}
-SCRYPT_LIMITS = {"n": 2 ** 20, "r": 32, "p": 16}
+SCRYPT_COST = kdf.COST  # the same derivation, cost and limits as a repository's key files
 KEY_CHECK_PLAIN = b"snapstore encrypted backup folder"
 
 
@@ -51,34 +51,21 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _passphrase_bytes(passphrase: str | bytes) -> bytes:
-    if isinstance(passphrase, str):
-        passphrase = passphrase.encode()
-    if not isinstance(passphrase, bytes) or not passphrase:
-        raise UsageError("the encryption key must be a non-empty string or bytes")
-    return passphrase
-
-
-def derive_key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(_passphrase_bytes(passphrase))
-
-
 def read_header(folder: Path) -> dict:
     path = folder / HEADER
     try:
         doc = json.loads(path.read_text())
-        kdf = doc["kdf"]
-        cost = {k: int(kdf[k]) for k in ("n", "r", "p")}
-        salt = base64.b64decode(kdf["salt"])
+        kdf_doc = doc["kdf"]
+        cost = {k: int(kdf_doc[k]) for k in ("n", "r", "p")}
+        salt = base64.b64decode(kdf_doc["salt"])
         check = base64.b64decode(doc["key_check"])
     except FileNotFoundError:
         raise UsageError(f"{folder} is not an encrypted backup folder ({HEADER} is missing)") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"{path} is not a valid encryption header: {exc}") from None
-    if doc.get("format") != FORMAT or doc.get("cipher") != "AES-256-GCM" or kdf.get("name") != "scrypt":
+    if doc.get("format") != FORMAT or doc.get("cipher") != "AES-256-GCM" or kdf_doc.get("name") != "scrypt":
         raise IntegrityError(f"{path} describes an unknown encryption format")
-    if any(cost[k] > SCRYPT_LIMITS[k] or cost[k] < 1 for k in cost) or len(salt) < 16:
-        raise IntegrityError(f"{path} asks for unreasonable key-derivation parameters")
+    cost = kdf.check_cost(cost, salt, str(path))
     return {"salt": salt, "cost": cost, "key_check": check, "version": doc.get("version")}
 
 

@@ -72,7 +72,11 @@ def command(ctx: click.Context, config_path, db_path, env_file, include_logs, ta
     schedule.verify = not no_verify
     schedule.prune = then_prune
     if print_systemd or print_cron:
-        command_line = once_command(os.path.abspath(repo_path(ctx)), _once_argv(ctx))
+        location = repo_path(ctx)
+        if not location.startswith("s3:"):  # a directory: the timer runs elsewhere; a URL is one already
+            location = os.path.abspath(location)
+        options = ctx.find_root().params.get("options") or ()
+        command_line = once_command(location, _once_argv(ctx), options)
         if print_cron:
             click.echo(cron_line(command_line, schedule.interval_s))
         else:

@@ -4,6 +4,9 @@ A key file is plain msgpack -- ``{"v": 1, "kdf": {"name": "scrypt", "salt", "n",
 "created", "host", "user", "wrapped"}`` -- where ``wrapped`` is the 64-byte master key
 sealed with AES-256-GCM under the scrypt-derived key (random 12-byte nonce before it; the
 derived key is used once, its salt being fresh), with the repository id as associated data.
+A key file is named by the first 128 bits of the BLAKE3 of its bytes, as packs, index
+files and manifests are by theirs: a changed byte anywhere in it (``wrapped`` included,
+which no passphrase could tell from a wrong one) is reported as damage naming the file.
 Changing a passphrase writes a new key file before removing the old one, so a crash never
 leaves a repository without a key.  Opening tries every key file: a repository has few.
 """
@@ -16,11 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import blake3
 import msgpack
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import IntegrityError, UsageError, WrongKey
+from ..storage.base import ObjectNotFound
 from . import kdf
 from .cipher import MasterKey
 
@@ -39,6 +42,7 @@ class KeyInfo:
     host: str
     user: str
     cost: dict
+    damage: str = ""  # why the file is unreadable (list_keys(strict=False)); nothing else is then known
 
 
 def _aad(repo_id: str) -> bytes:
@@ -58,18 +62,29 @@ def add_key(storage: "Storage", repo_id: str, master: MasterKey, passphrase: str
     cost = dict(cost or kdf.COST)
     salt = os.urandom(16)
     nonce = os.urandom(12)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     wrapped = nonce + AESGCM(kdf.derive_key(passphrase, salt, **cost)).encrypt(nonce, master.to_bytes(), _aad(repo_id))
     doc = {"v": 1, "kdf": {"name": "scrypt", "salt": salt, **cost}, "created": time.time(),
            "host": socket.gethostname(), "user": _whoami(), "wrapped": wrapped}
-    key_id = os.urandom(16).hex()
-    storage.put(PREFIX + key_id, msgpack.packb(doc), create_only=True)
+    data = msgpack.packb(doc)
+    key_id = _name(data)
+    if not storage.put(PREFIX + key_id, data, create_only=True):
+        raise IntegrityError(f"key file {PREFIX}{key_id} exists already")  # a fresh salt and nonce: never
     return key_id
 
 
+def _name(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()[:32]
+
+
 def _decode(storage: "Storage", key_id: str) -> dict:
-    where = f"key file {key_id}"
+    where = f"key file {PREFIX}{key_id}"
+    data = storage.get(PREFIX + key_id)
+    if _name(data) != key_id:
+        raise IntegrityError(f"{where} is damaged: its bytes do not match its name")
     try:
-        doc = msgpack.unpackb(storage.get(PREFIX + key_id))
+        doc = msgpack.unpackb(data)
         kdf_doc = doc["kdf"]
         salt, wrapped = kdf_doc["salt"], doc["wrapped"]
         if kdf_doc.get("name") != "scrypt" or doc.get("v") != 1 or not isinstance(salt, bytes) \
@@ -85,17 +100,32 @@ def key_ids(storage: "Storage") -> list[str]:
     return sorted(info.name[len(PREFIX):] for info in storage.list(PREFIX))
 
 
-def list_keys(storage: "Storage") -> list[KeyInfo]:
+def list_keys(storage: "Storage", *, strict: bool = True) -> list[KeyInfo]:
+    """Every key file's public facts; a damaged one raises IntegrityError, or with
+    ``strict=False`` is listed with its ``damage`` (so ``key list`` shows what to remove)."""
     out = []
     for key_id in key_ids(storage):
-        doc = _decode(storage, key_id)
+        try:
+            doc = _decode(storage, key_id)
+        except ObjectNotFound:  # removed since it was listed
+            continue
+        except IntegrityError as exc:
+            if strict:
+                raise
+            out.append(KeyInfo(key_id, 0.0, "", "", {}, damage=str(exc)))
+            continue
         out.append(KeyInfo(key_id, float(doc.get("created") or 0), str(doc.get("host", "")),
                            str(doc.get("user", "")), doc["cost"]))
     return out
 
 
 def open_master(storage: "Storage", repo_id: str, passphrase: str | bytes) -> tuple[MasterKey, str]:
-    """The master key and the id of the key file ``passphrase`` opens; ``WrongKey`` if none does."""
+    """The master key and the id of the key file ``passphrase`` opens; ``WrongKey`` if none
+    does, IntegrityError naming the damaged key files if none does and some are damaged
+    (the passphrase may well be the one of a damaged file)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     ids = key_ids(storage)
     if not ids:
         raise IntegrityError(f"{storage.location} is encrypted but holds no key file")
@@ -103,6 +133,8 @@ def open_master(storage: "Storage", repo_id: str, passphrase: str | bytes) -> tu
     for key_id in ids:
         try:
             doc = _decode(storage, key_id)
+        except ObjectNotFound:  # removed since it was listed
+            continue
         except IntegrityError as exc:
             damaged.append(str(exc))
             continue
@@ -113,16 +145,18 @@ def open_master(storage: "Storage", repo_id: str, passphrase: str | bytes) -> tu
         except InvalidTag:
             continue
         return MasterKey.from_bytes(raw), key_id
-    if damaged and len(damaged) == len(ids):
-        raise IntegrityError("; ".join(damaged))
+    if damaged:
+        intact = "no intact key file opens with this passphrase, and " if len(damaged) < len(ids) else ""
+        raise IntegrityError(intact + "; ".join(damaged))
     raise WrongKey(f"wrong passphrase for {storage.location}")
 
 
-def remove_key(storage: "Storage", key_id: str, current: str | None) -> None:
-    """Remove a key file; the last one, and the one in use, are refused (the repository
-    would become unreadable, or this process would have just locked itself out)."""
+def remove_key(storage: "Storage", key_id: str, current: str | None) -> str:
+    """Remove the key file ``key_id`` (or the one it is a unique prefix of) and return its full id;
+    the last one, and the one in use, are refused (the repository would become unreadable,
+    or this process would have just locked itself out)."""
     ids = key_ids(storage)
-    matches = [k for k in ids if k.startswith(key_id)] if key_id else []
+    matches = [k for k in ids if k.startswith(key_id.lower())] if key_id else []
     if not matches:
         raise UsageError(f"no key {key_id!r} in {storage.location}")
     if len(matches) > 1:
@@ -133,3 +167,4 @@ def remove_key(storage: "Storage", key_id: str, current: str | None) -> None:
         raise UsageError("refusing to remove the key this command was opened with; "
                          "open the repository with another key's passphrase to remove it")
     storage.delete(PREFIX + matches[0])
+    return matches[0]

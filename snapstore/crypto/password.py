@@ -7,10 +7,7 @@
 """
 from __future__ import annotations
 
-import getpass
 import os
-import shlex
-import subprocess
 import sys
 
 from ..errors import UsageError
@@ -20,19 +17,29 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def password_from_file(path: str, what: str = "SNAPSTORE_PASSWORD_FILE") -> str:
+    """The first line of ``path``; UsageError naming ``what`` when it is unreadable or empty."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = _first_line(f.read())
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+    if not value:
+        raise UsageError(f"{what} {path} is empty")
+    return value
+
+
 def password_from_environment(environ=os.environ) -> str | None:
     path = environ.get("SNAPSTORE_PASSWORD_FILE")
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                value = _first_line(f.read())
-        except OSError as exc:
-            raise UsageError(f"cannot read SNAPSTORE_PASSWORD_FILE {path}: {exc.strerror}") from None
-        if not value:
-            raise UsageError(f"SNAPSTORE_PASSWORD_FILE {path} is empty")
-        return value
+        return password_from_file(path)
     command = environ.get("SNAPSTORE_PASSWORD_COMMAND")
     if command:
+        import shlex
+        import subprocess
+
         try:
             done = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
         except OSError as exc:
@@ -56,7 +63,20 @@ def get_password(what: str = "repository", *, confirm: bool = False, environ=os.
     return prompt_password(f"passphrase for the {what}: ", confirm=confirm)
 
 
+def new_password(path: str | None, option: str = "--new-password-file") -> str:
+    """A passphrase for a new key: the first line of ``path`` (the ``option`` naming it),
+    else asked twice on the terminal.  The SNAPSTORE_PASSWORD* variables are never used
+    here: they hold the passphrase that opens the repository, not the new one."""
+    if path:
+        return password_from_file(path, option)
+    if not sys.stdin.isatty():
+        raise UsageError(f"no terminal to ask the new passphrase on: give it with {option} FILE")
+    return prompt_password("new passphrase: ", confirm=True)
+
+
 def prompt_password(prompt: str, *, confirm: bool = False) -> str:
+    import getpass
+
     value = getpass.getpass(prompt)
     if not value:
         raise UsageError("an empty passphrase is not allowed")

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import SnapstoreError, UsageError
 from ..repository import Repository
@@ -201,9 +201,11 @@ def snapstore_executable() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from snapstore.cli.main import main; main()"]
 
 
-def once_command(repo: str, argv: list[str]) -> str:
-    """The shell command a timer or cron runs: ``snapstore --repo R schedule --once …``."""
-    return " ".join(shlex.quote(a) for a in [*snapstore_executable(), "--repo", repo, "schedule", "--once", *argv])
+def once_command(repo: str, argv: list[str], options: Sequence[str] = ()) -> str:
+    """The shell command a timer or cron runs: ``snapstore --repo R [-o K=V …] schedule --once …``
+    (the backend options too: an S3 repository may need its region or profile)."""
+    global_args = ["--repo", repo, *(a for option in options for a in ("-o", option))]
+    return " ".join(shlex.quote(a) for a in [*snapstore_executable(), *global_args, "schedule", "--once", *argv])
 
 
 def systemd_units(name: str, command: str, interval_s: int) -> str:

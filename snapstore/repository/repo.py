@@ -671,9 +671,12 @@ class BlobWriter:
         writer, and those it already stored too are not counted as added by it."""
         if not self._unindexed:
             return
+        # An index file names only packs that are stored.  Waiting for the uploads comes before
+        # loading the others' index files: between that load and this writer's index file, a
+        # concurrent backup's index goes unseen (on S3, with no mutex, it counts the same blobs).
+        self.repo.storage.flush()
         with self.repo.index_update():
             self._load_new_index_files()
-            self.repo.storage.flush()  # an index file names only packs that are stored
             file_id, size = write_index_file(self.repo.storage, self._unindexed, self.repo.cipher)
         self.index.files.append(file_id)
         self.stats.file_bytes += size

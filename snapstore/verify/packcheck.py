@@ -72,10 +72,9 @@ def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome, 
     """Decompress and re-hash ``records`` whose payloads are in ``buf`` (which starts at pack offset ``base``).
 
     Several blobs may share one payload (a zstd frame of consecutive pages): each
-    payload is decompressed once and every member is hashed from its slice.
+    payload is opened (encrypted repositories) and decompressed once, and every
+    member is hashed from its slice.
     """
-    if cipher.encrypted:
-        buf, base, records = _opened(buf, base, records, out, cipher)
     end = base + len(buf)
     payloads: dict[tuple[int, int, int], list[Record]] = {}
     key: tuple[int, int, int] | None = None
@@ -87,19 +86,34 @@ def check_blobs(buf: bytes, base: int, records: list[Record], out: PackOutcome, 
         members.append(rec)
     out.blobs += len(records)
     mv = memoryview(buf)
-    zstd = []
-    for key, members in payloads.items():
-        offset, slen, codec = key
+    zstd: list[tuple[int, int, list[Record]]] = []  # (offset in zbuf, length, members) of each frame
+    opened: list[bytes] = []  # encrypted: the opened zstd frames, laid end to end as zbuf
+    zpos = 0
+    for (offset, slen, codec), members in payloads.items():
         if offset < base or offset + slen > end:
             out.bad.extend((rec[0], rec[1], "chunk-truncated") for rec in members)
-        elif codec == CODEC_RAW:
-            _hash_members(mv[offset - base:offset - base + slen], members, out, cipher)
-        elif codec == CODEC_ZSTD:
-            zstd.append((key, members))
-        else:
+            continue
+        if codec not in (CODEC_RAW, CODEC_ZSTD):
             out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
+            continue
+        payload = mv[offset - base:offset - base + slen]
+        if cipher.encrypted:
+            try:
+                payload = cipher.open(payload, PAYLOAD, "payload")
+            except AuthenticationFailed:
+                out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
+                continue
+        if codec == CODEC_RAW:
+            _hash_members(payload, members, out, cipher)
+        elif cipher.encrypted:
+            opened.append(payload)
+            zstd.append((zpos, len(payload), members))
+            zpos += len(payload)
+        else:
+            zstd.append((offset - base, slen, members))
     if zstd:
-        for plain, (_key, members) in zip(_decompress(buf, base, [k for k, _ in zstd]), zstd):
+        zbuf = b"".join(opened) if cipher.encrypted else buf
+        for plain, (_off, _len, members) in zip(_decompress(zbuf, [(o, n) for o, n, _ in zstd]), zstd):
             if plain is None:
                 out.bad.extend((rec[0], rec[1], "chunk-corrupt") for rec in members)
             else:
@@ -112,54 +126,21 @@ def _hash_members(plain, members: list[Record], out: PackOutcome, cipher: Cipher
             out.bad.append((rec[0], rec[1], "chunk-corrupt"))
 
 
-def _opened(buf: bytes, base: int, records: list[Record], out: PackOutcome, cipher: Cipher
-            ) -> tuple[bytes, int, list[Record]]:
-    """``buf`` with every sealed payload opened, laid end to end, and ``records`` pointing into it
-    (so the checks above run unchanged); blobs of a payload that is cut off or fails
-    authentication are reported and dropped."""
-    mv = memoryview(buf)
-    end = base + len(buf)
-    placed: dict[tuple[int, int], tuple[int, int] | str] = {}  # payload -> where opened, or damage
-    parts: list[bytes] = []
-    pos = 0
-    kept: list[Record] = []
-    for rec in records:
-        key = (rec[3], rec[4])
-        place = placed.get(key)
-        if place is None:
-            offset, slen = key
-            if offset < base or offset + slen > end:
-                place = "chunk-truncated"
-            else:
-                try:
-                    plain = cipher.open(mv[offset - base:offset - base + slen], PAYLOAD, "payload")
-                    place = (pos, len(plain))
-                    parts.append(plain)
-                    pos += len(plain)
-                except AuthenticationFailed:
-                    place = "chunk-corrupt"
-            placed[key] = place
-        if isinstance(place, str):
-            out.bad.append((rec[0], rec[1], place))
-        else:
-            kept.append((rec[0], rec[1], rec[2], place[0], place[1], rec[5], rec[6]))
-    return b"".join(parts), 0, kept
-
-
-def _decompress(buf: bytes, base: int, frames: list[tuple[int, int, int]]) -> list:
-    """The plain bytes of each zstd frame (None where it does not decompress); one batch call if all are good."""
+def _decompress(buf: bytes, frames: list[tuple[int, int]]) -> list:
+    """The plain bytes of each zstd frame (offset and length in ``buf``; None where it does not
+    decompress); one batch call if all are good."""
     dctx = zstandard.ZstdDecompressor()
     try:
-        segments = struct.pack(f"={2 * len(frames)}Q", *[v for off, slen, _ in frames for v in (off - base, slen)])
+        segments = struct.pack(f"={2 * len(frames)}Q", *[v for off, slen in frames for v in (off, slen)])
         plains = dctx.multi_decompress_to_buffer(zstandard.BufferWithSegments(buf, segments), threads=1)
         return [plains[i] for i in range(len(frames))]
     except zstandard.ZstdError:
         pass  # some frame is bad: find which, one by one
     mv = memoryview(buf)
     out = []
-    for off, slen, _ in frames:
+    for off, slen in frames:
         try:  # a decompressobj also reads frames that do not record their size
-            out.append(dctx.decompressobj().decompress(mv[off - base:off - base + slen]))
+            out.append(dctx.decompressobj().decompress(mv[off:off + slen]))
         except zstandard.ZstdError:
             out.append(None)
     return out

@@ -30,6 +30,7 @@ _TEMPLATES = {
     "manifest-corrupt": "{detail}",
     "tree-malformed": "chunk-list tree {blob}: {detail}",
     "digest-mismatch": "chunk list does not hash to the manifest's digest",
+    "key-corrupt": "{detail}",
 }
 
 
@@ -133,7 +134,10 @@ class VerifyReport:
         steps = []
         if "index-corrupt" in kinds:
             steps.append("snapstore repair index")
-        if kinds - {"index-corrupt", "manifest-corrupt", "digest-mismatch", "tree-malformed"}:
+        if "key-corrupt" in kinds:
+            steps.append("snapstore key remove ID (each damaged key file; 'snapstore key add' gives its "
+                         "passphrase a new one)")
+        if kinds - {"index-corrupt", "manifest-corrupt", "digest-mismatch", "tree-malformed", "key-corrupt"}:
             steps += ["snapstore repair packs",
                       "snapstore backup ... (the same agent: stores the lost chunks again)",
                       "snapstore verify --full"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
 
+from ..crypto.keys import list_keys
 from ..errors import IntegrityError
 from ..repository import Repository
 from ..repository.index import decode_index_file, index_file_ids, prefer_present
@@ -131,8 +132,23 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
             view.bad[blob_id] = cause
 
 
+def _check_key_files(repo: Repository, log: DamageLog, report: VerifyReport) -> None:
+    """Every key file of an encrypted repository decodes and matches its name (each one's
+    wrapping can only be checked with its own passphrase: the one in use opened already)."""
+    try:
+        infos = list_keys(repo.storage, strict=False)
+    except StorageError as exc:
+        report.unchecked.append(f"key files: {exc}")
+        return
+    for info in infos:
+        if info.damage:
+            log.cause("key-corrupt", detail=info.damage, key=(info.key_id,))
+
+
 def load_view(repo: Repository, log: DamageLog, report: VerifyReport) -> RepoView:
     view = RepoView(repo)
+    if repo.config.encrypted:
+        _check_key_files(repo, log, report)
     _list_packs(view, report)  # first: listings in existing packs win (prefer_present)
     _load_index_files(view, log, report)
     _judge_packs(view, log)

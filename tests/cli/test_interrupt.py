@@ -20,8 +20,8 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def test_ctrl_c_during_backup_prints_one_line_and_keeps_earlier_snapshots(tmp_path):
-    agent, repo = tmp_path / "agent", tmp_path / "repo"
+def test_ctrl_c_during_backup_prints_one_line_and_keeps_earlier_snapshots(tmp_path, repo_url):
+    agent, repo = tmp_path / "agent", repo_url
     ok(run_cli("sample-agent", agent, "--scale", "10"))
     ok(run_cli("init", repo=repo))
     ok(run_cli("backup", "--config", agent / "mirix.yaml", repo=repo))

@@ -29,7 +29,8 @@ def psql_load(server, dbname: str, dump) -> None:
 
 
 @pytest.fixture
-def exported(server, tmp_path):
+def exported(server, tmp_path, repo_url):
+    """(source database, export folder): a PostgreSQL snapshot (local and S3 repository) exported."""
     source = server.create_database()
     with psycopg.connect(server.dsn(source), autocommit=True) as conn:
         schema.create(conn, rows=300)
@@ -37,7 +38,7 @@ def exported(server, tmp_path):
                      "filter_tags json, last_modify json)")
         conn.execute("""INSERT INTO block VALUES ('block-1', 'human', E'likes\\ttea\\nand \\\\ backslashes', 5000,
                         '{"scope": "x"}', '{"a":  1}'), ('block-2', 'persona', NULL, NULL, NULL, NULL)""")
-    repo = Repository.init(tmp_path / "repo")
+    repo = Repository.init(repo_url)
     backup_agent(repo, load_agent_source(db_path=server.url(source)))
     folder = tmp_path / "folder"
     export_snapshot(repo, "latest", folder)

@@ -18,10 +18,10 @@ from snapstore.sources.agent import load_agent_source
 pytestmark = pytest.mark.postgres
 
 
-def test_mirix_agent_snapshot_exports_a_dump_psql_loads_equal(pg_sample_agent, tmp_path, monkeypatch):
+def test_mirix_agent_snapshot_exports_a_dump_psql_loads_equal(pg_sample_agent, tmp_path, monkeypatch, repo_url):
     server = pg_sample_agent.server
     monkeypatch.setenv("SNAPSTORE_PG_BIN", str(server.bindir))  # pg_dump 18 for the 18 server
-    repo = Repository.init(tmp_path / "repo")
+    repo = Repository.init(repo_url)
     snap = backup_agent(repo, load_agent_source(db_path=pg_sample_agent.url)).snapshot
     export_snapshot(repo, snap.id, tmp_path / "folder")
     target = server.create_database()

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from backends import BACKENDS, repo_location
 from helpers import run_cli
 
 from snapstore import backup_agent, export_snapshot, load_agent_source, verify_backup
@@ -15,11 +16,12 @@ from snapstore.repository import Repository
 from snapstore.sample_agent import create_sample_agent
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def exported(tmp_path_factory, request):
+    """(repository, root): a snapshot exported to ``root/clean`` from a local and an S3 repository."""
     root = tmp_path_factory.mktemp("vf")
     info = create_sample_agent(root / "agent", scale=1, seed=21)
-    repo = Repository.init(root / "repo")
+    repo = Repository.init(repo_location(request, request.param, root / "repo"))
     backup_agent(repo, load_agent_source(info.config_path), include_logs=True)
     export_snapshot(repo, "latest", root / "clean")
     return repo, root

@@ -53,11 +53,11 @@ def counts(doc: dict) -> dict:
     return {t: {k: v[k] for k in ("added", "removed", "changed")} for t, v in doc["tables"].items()}
 
 
-def test_pg_diff_between_snapshots_and_against_live(server, tmp_path):
+def test_pg_diff_between_snapshots_and_against_live(server, repo_url):
     db = server.create_database()
     with psycopg.connect(server.dsn(db), autocommit=True) as conn:
         schema.create(conn, rows=1500)
-    repo, env = tmp_path / "repo", cli_pg_env(server)
+    repo, env = repo_url, cli_pg_env(server)
     ok(run_cli("init", repo=repo))
     ok(run_cli("backup", "--db", server.url(db), repo=repo, env=env))
     before = copy_database(server, db)

@@ -44,8 +44,8 @@ def dump_db(repo_path, ref, out):
     return out
 
 
-def test_diff_of_a_day_matches_sql_over_both_databases(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=1, seed=5, include_logs=True)
+def test_diff_of_a_day_matches_sql_over_both_databases(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=1, seed=5, include_logs=True, repo=repo_url)
     mutate_agent(agent.directory, 0.05, seed=6)
     (Path(agent.directory) / "mirix.yaml").write_text((Path(agent.directory) / "mirix.yaml").read_text() + "# edited\n")
     ok(run_cli("backup", "--config", agent.config_path, "--include-logs", repo=repo_path))
@@ -69,7 +69,7 @@ def test_diff_of_a_day_matches_sql_over_both_databases(tmp_path):
     assert len(ids) == 2
 
 
-def test_big_rows_rewritten_in_place_vacuum_and_schema_changes(tmp_path):
+def test_big_rows_rewritten_in_place_vacuum_and_schema_changes(tmp_path, repo_url):
     """Rows with overflow chains rewritten, a table dropped and one created, then VACUUM
     (every page moves): the counts still equal SQL's."""
     db = tmp_path / "agent.db"
@@ -84,8 +84,8 @@ def test_big_rows_rewritten_in_place_vacuum_and_schema_changes(tmp_path):
     conn.executemany("INSERT INTO scratch (v) VALUES (?)", [(f"s{i}",) for i in range(50)])
     conn.executemany("INSERT INTO nokey VALUES (?, ?)", [(i, i * 2) for i in range(100)])
     conn.commit()
-    ok(run_cli("init", repo=tmp_path / "repo"))
-    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
+    ok(run_cli("init", repo=repo_url))
+    ok(run_cli("backup", "--db", db, repo=repo_url))
     # same size, same local prefix: only the overflow pages differ
     conn.execute("UPDATE episodic_memory SET embedding = ? WHERE id IN ('m0007', 'm0100')", (bytes([7]) * 8999 + b"x",))
     conn.execute("DELETE FROM episodic_memory WHERE id = 'm0200'")
@@ -95,13 +95,13 @@ def test_big_rows_rewritten_in_place_vacuum_and_schema_changes(tmp_path):
     conn.execute("INSERT INTO fresh VALUES ('x'), ('y')")
     conn.execute("DELETE FROM nokey WHERE a < 10")
     conn.commit()
-    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
+    ok(run_cli("backup", "--db", db, repo=repo_url))
     conn.execute("VACUUM")
     conn.close()
-    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
-    repo = Repository.open(tmp_path / "repo")
-    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=tmp_path / "repo")).stdout)
-    dbs = [dump_db(tmp_path / "repo", s["id"], tmp_path / f"{i}.db") for i, s in enumerate(snaps)]
+    ok(run_cli("backup", "--db", db, repo=repo_url))
+    repo = Repository.open(repo_url)
+    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=repo_url)).stdout)
+    dbs = [dump_db(repo_url, s["id"], tmp_path / f"{i}.db") for i, s in enumerate(snaps)]
     for i, j in ((0, 1), (1, 2), (0, 2), (2, 0)):
         result = diff_snapshots(repo, snaps[i]["id"], snaps[j]["id"])
         got = {t: c.as_dict(False) for t, c in result.tables.items()}
@@ -114,8 +114,8 @@ def test_big_rows_rewritten_in_place_vacuum_and_schema_changes(tmp_path):
     assert all(c.total == 0 for c in vacuumed.tables.values())
 
 
-def test_live_diff_and_bad_input(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.3, seed=8)
+def test_live_diff_and_bad_input(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.3, seed=8, repo=repo_url)
     before = dump_db(repo_path, "latest", tmp_path / "before.db")
     mutate_agent(agent.directory, 0.05, seed=9)
     doc = json.loads(ok(run_cli("diff", "latest", "--live", "--json", repo=repo_path)).stdout)
@@ -129,7 +129,7 @@ def test_live_diff_and_bad_input(tmp_path):
         assert result.returncode == 2 and result.stderr.startswith("snapstore: ") and not result.stdout, args
 
 
-def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path):
+def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path, repo_url):
     """One row's bytes changed in the middle of its overflow chain, its leaf untouched (the file
     edited directly), while other rows are added and removed: the diff still sees that row."""
     db = tmp_path / "agent.db"
@@ -138,8 +138,8 @@ def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path):
     conn.executemany("INSERT INTO episodic_memory VALUES (?, ?, ?)",
                      [(f"m{i:04}", f"memory {i}", f"<{i:04}>".encode() * 3000) for i in range(200)])
     conn.commit()
-    ok(run_cli("init", repo=tmp_path / "repo"))
-    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
+    ok(run_cli("init", repo=repo_url))
+    ok(run_cli("backup", "--db", db, repo=repo_url))
     conn.execute("DELETE FROM episodic_memory WHERE id IN ('m0010', 'm0150')")
     conn.executemany("INSERT INTO episodic_memory VALUES (?, ?, ?)",
                      [(f"n{i}", f"new {i}", b"z" * 12000) for i in range(5)])
@@ -152,13 +152,13 @@ def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path):
         at = data.index(run, (at // page + 1) * page)
     data[at + 1:at + 5] = b"XXXX"
     db.write_bytes(bytes(data))
-    ok(run_cli("backup", "--db", db, repo=tmp_path / "repo"))
-    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=tmp_path / "repo")).stdout)
-    dbs = [dump_db(tmp_path / "repo", s["id"], tmp_path / f"{i}.db") for i, s in enumerate(snaps)]
+    ok(run_cli("backup", "--db", db, repo=repo_url))
+    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=repo_url)).stdout)
+    dbs = [dump_db(repo_url, s["id"], tmp_path / f"{i}.db") for i, s in enumerate(snaps)]
     expected = sql_diff(dbs[0], dbs[1])
     assert expected["episodic_memory"] == {"added": 5, "removed": 2, "changed": 1}
     for i, j in ((0, 1), (1, 0)):
-        result = diff_snapshots(Repository.open(tmp_path / "repo"), snaps[i]["id"], snaps[j]["id"])
+        result = diff_snapshots(Repository.open(repo_url), snaps[i]["id"], snaps[j]["id"])
         got = {t: c.as_dict(False) for t, c in result.tables.items()}
         assert got == sql_diff(dbs[i], dbs[j]), (i, j)
         assert result.read["fallback_full"]  # that page belongs to no row that was decoded

@@ -14,10 +14,10 @@ def _at(days_ago: float) -> str:
     return (NOW - timedelta(days=days_ago)).isoformat(timespec="microseconds")
 
 
-def history(tmp_path):
+def history(tmp_path, repo_url):
     """One real backup, copied as snapshots of two agents on two hosts over ten days, plus
     safety snapshots 2 and 9 days old.  Returns (repo path, {label: id})."""
-    _, repo_path = backed_up_agent(tmp_path, scale=0.05, seed=3)
+    _, repo_path = backed_up_agent(tmp_path, scale=0.05, seed=3, repo=repo_url)
     repo = Repository.open(repo_path)
     base = list_snapshots(repo)[0]
     ids = {}
@@ -32,8 +32,8 @@ def history(tmp_path):
     return repo_path, ids
 
 
-def test_dry_run_lists_removals_and_reasons_and_changes_nothing(tmp_path):
-    repo_path, ids = history(tmp_path)
+def test_dry_run_lists_removals_and_reasons_and_changes_nothing(tmp_path, repo_url):
+    repo_path, ids = history(tmp_path, repo_url)
     before = sorted(Repository.open(repo_path).snapshot_ids())
     out = ok(run_cli("forget", "--keep-last", "2", "--keep-daily", "4", "--dry-run", "--json", repo=repo_path))
     doc = json.loads(out.stdout)
@@ -55,8 +55,8 @@ def test_dry_run_lists_removals_and_reasons_and_changes_nothing(tmp_path):
     assert "would remove" in text and "(1 of last 2; daily snapshot)" in text and "nothing changed" in text
 
 
-def test_forget_removes_only_snapshot_files_and_filters_by_host_and_agent(tmp_path):
-    repo_path, ids = history(tmp_path)
+def test_forget_removes_only_snapshot_files_and_filters_by_host_and_agent(tmp_path, repo_url):
+    repo_path, ids = history(tmp_path, repo_url)
     packs_before = Repository.open(repo_path).pack_names()
     out = ok(run_cli("forget", "--keep-last", "1", "--host", "h1", "--agent", "bob", repo=repo_path)).stdout
     assert "9 snapshots removed; the data only they used stays in the repository" in out
@@ -68,8 +68,8 @@ def test_forget_removes_only_snapshot_files_and_filters_by_host_and_agent(tmp_pa
     ok(run_cli("dump", ids["bob@h1-0"][:12], "database/sqlite.db", "--out", tmp_path / "db", repo=repo_path))
 
 
-def test_group_by_nothing_and_keep_within_and_tags(tmp_path):
-    repo_path, ids = history(tmp_path)
+def test_group_by_nothing_and_keep_within_and_tags(tmp_path, repo_url):
+    repo_path, ids = history(tmp_path, repo_url)
     doc = json.loads(ok(run_cli("forget", "--keep-within", "2d", "--group-by", "", "--dry-run", "--json",
                                 repo=repo_path)).stdout)
     policy = [g for g in doc["groups"] if g["kind"] == "policy"]
@@ -83,8 +83,8 @@ def test_group_by_nothing_and_keep_within_and_tags(tmp_path):
     assert [s["id"] for s in doc["remove"]] == [ids["safety-9"]] and doc["removed"] == 1
 
 
-def test_forget_by_id_and_bad_input(tmp_path):
-    repo_path, ids = history(tmp_path)
+def test_forget_by_id_and_bad_input(tmp_path, repo_url):
+    repo_path, ids = history(tmp_path, repo_url)
     ok(run_cli("forget", ids["alice@h2-5"][:10], ids["alice@h2-6"], repo=repo_path))
     assert not {ids["alice@h2-5"], ids["alice@h2-6"]} & set(Repository.open(repo_path).snapshot_ids())
     for args, mention in ((["forget"], "no policy given"),
@@ -99,8 +99,8 @@ def test_forget_by_id_and_bad_input(tmp_path):
     assert len(Repository.open(repo_path).snapshot_ids()) == len(ids) - 2
 
 
-def test_forget_waits_for_the_exclusive_lock(tmp_path):
-    repo_path, _ = history(tmp_path)
+def test_forget_waits_for_the_exclusive_lock(tmp_path, repo_url):
+    repo_path, _ = history(tmp_path, repo_url)
     repo = Repository.open(repo_path)
     with repo.lock():  # a reader (backup, export, verify) holds the shared lock
         result = run_cli("forget", "--keep-last", "1", repo=repo_path, env=cli_env(SNAPSTORE_LOCK_WAIT="0"))

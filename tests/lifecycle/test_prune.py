@@ -33,9 +33,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def init_repo(location, pack_size: int = PACK_SIZE) -> None:
-    """A new repository (any backend) whose config asks for tiny packs."""
-    repo = Repository.init(location)
+def init_repo(location, pack_size: int = PACK_SIZE, password: str | None = None) -> None:
+    """A new repository (any backend) whose config asks for tiny packs; encrypted with ``password``."""
+    repo = Repository.init(location, encrypt=password is not None, password=password)
     cfg = msgpack.unpackb(repo.storage.get("config"))
     cfg["pack_size"] = pack_size
     repo.storage.put("config", msgpack.packb(cfg))
@@ -49,10 +49,11 @@ def backup(agent: Path, repo, env=None) -> str:
 
 def make_history(root: Path, repo, days: int = DAYS, scale: str = "0.5", fraction: str = "0.05",
                  env=None, pack_size: int = PACK_SIZE) -> dict[str, str]:
-    """``days`` backups of a sample agent, a day of use between; snapshot id -> sha256 of its database."""
+    """``days`` backups of a sample agent, a day of use between; snapshot id -> sha256 of its database.
+    Encrypted when ``env`` holds a passphrase."""
     agent = root / "agent"
     ok(run_cli("sample-agent", agent, "--scale", scale, "--seed", "7", env=env))
-    init_repo(repo, pack_size)
+    init_repo(repo, pack_size, (env or {}).get("SNAPSTORE_PASSWORD"))
     digests = {}
     for day in range(days):
         if day:
@@ -107,9 +108,15 @@ def stored_bytes(repo: Repository) -> int:
 
 # -- prune frees exactly the garbage ---------------------------------------------------------
 
-@pytest.mark.parametrize("backend,max_unused", [("local", "0%"), ("local", "5%"), ("s3", "0%")])
-def test_prune_frees_exactly_what_only_forgotten_snapshots_used(request, tmp_path, backend, max_unused):
+@pytest.mark.parametrize("backend,max_unused", [("local", "0%"), ("local", "5%"), ("s3", "0%"),
+                                               ("local-encrypted", "0%")])
+def test_prune_frees_exactly_what_only_forgotten_snapshots_used(request, tmp_path, backend, max_unused, monkeypatch):
+    """Also on an encrypted repository: sealed payloads are repacked as stored, and still open."""
     env = cli_env(SNAPSTORE_CACHE_DIR=str(tmp_path / "cache"))
+    if backend == "local-encrypted":
+        backend = "local"
+        env["SNAPSTORE_PASSWORD"] = "prune passphrase"
+        monkeypatch.setenv("SNAPSTORE_PASSWORD", "prune passphrase")
     location = repo_location(request, backend, tmp_path / "repo")
     if backend == "s3":
         env.update({k: v for k, v in request.getfixturevalue("s3_session").env().items()})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backends import backend_of
 from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, popen_cli, run_cli
 from snapstore.errors import UsageError
 from snapstore.lifecycle.schedule import PRESETS, cron_line, parse_interval, preset_schedule
@@ -23,8 +24,8 @@ def lines_until(proc, needle: str) -> list[str]:
     return seen
 
 
-def test_a_failed_run_is_logged_and_the_next_tick_succeeds_and_forget_runs(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=1)
+def test_a_failed_run_is_logged_and_the_next_tick_succeeds_and_forget_runs(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=1, repo=repo_url)
     db = Path(agent.db_path)
     hidden = db.with_name("away.db")
     db.rename(hidden)
@@ -44,8 +45,8 @@ def test_a_failed_run_is_logged_and_the_next_tick_succeeds_and_forget_runs(tmp_p
     ok(run_cli("verify", repo=repo_path))
 
 
-def test_sigterm_lets_the_running_backup_finish(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=3, seed=2)
+def test_sigterm_lets_the_running_backup_finish(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=3, seed=2, repo=repo_url)
     from snapstore.sample_agent import mutate_agent
 
     mutate_agent(agent.directory, 0.3, seed=3)  # a larger run to interrupt
@@ -62,8 +63,8 @@ def test_sigterm_lets_the_running_backup_finish(tmp_path):
     ok(run_cli("verify", "--full", repo=repo_path))
 
 
-def test_sigterm_while_waiting_ends_the_loop(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=4)
+def test_sigterm_while_waiting_ends_the_loop(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=4, repo=repo_url)
     proc = popen_cli("schedule", "--config", agent.config_path, "--usage", "critical", repo=repo_path)
     seen = lines_until(proc, "run 1 done")
     proc.send_signal(signal.SIGTERM)
@@ -72,8 +73,8 @@ def test_sigterm_while_waiting_ends_the_loop(tmp_path):
     assert "verify " in "".join(seen) and "schedule ended after 1 run" in out
 
 
-def test_once_and_printed_units(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=5)
+def test_once_and_printed_units(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=5, repo=repo_url)
     out = ok(run_cli("schedule", "--config", agent.config_path, "--usage", "medium", "--once", repo=repo_path)).stdout
     # keep-daily 14: the backup made earlier today is the same day's older snapshot
     assert "done: backup" in out and "forget removed 1" in out
@@ -82,9 +83,12 @@ def test_once_and_printed_units(tmp_path):
     assert "[Timer]" in units and "OnCalendar=*-*-* 02,14:00:00" in units and "Type=oneshot" in units
     exec_line = next(line for line in units.splitlines() if line.startswith("ExecStart="))
     assert f"schedule --once --config {agent.config_path} --usage heavy" in exec_line
-    cron = ok(run_cli("schedule", "--config", agent.config_path, "--every", "6h", "--keep-daily", "7",
+    # backend options go into the printed command too (an S3 repository may need its region or profile)
+    options = ["-o", "s3.retries=4"] if backend_of(repo_path) == "s3" else []
+    cron = ok(run_cli(*options, "schedule", "--config", agent.config_path, "--every", "6h", "--keep-daily", "7",
                       "--print-cron", repo=repo_path)).stdout.strip()
     assert cron.startswith("0 */6 * * * ") and cron.endswith("--every 6h --keep-daily 7")
+    assert f"--repo {shlex.quote(str(repo_path))} {' '.join(options)}".rstrip() + " schedule --once" in cron
     # the printed command runs as it is
     ran = subprocess.run(shlex.split(cron)[5:], capture_output=True, text=True, timeout=300, env=cli_env())
     assert ran.returncode == 0 and "done: backup" in ran.stdout, ran.stderr
@@ -111,8 +115,8 @@ def test_presets_follow_the_reference_table():
         cron_line("x", parse_interval("90min"))
 
 
-def test_once_with_prune_frees_what_forget_released(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.5, seed=8)
+def test_once_with_prune_frees_what_forget_released(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.5, seed=8, repo=repo_url)
     from snapstore.sample_agent import mutate_agent
 
     mutate_agent(agent.directory, 0.5, seed=9)  # the forgotten snapshot then holds data of its own
@@ -127,8 +131,8 @@ def test_once_with_prune_frees_what_forget_released(tmp_path):
                                    "--print-cron", repo=repo_path)).stdout
 
 
-def test_prune_without_a_keep_policy_is_a_usage_error(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=10)
+def test_prune_without_a_keep_policy_is_a_usage_error(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.2, seed=10, repo=repo_url)
     result = run_cli("schedule", "--config", agent.config_path, "--every", "1h", "--prune", "--once", repo=repo_path)
     assert_one_line_error(result, "needs a keep policy")
     assert result.returncode == UsageError.exit_code

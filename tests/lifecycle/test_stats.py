@@ -2,12 +2,13 @@
 import json
 from pathlib import Path
 
+from backends import RepoObjects
 from helpers import assert_one_line_error, backed_up_agent, ok, run_cli
 from snapstore.sample_agent import mutate_agent
 
 
-def test_stats_figures_and_plots(tmp_path):
-    agent, repo_path = backed_up_agent(tmp_path, scale=0.5, seed=11)
+def test_stats_figures_and_plots(tmp_path, repo_url):
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.5, seed=11, repo=repo_url)
     for seed in (1, 2):
         mutate_agent(agent.directory, 0.02, seed=seed)
         ok(run_cli("backup", "--config", agent.config_path, repo=repo_path))
@@ -17,8 +18,9 @@ def test_stats_figures_and_plots(tmp_path):
     assert [s["logical_bytes"] for s in doc["snapshots"]] == [s["total_size"] for s in snaps]
     assert [s["added_bytes"] for s in doc["snapshots"]] == [s["added_bytes"] for s in snaps]
     repo = doc["repository"]
-    on_disk = sum(p.stat().st_size for d in ("data", "index", "snapshots") for p in (repo_path / d).rglob("*")
-                  if p.is_file())
+    objects = RepoObjects(repo_path)
+    on_disk = sum(objects.size(name) for d in ("data/", "index/", "snapshots/") for name in objects.names(d))
+    objects.close()
     assert repo["disk_bytes"] == on_disk
     # every backup's added bytes, summed, are what the repository holds
     assert sum(s["added_bytes"] for s in doc["snapshots"]) == on_disk

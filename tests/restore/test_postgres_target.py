@@ -7,16 +7,19 @@ import json
 
 import psycopg
 import pytest
+from backends import BACKENDS, RepoObjects, repo_location
 from helpers import assert_one_line_error, backed_up_agent, cli_env, ok, run_cli
 from pg_agent import assert_same_memories, free_port, table_md5s
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def sqlite_backup(tmp_path_factory):
-    """(agent, repo): the scale-1 sample agent (seed 0, as pg_sample_agent) backed up once."""
-    return backed_up_agent(tmp_path_factory.mktemp("pg-restore"), scale=1, seed=0)
+@pytest.fixture(scope="module", params=BACKENDS)
+def sqlite_backup(tmp_path_factory, request):
+    """(agent, repo): the scale-1 sample agent (seed 0, as pg_sample_agent) backed up once, into a
+    local and an S3 repository."""
+    root = tmp_path_factory.mktemp("pg-restore")
+    return backed_up_agent(root, scale=1, seed=0, repo=repo_location(request, request.param, root / "repo"))
 
 
 @pytest.fixture
@@ -126,8 +129,8 @@ def test_whole_restore_over_an_existing_agent_replaces_every_row(sqlite_backup, 
 
 
 def test_postgres_snapshot_into_a_new_database_every_table_equal(pg_sample_agent, postgres18_server, pg_env,
-                                                                 tmp_path):
-    repo = tmp_path / "repo"
+                                                                 repo_url):
+    repo = repo_url
     ok(run_cli("init", repo=repo))
     with pg_sample_agent.connect() as conn:  # a sequence and a table outside public the restore must carry
         conn.execute("CREATE SEQUENCE step_seq START 7")
@@ -152,8 +155,8 @@ def test_postgres_snapshot_into_a_new_database_every_table_equal(pg_sample_agent
         "table extra.notes (outside schema public: restore into a new database to have it)"]
 
 
-def test_postgres_snapshot_into_sqlite_gives_equal_memories(pg_sample_agent, pg_env, tmp_path):
-    repo = tmp_path / "repo"
+def test_postgres_snapshot_into_sqlite_gives_equal_memories(pg_sample_agent, pg_env, tmp_path, repo_url):
+    repo = repo_url
     ok(run_cli("init", repo=repo))
     ok(run_cli("backup", "--db", pg_sample_agent.url, repo=repo, env=pg_env))
     dest = tmp_path / "new.db"
@@ -233,9 +236,12 @@ def test_a_password_never_reaches_output_repository_or_results(sqlite_backup, po
     assert "to undo" in again.stdout  # a safety snapshot of the PostgreSQL target was stored
     for out in (first, again):
         assert "s3cr3t" not in out.stdout + out.stderr
-    for path in repo.rglob("*"):
-        if path.is_file():
-            assert b"s3cr3t" not in path.read_bytes(), path
+    objects = RepoObjects(repo)
+    try:
+        for name in objects.names():
+            assert b"s3cr3t" not in objects.read(name), name
+    finally:
+        objects.close()
 
 
 def test_missing_client_tools_give_the_hint(sqlite_backup, pg_sample_agent, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from backends import BACKENDS, repo_location
 from helpers import assert_one_line_error, backed_up_agent, run_cli, table_checksums
 from snapstore.sample_agent import create_sample_agent
 
@@ -40,10 +41,11 @@ def read_only_dir(tmp_path):
     yield from tmpfs(tmp_path, "64m")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(tmp_path_factory, request):
+    """A database of ~14 MiB backed up once (into a local and an S3 repository)."""
     root = tmp_path_factory.mktemp("disk-full")
-    agent, repo_path = backed_up_agent(root, scale=3, seed=13)  # a database of ~14 MiB
+    agent, repo_path = backed_up_agent(root, scale=3, seed=13, repo=repo_location(request, request.param, root / "repo"))
     return {"root": root, "agent": agent, "repo_path": repo_path}
 
 
