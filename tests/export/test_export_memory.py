@@ -14,11 +14,9 @@ peak at most ``GROWTH_BOUND`` above the smaller one although its database is
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import SNAPSTORE, backed_up_agent, cli_env
+from helpers import backed_up_agent, cli_peak_rss
 
 MiB = 1 << 20
 SMALL_SCALE, LARGE_SCALE = 8, 30
@@ -28,34 +26,13 @@ MIN_SIZE_GAP = 96 * MiB  # the larger database is at least this much larger (che
 GROWTH_BOUND = 48 * MiB
 
 
-# Linux keeps a process's peak RSS across exec, and a child exec'd straight from this (large)
-# test process would start from this process's own peak: a small launcher starts the command
-# and reports the peak of that command alone, as os.wait4 gives it.
-LAUNCHER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-_pid, status, usage = os.wait4(proc.pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
-"""
-
-
-def export_peak_rss(repo: Path, dest: Path) -> int:
-    """Peak RSS in bytes of ``snapstore export latest dest`` and the children it waited for."""
-    cmd = [*SNAPSTORE, "--repo", str(repo), "export", "latest", str(dest)]
-    done = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=cli_env(), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, check=True)
-    code, peak_kib = map(int, done.stdout.split())
-    assert code == 0, f"{' '.join(cmd)} exited {code}: {done.stderr}"
-    return peak_kib * 1024  # Linux reports KiB
-
-
 def test_export_peak_memory_does_not_grow_with_the_database(tmp_path: Path) -> None:
     peaks, sizes = {}, {}
     for scale in (SMALL_SCALE, LARGE_SCALE):
         agent, repo = backed_up_agent(tmp_path / f"scale{scale}", scale=scale, seed=5)
         sizes[scale] = Path(agent.db_path).stat().st_size
         dest = tmp_path / f"export{scale}"
-        peaks[scale] = export_peak_rss(repo, dest)
+        peaks[scale] = cli_peak_rss("export", "latest", dest, repo=repo)
         assert (dest / "database" / "sqlite.db").stat().st_size == sizes[scale]
     gap = sizes[LARGE_SCALE] - sizes[SMALL_SCALE]
     assert gap >= MIN_SIZE_GAP, f"the larger database is only {gap / MiB:.0f} MiB larger: the test proves nothing"
