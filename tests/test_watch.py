@@ -126,9 +126,12 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
     try:
         wait_for(lambda: logged(db) >= 20, what="the writer to commit")
         ticks.append(watch.line())
-        for _ in range(4):
+        for i in range(4):
             seen = logged(db)
             wait_for(lambda: logged(db) >= seen + 30, what="the writer to continue")
+            if i == 2:  # a plain backup at the same time: both hold the repository lock shared
+                backup = json.loads(ok(run_cli("backup", "--db", db, "--json", repo=repo)).stdout)
+                ticks.append(backup | {"capture": "backup"})
             ticks.append(watch.tick())
         kill_group(watch.proc)  # kill -9: no last snapshot, no reader held
         seen = logged(db)
@@ -162,6 +165,7 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
     assert "started" in restarted["full_reason"]
     incremental = [t for t in ticks if t["capture"] == "incremental"]
     assert len(incremental) >= 5, captures
+    assert captures[captures.index("backup") + 1] == "incremental", captures
     for t in incremental:
         assert 0 < t["pages_read"] < t["page_count"] / 4, t  # only changed pages, never the bulk
     states = []
@@ -171,7 +175,7 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
         dumped = tmp_path / f"snap{n}.db"
         ok(run_cli("dump", t["snapshot_id"], DB_PATH, "--out", dumped, repo=repo))
         states.append(committed_state(dumped))
-    assert states == sorted(states) and len(states) >= 8, states
+    assert states == sorted(states) and len(states) >= 9, states
     assert states[-1] == result["last"] == committed_state(db)
     print("writer checkpoints:", result["checkpoints"])
 
