@@ -11,6 +11,7 @@ database as ``snapstore backup`` does; the manifest's ``database.capture`` says 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -18,9 +19,9 @@ from typing import Iterable
 from .backup import BackupResult, backup_agent
 from .chunklist import ID_SIZE, load_list, patch_list
 from .errors import SourceError
-from .ingest import ingest_pages
+from .ingest import GROUP_PAGES, ingest_pages
 from .manifest import FileEntry, content_digest
-from .repository import Repository
+from .repository import BLOB_DATA, Repository
 from .sources.agent import AgentSource
 from .sources.sqlite_capture import DB_PATH, _unchanged_database
 from .sources.sqlite_follow import Follower, Tick
@@ -35,9 +36,11 @@ class TickResult:
     pages_read: int
     page_count: int
     reason: str = ""
+    tick_s: float = 0.0  # the whole tick, with opening the reader and parsing WAL frame headers
 
     def as_dict(self) -> dict:
-        doc = {"capture": self.capture, "pages_read": self.pages_read, "page_count": self.page_count}
+        doc = {"capture": self.capture, "pages_read": self.pages_read, "page_count": self.page_count,
+               "tick_s": round(self.tick_s, 3)}
         if self.reason:
             doc["full_reason"] = self.reason
         return (self.backup.as_dict() if self.backup else {"snapshot_id": None}) | doc
@@ -61,6 +64,7 @@ class Watcher:
         if not source.database_url.startswith("sqlite:///"):
             raise SourceError("watch follows SQLite databases in WAL mode; use 'snapstore backup' for PostgreSQL")
         self.repo, self.source, self.host, self.include_logs = repo, source, host, include_logs
+        repo.keep_index = True  # a tick loads only the index files written since the last one
         self.tags = sorted(set(tags))
         self.follower = Follower(source.database_url.split("///", 1)[1])
         self.follower.check_wal_mode()
@@ -76,6 +80,12 @@ class Watcher:
         return _stat_key(self.source.config_path), _stat_key(self.source.env_file), logs
 
     def tick(self) -> TickResult:
+        started = time.perf_counter()
+        result = self._tick()
+        result.tick_s = time.perf_counter() - started
+        return result
+
+    def _tick(self) -> TickResult:
         tick = self.follower.begin()
         try:
             files_key = self._files_key()
@@ -151,17 +161,26 @@ class _TickCapture:
             del ids[count * ID_SIZE:]
         else:
             ids.extend(bytes(count * ID_SIZE - len(ids)))
-        blob_id = builder.writer.repo.cipher.blob_id
+        writer = builder.writer
+        blob_id = writer.repo.cipher.blob_id
         positions = []
+        group: list[bytes] = []
+        members: list[tuple[bytes, int]] = []
         for pgno, offset in sorted(tick.changed.items()):
             if pgno > count:
                 continue  # the database was truncated below this page since
             data = w.follower.read_page(offset, psize)
             chunk_id = blob_id(data)
-            builder.writer.add(chunk_id, data)
             pos = pgno - 1
             ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = chunk_id
             positions.append(pos)
+            if not writer.has(chunk_id) and (chunk_id, psize) not in members:
+                group.append(data)
+                members.append((chunk_id, psize))
+                if len(group) == GROUP_PAGES:  # compressed together, as a full read does
+                    _store_group(writer, group, members)
+        if group:
+            _store_group(writer, group, members)
         self.pages_read = len(positions)
         ref = patch_list(bytes(ids), positions, w.entry.chunks, builder.writer, builder.reader)
         entry = FileEntry(path=DB_PATH, size=count * psize, chunker=f"fixed-{psize}", digest=content_digest(ids),
@@ -182,3 +201,10 @@ class _TickCapture:
         builder.add(DB_PATH, pages, f"fixed-{image.page_size}", mtime=os.stat(image.db_path).st_mtime)
         self.ids, self.pages_read = bytearray(pages.ids), image.page_count
         return False
+
+
+def _store_group(writer, group: list[bytes], members: list[tuple[bytes, int]]) -> None:
+    codec, payload = writer.compress(b"".join(group))
+    writer.add_payloads(BLOB_DATA, [(codec, payload, list(members))])
+    group.clear()
+    members.clear()

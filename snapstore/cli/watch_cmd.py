@@ -45,7 +45,16 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     pending: list[int] = []
-    previous = {sig: signal.signal(sig, lambda sig, _frame: pending.append(sig)) for sig in WAKE_SIGNALS}
+    watch_pid = os.getpid()
+
+    def note(sig: int, _frame) -> None:
+        if os.getpid() != watch_pid:  # a pool worker between its fork and its initializer
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            return
+        pending.append(sig)
+
+    previous = {sig: signal.signal(sig, note) for sig in WAKE_SIGNALS}
     old_wakeup = signal.set_wakeup_fd(wake_w)
     try:
         _report(watcher.tick(), as_json)
@@ -79,4 +88,4 @@ def _report(result: TickResult, as_json: bool) -> None:
     how = (f"incremental: {result.pages_read} of {result.page_count} pages read" if result.capture == "incremental"
            else f"full: {result.pages_read} of {result.page_count} pages read; {result.reason}")
     click.echo(f"snapshot {snap.short_id} of agent {snap.agent} saved ({how}), "
-               f"added {human_bytes(result.backup.added_bytes)} in {result.backup.duration_s:.2f} s")
+               f"added {human_bytes(result.backup.added_bytes)} in {result.tick_s:.2f} s")
