@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SourceError
@@ -61,7 +61,7 @@ class Tick:
     page_size: int
     fingerprint: dict
     changed: dict[int, int] | None = None  # page -> WAL offset of its newest new frame; None: read all
-    all_frames: dict[int, int] = field(default_factory=dict)  # for a full read: page -> offset, frames 1..mx
+    all_frames: dict[int, int] | None = None  # for a full read: page -> offset, frames 1..mx (when known)
     reason: str = ""  # why the whole database must be read
 
 
@@ -149,8 +149,17 @@ class Follower:
         else:
             tick.reason = "the WAL was restarted behind the held reader"
         if tick.changed is None:
-            tick.all_frames = self._frames(salt, page_size, 0, mx_frame) if n_backfill < mx_frame else {}
+            tick.all_frames = self._all_frames(tick)
         return tick
+
+    def _all_frames(self, tick: Tick) -> dict[int, int]:
+        """Every page's newest frame in ``tick``'s snapshot.  Under the write lock, or later: while
+        ``tick``'s reader is open, frames up to its ``mxFrame`` are never overwritten (and when all
+        were checkpointed, the database file alone is its snapshot)."""
+        fp = tick.fingerprint
+        if fp["wal_backfill"] >= tick.mark.mx_frame:
+            return {}
+        return self._frames(tick.mark.salt, tick.page_size, 0, tick.mark.mx_frame)
 
     def _frames(self, salt: bytes, page_size: int, after: int, upto: int) -> dict[int, int]:
         """Page -> WAL offset of its newest frame among frames ``after+1 .. upto`` (write lock held)."""
@@ -178,6 +187,8 @@ class Follower:
 
     def image(self, tick: Tick) -> PageImage:
         """The whole database as ``tick``'s reader sees it (for a full read in forked workers)."""
+        if tick.all_frames is None:  # a full read decided after the write lock was released
+            tick.all_frames = self._all_frames(tick)
         return PageImage(str(self.db_path), str(self.wal_path), tick.page_size, tick.mark.page_count,
                          tick.all_frames, "wal", tick.fingerprint)
 
