@@ -114,10 +114,12 @@ def read_env_file(path: Path | None) -> tuple[bytes, float]:
 
 def backup_agent(repo: Repository, source: AgentSource, *, include_logs: bool = False,
                  tags: Iterable[str] = (), progress: Callable[[int], None] | None = None,
-                 read_all: bool = False, host: str | None = None) -> BackupResult:
+                 read_all: bool = False, host: str | None = None, capture=None) -> BackupResult:
+    """``capture``: how the database is read (default: its engine's ``database_capture``;
+    ``snapstore watch`` passes one that reads only the pages changed since its last snapshot)."""
     started = time.perf_counter()
     host = host or socket.gethostname()
-    capture = database_capture(source.database_url)
+    capture = capture or database_capture(source.database_url)
     with repo.lock():
         snaps = list_snapshots(repo)
         if source.name_is_default:  # a bare database file keeps the name its history has

@@ -204,3 +204,33 @@ def load_pair(a: ListRef, b: ListRef, reader: BlobReader) -> tuple[IdList, IdLis
     candidates = {p for p in (*pos_a, *pos_b) if p < common}
     changed = [p for p in sorted(candidates) if ids_a.id(p) != ids_b.id(p)]
     return ids_a, ids_b, changed + list(range(common, max(a.count, b.count)))
+
+
+def patch_list(ids: bytes, changed: list[int], parent: ListRef | None, writer: BlobWriter,
+               reader: BlobReader) -> ListRef:
+    """Store ``ids`` knowing it differs from ``parent``'s list only at ``changed`` positions
+    (and in length): the new patch is the parent's patch plus those positions, against the
+    same base, so the cost follows the change, not the list (``snapstore watch``).  The
+    base's ids are not read; a patch may name a position whose id equals the base's."""
+    count = len(ids) // ID_SIZE
+    if parent is None or parent.base is None or count <= INLINE_MAX_IDS:
+        return store_list(ids, writer, parent, reader)
+    try:
+        root = msgpack.unpackb(reader.read(parent.base))
+        if not all(writer.has(tree) for tree in (parent.base, *root["leaves"])):
+            return ListRef(count=count, base=_write_base(bytes(ids), writer))
+        positions = {p for p in changed if p < count}
+        if parent.patch is not None:
+            patch = msgpack.unpackb(reader.read(parent.patch))
+            positions.update(p for p in struct.unpack(f"<{len(patch['pos']) // 4}I", patch["pos"]) if p < count)
+    except IntegrityError:
+        return ListRef(count=count, base=_write_base(bytes(ids), writer))
+    positions.update(range(root["n"], count))  # past the base's end: only what the patch names
+    if len(positions) > count // REBASE_FRACTION:
+        return ListRef(count=count, base=_write_base(bytes(ids), writer))
+    if not positions and root["n"] == count:
+        return ListRef(count=count, base=parent.base)
+    ordered = sorted(positions)
+    patch = msgpack.packb({"n": count, "base": parent.base, "pos": struct.pack(f"<{len(ordered)}I", *ordered),
+                           "ids": b"".join(ids[p * ID_SIZE:(p + 1) * ID_SIZE] for p in ordered)})
+    return ListRef(count=count, base=parent.base, patch=writer.add_tree(patch))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import blake3
@@ -155,13 +156,16 @@ class Selection:
     """
     agent: str | None = None
     host: str | None = None
+    at: datetime | None = None  # point in time (aware): only snapshots taken at or before it
 
     def matches(self, snap: Snapshot) -> bool:
-        return (self.agent is None or snap.agent == self.agent) and (self.host is None or snap.host == self.host)
+        return ((self.agent is None or snap.agent == self.agent) and (self.host is None or snap.host == self.host)
+                and (self.at is None or datetime.fromisoformat(snap.time) <= self.at))
 
     def describe(self) -> str:
         parts = [f"agent {self.agent}" if self.agent else "", f"host {self.host}" if self.host else ""]
-        return " on ".join(p for p in parts if p) or "any agent"
+        what = " on ".join(p for p in parts if p) or "any agent"
+        return what + (f" taken at or before {self.at.isoformat(sep=' ', timespec='seconds')}" if self.at else "")
 
     def check(self, snap: Snapshot) -> Snapshot:
         """``snap`` (named by id) if it is in the selection, else a one-line refusal."""
@@ -175,6 +179,8 @@ def latest_of(snaps: list[Snapshot], selection: Selection = Selection()) -> Snap
     """The newest selected snapshot that is not a safety snapshot (the newest of all if they all are)."""
     chosen = [s for s in snaps if selection.matches(s)]
     if not chosen:
+        if selection.at is not None and any(Selection(selection.agent, selection.host).matches(s) for s in snaps):
+            raise SnapshotNotFound(f"no snapshots of {selection.describe()}")
         if not snaps:
             raise SnapshotNotFound("the repository has no snapshots yet")
         held = ", ".join(sorted({f"{s.agent} (host {s.host})" for s in snaps}))

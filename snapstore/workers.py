@@ -18,8 +18,13 @@ from typing import Callable, Iterator
 
 
 def ignore_interrupts(initializer: Callable | None = None, *args) -> None:
-    """Worker initializer: ignore SIGINT, then run ``initializer(*args)``."""
+    """Worker initializer: ignore SIGINT, then run ``initializer(*args)``.  A parent's own
+    SIGTERM/SIGUSR1 handlers (``snapstore watch``) are not the worker's: leaving the pool
+    terminates workers with SIGTERM, which a caught SIGTERM would turn into a hang."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
     if initializer is not None:
         initializer(*args)
 

@@ -17,7 +17,8 @@ COMMANDS = {  # command name -> module; a module is imported only when its comma
     "verify": "verify_cmd", "verify-folder": "verify_folder_cmd", "unlock": "unlock_cmd",
 }
 COMMANDS |= {"forget": "forget_cmd", "diff": "diff_cmd", "stats": "stats_cmd",
-             "schedule": "schedule_cmd", "prune": "prune_cmd", "key": "key_cmd", "copy": "copy_cmd"}
+             "schedule": "schedule_cmd", "prune": "prune_cmd", "key": "key_cmd", "copy": "copy_cmd",
+             "watch": "watch_cmd"}
 NO_REPOSITORY = {"sample-agent", "verify-folder"}  # commands that never open a repository
 FAST_EXIT = {"diff"}  # read-only: nothing is left to finish once its output is written
 _invoked: list[str] = []  # the commands get_command gave out, the one that runs last

@@ -1,14 +1,18 @@
 """snapstore restore: a snapshot or folder back into an SQLite or PostgreSQL database (whole or in part)."""
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 import click
 
+from ..errors import UsageError
 from ..restore import restore
 from .common import JSON_OPTION, Progress, emit_json, open_repo_for_reading, selection, selection_options
 
 
 @click.command("restore")
-@click.argument("source", metavar="ID|latest|FOLDER")
+@click.argument("source", metavar="[ID|latest|FOLDER]", required=False)
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="Target SQLite database file, or a postgresql:// URL.")
 @click.option("--only", help="Components: database (default), memories, conversations, config, logs.")
 @click.option("--memory-type", "memory_types", help="Memory types, e.g. episodic,semantic (implies --only memories).")
@@ -17,25 +21,30 @@ from .common import JSON_OPTION, Progress, emit_json, open_repo_for_reading, sel
 @click.option("--files-dir", type=click.Path(file_okay=False),
               help="Write config/ and logs/ files here instead (default: config merged, logs beside the config).")
 @click.option("--dry-run", is_flag=True, help="Show the rows per table that would change; change nothing.")
+@click.option("--at", "at", metavar="TIME",
+              help="Point in time: the newest snapshot taken at or before TIME ('2026-12-01 14:32', local time "
+                   "unless it ends in Z or +HH:MM); the granularity is how often snapshots were taken.")
 @selection_options
 @JSON_OPTION
 @click.pass_context
 def command(ctx: click.Context, source: str, target: str, only: str | None, memory_types: str | None,
-            config_path: str | None, files_dir: str | None, dry_run: bool, agent: str | None, host: str | None,
-            as_json: bool) -> None:
+            config_path: str | None, files_dir: str | None, dry_run: bool, at: str | None, agent: str | None,
+            host: str | None, as_json: bool) -> None:
     """Restore a snapshot or backup folder into the database given by --to.
 
     'latest' is the newest snapshot of the agent that database belongs to. An
     existing database is snapshotted first (tag pre-restore); a restore that
-    would change nothing writes nothing.
+    would change nothing writes nothing. With --at (and no ID, or 'latest'), the newest
+    snapshot of that agent taken at or before that time.
     """
+    source, chosen = point_in_time(source, at, selection(agent, host))
     # The meter counts the snapshot's database as it is read out; what changed in the target
     # is the rows, reported below (a selective restore may read 1 GB to change a few rows).
     progress = Progress("restore", 0, enabled=not as_json, verb="read from the snapshot")
     try:
         result = restore(open_repo_for_reading(ctx), source, target, only=only, memory_types=memory_types,
                          files_dir=files_dir, dry_run=dry_run, progress=progress,
-                         selection=selection(agent, host), config_path=config_path)
+                         selection=chosen, config_path=config_path)
     finally:
         progress.close()
     if as_json:
@@ -69,3 +78,24 @@ def rows_changed_line(tables: dict[str, dict[str, int]], dry_run: bool) -> str:
     verb = "would change" if dry_run else "changed"
     return (f"{verb} {touched} of {len(tables)} tables: {deleted} rows removed, {inserted} rows added "
             "(a changed row is both)")
+
+
+def point_in_time(source: str | None, at: str | None, chosen):
+    """``--at TIME`` narrows ``latest`` to snapshots taken at or before TIME."""
+    if at is None:
+        if source is None:
+            raise UsageError("give what to restore: ID, latest or FOLDER (or --at TIME)")
+        return source, chosen
+    if source is not None and source.lower() != "latest":
+        raise UsageError("--at chooses the snapshot itself: give no ID or FOLDER with it (or 'latest')")
+    return "latest", dataclasses.replace(chosen, at=parse_time(at))
+
+
+def parse_time(text: str) -> datetime:
+    """'2026-12-01 14:32[:05]' in local time, or ISO 8601 with an offset; an aware datetime."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"invalid time {text!r}: use 'YYYY-MM-DD HH:MM[:SS]' (local) or ISO 8601 "
+                         "with an offset") from None
+    return when.astimezone() if when.tzinfo is None else when

@@ -86,6 +86,7 @@ class Repository:
         self.command = "snapstore"  # who takes the lock, as a waiting process is told
         self.on_lock_wait: Callable[[str], None] | None = None  # told once if the lock is busy
         self.lookup_cache: Path | None = None  # where SortedLookup keeps its tables (open(cache=True))
+        self.keep_index = False  # refresh the loaded index at each lock instead of reloading it (watch)
 
     @property
     def location(self) -> str:
@@ -176,7 +177,7 @@ class Repository:
             raise RuntimeError("cannot upgrade a shared repository lock to exclusive")
         with repository_lock(self.storage, exclusive=exclusive, wait=wait,
                              command=self.command, on_wait=self.on_lock_wait):
-            self._index = None  # other processes may have added packs since it was loaded
+            self._refresh_index()  # other processes may have added packs since it was loaded
             self._held = "exclusive" if exclusive else "shared"
             try:
                 yield self
@@ -191,6 +192,24 @@ class Repository:
                                      present=self.pack_ids(), cipher=self.cipher)
             self.cache_tree_packs(self._index.tree_pack_ids(), self._index.files)
         return self._index
+
+    def _refresh_index(self) -> None:
+        """Drop the loaded index -- or, with ``keep_index`` (a long-running watch, whose every
+        tick would otherwise reload the whole index), keep it when the index files it was
+        built from are all still there and load only the new ones.  A prune or repair replaces
+        index files, which drops it.  (A pack lost outside those is noticed at the next load.)"""
+        if self._index is None or not self.keep_index:
+            self._index = None
+            return
+        current = index_file_ids(self.storage)
+        known = set(self._index.files)
+        if not known <= set(current):
+            self._index = None
+            return
+        for file_id in current:
+            if file_id not in known:
+                self._index.add_packs(decode_index_file(file_id, self.read_index_file(file_id), cipher=self.cipher))
+                self._index.files.append(file_id)
 
     def lookup(self) -> "Index | SortedLookup":
         """Blob locations for a command that reads only a few of the repository's blobs (a

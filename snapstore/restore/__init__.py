@@ -13,6 +13,8 @@ target's agent (``target_selection``).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import tempfile
 import time
@@ -113,7 +115,7 @@ def target_selection(repo: Repository, target: Path | str, selection: Selection 
     source = load_agent_source(db_path=target)
     backups = [s for s in list_snapshots(repo) if SAFETY_TAG not in s.tags]  # a safety snapshot names no agent
     name = known_agent(backups, source) if source.name_is_default else source.name
-    return Selection(name, selection.host) if name else selection
+    return dataclasses.replace(selection, agent=name) if name else selection
 
 
 def _agent_dir(target: Path, config_path: str | os.PathLike | None) -> Path:
