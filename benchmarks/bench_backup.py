@@ -548,7 +548,7 @@ def run_benchmark(args) -> dict[str, Any]:
         "command": shlex.join(["python", _argv0()] + sys.argv[1:]),
         "scale": scale,
         "workdir": str(workdir),
-        "machine": machine_info(),
+        "machine": {**machine_info(), "loadavg_start": list(os.getloadavg())},
         "versions": {
             "snapstore": snapstore_version(snap_cmd),
             "restic": tool_version([restic_exe, "version"]) if restic_exe else None,
@@ -623,6 +623,7 @@ def run_benchmark(args) -> dict[str, Any]:
             "snapstore": tree_bytes(snap_repo),
             "restic": tree_bytes(restic_repo) if out["restic"]["available"] else None,
         }
+        out["machine"]["loadavg_end"] = list(os.getloadavg())
         out["targets"] = check_targets(out)
         return out
     finally:
@@ -824,6 +825,8 @@ def markdown_section(out: dict[str, Any]) -> str:
         "",
         "Machine and versions:",
         "",
+        f"- load average (1, 5, 15 min) at the start {_load(m.get('loadavg_start'))}, at the end "
+        f"{_load(m.get('loadavg_end'))}: the machine is shared, times move with it",
         f"- {m['nproc']} CPUs: {m['cpu_model']}; memory {human_bytes(m['mem_total_bytes'])}; "
         f"{m.get('os') or 'unknown OS'}, kernel {m['kernel']}; Python {m['python']}",
         f"- {v.get('snapstore') or 'snapstore (version unknown)'}",
@@ -831,6 +834,10 @@ def markdown_section(out: dict[str, Any]) -> str:
         SECTION_END,
     ]
     return "\n".join(parts) + "\n"
+
+
+def _load(avg) -> str:
+    return " / ".join(f"{x:.1f}" for x in avg) if avg else "n/a"
 
 
 def write_markdown(path: Path, section: str) -> None:
