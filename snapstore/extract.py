@@ -6,6 +6,7 @@ import mmap
 import multiprocessing
 import os
 from collections import deque
+from contextlib import closing
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -34,24 +35,30 @@ def iter_file_pieces(repo: Repository, entry: FileEntry) -> Iterator[memoryview]
     memory does not grow with the file; a piece is valid until the next is taken."""
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
-        count = len(ids) // 32
-        bounds = _piece_bounds(repo, entry, ids)
-        buf = bytearray()
-        for lo, hi, size in bounds:
-            if len(buf) < size:
-                buf = bytearray(size)
-            piece = memoryview(buf)[:size]
-            if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
-                raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
-            yield piece
+        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids))
 
 
-def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes) -> list[tuple[int, int, int]]:
-    """(first chunk, end chunk, bytes) of each piece: arithmetic for page chunks, else from the index."""
+def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]]) -> Iterator[memoryview]:
     count = len(ids) // 32
+    buf = bytearray()
+    for lo, hi, size in bounds:
+        if len(buf) < size:
+            buf = bytearray(size)
+        piece = memoryview(buf)[:size]
+        if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
+            raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
+        yield piece
+
+
+def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes,
+                  piece_bytes: int | None = None) -> list[tuple[int, int, int]]:
+    """(first chunk, end chunk, bytes) of each piece (of about ``piece_bytes``, default
+    ``PIECE_BYTES``): arithmetic for page chunks, else from the index."""
+    count = len(ids) // 32
+    piece_bytes = piece_bytes or PIECE_BYTES
     if entry.chunker.startswith("fixed-"):
         size = int(entry.chunker.split("-", 1)[1])
-        step = max(1, PIECE_BYTES // size)
+        step = max(1, piece_bytes // size)
         return [(lo, min(lo + step, count), min((lo + step) * size, entry.size) - lo * size)
                 for lo in range(0, count, step)]
     index, bounds, lo, size = repo.index, [], 0, 0
@@ -60,7 +67,7 @@ def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes) -> list[tuple[
         loc = index.get(blob_id)
         if loc is None:
             raise MissingChunk(f"{entry.path}: chunk {blob_id.hex()[:16]} is not in the index")
-        if at > lo and size + loc.plain_length > PIECE_BYTES:
+        if at > lo and size + loc.plain_length > piece_bytes:
             bounds.append((lo, at, size))
             lo, size = at, 0
         size += loc.plain_length
@@ -92,14 +99,18 @@ def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
     written = 0
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
-    bounds = _piece_bounds(repo, entry, ids)
-    workers = workers or min(len(bounds), os.cpu_count() or 1, 4)
-    pieces = _decode_pieces(repo, entry, ids, bounds, workers) if workers > 1 else iter_file_pieces(repo, entry)
-    for piece in pieces:
-        out.write(piece)
-        written += len(piece)
-        if progress:
-            progress(len(piece))
+        bounds = _piece_bounds(repo, entry, ids)
+        workers = workers or min(len(bounds), os.cpu_count() or 1, 4)
+        if workers > 1:  # half-size pieces: 2 x workers of them are in memory at once, not one
+            pieces = _decode_pieces(repo, entry, ids, _piece_bounds(repo, entry, ids, PIECE_BYTES // 2), workers)
+        else:
+            pieces = _read_pieces(reader, entry, ids, bounds)
+        with closing(pieces):  # a failed write (a closed pipe) stops the workers now, not when the traceback goes
+            for piece in pieces:
+                out.write(piece)
+                written += len(piece)
+                if progress:
+                    progress(len(piece))
     if written != entry.size:
         raise IntegrityError(f"{entry.path}: read {written} bytes, manifest says {entry.size}")
     return written
