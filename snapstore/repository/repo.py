@@ -493,14 +493,17 @@ class BlobReader:
         decoding the first overlaps fetching the rest; memory is the read-ahead, whatever the
         file's size."""
         members: list[tuple[Location, int, bytes]] = []  # (where stored, where in out, id)
-        pos = 0
+        pos = wanted = 0  # wanted: about the bytes to fetch (a payload's pages are counted once)
+        frame = (b"", -1)
         for blob_id, loc in self._located(ids):
             members.append((loc, pos, blob_id))
             pos += loc.plain_length
+            if (loc.pack_id, loc.offset) != frame:
+                frame = (loc.pack_id, loc.offset)
+                wanted += loc.stored_length
         if pos > len(out):
             raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
         members.sort(key=lambda m: (m[0].pack_id, m[0].offset))
-        wanted = sum(m[0].stored_length for m in members)  # about the bytes to fetch
         spans = list(_coalesce(members, min(RANGE_MAX, max(RANGE_MIN, wanted // RANGE_SPLIT))))
         fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
         try:
