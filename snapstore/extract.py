@@ -93,14 +93,16 @@ def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
                progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:
     """Write one file of a snapshot to ``out``; every chunk is hash-checked on the way.
 
-    A file of more than one piece is decoded by forked workers (``_decode_pieces``),
-    ``out`` written in order by this process, so it may be a pipe; ``workers=1`` reads
-    it here, piece by piece."""
+    From a remote repository, a file of more than one piece is decoded by forked workers
+    (``_decode_pieces``), ``out`` written in order by this process, so it may be a pipe;
+    ``workers=1`` (the default for a local repository) reads it here, piece by piece."""
     written = 0
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
         bounds = _piece_bounds(repo, entry, ids)
-        workers = workers or min(len(bounds), os.cpu_count() or 1, 4)
+        # Local repositories stay in this process: measured at scale 50 (docs/benchmarks.md, S3),
+        # workers cost CPU there without a steady gain in wall time.
+        workers = workers or (1 if repo.storage.is_local else min(len(bounds), os.cpu_count() or 1, 4))
         if workers > 1:  # half-size pieces: 2 x workers of them are in memory at once, not one
             pieces = _decode_pieces(repo, entry, ids, _piece_bounds(repo, entry, ids, PIECE_BYTES // 2), workers)
         else:

@@ -156,7 +156,7 @@ def test_dump_decodes_pieces_in_workers_byte_for_byte_and_names_a_damaged_chunk(
     assert loc.pack_id.hex()[:16] in str(caught.value)
     assert any(short in str(caught.value) for short in named), str(caught.value)
 
-    monkeypatch.undo()  # the CLI runs with the real piece size: a file of two pieces
+    monkeypatch.undo()  # the CLI runs with the real piece size: a file of two pieces (from S3: in workers)
     big = make_db(tmp_path / "big.db", 4096, 40000)
     assert big.stat().st_size > extract.PIECE_BYTES
     location = repo_url + "-cli" if repo_url.startswith("s3:") else str(tmp_path / "cli-repo")
