@@ -16,21 +16,20 @@ repository until the whole folder has been checked.
 from __future__ import annotations
 
 import hashlib
-import io
 import socket
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .backup import CONFIG_PATH, DB_PATH, BackupResult, SnapshotBuilder
 from .errors import IntegrityError, UsageError
 from .folder.checksums import checksum_problems
 from .folder.zst import decompress_to
 from .folder.layout import DUMP, ENCRYPTION_HEADER, METADATA, SQLITE_DB, ZST, folder_files, read_metadata
-from .ingest import Progress, ingest_pages, ingest_stream
+from .ingest import Progress, cdc_chunker, ingest_chunks, ingest_pages, iter_cdc_chunks
 from .manifest import Snapshot, list_snapshots, save_snapshot
 from .repository import Repository
 from .sources.sqlite import PageImage
@@ -130,6 +129,13 @@ def _decompressed(path: Path, workdir: Path) -> Path:
     return decompress_to(path, workdir / (path.name[:-len(ZST)]))
 
 
+def _hashed(chunks: Iterator[bytes], md5) -> Iterator[bytes]:
+    """The chunks, passing each through ``md5`` on its way (they come in file order)."""
+    for chunk in chunks:
+        md5.update(chunk)
+        yield chunk
+
+
 def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] = ("imported",),
                   progress: Progress | None = None) -> BackupResult:
     """Verify ``folder`` and store it as a snapshot; returns what was added.
@@ -160,10 +166,12 @@ def import_folder(repo: Repository, folder: str | Path, *, tags: Iterable[str] =
                     image = static_image(source)
                     builder.add(rel, ingest_pages(image, writer, progress), f"fixed-{image.page_size}")
                     database.update(page_size=image.page_size, page_count=image.page_count)
-                else:
-                    data = source.read_bytes()
-                    result = ingest_stream(io.BytesIO(data), writer, progress)
-                    builder.add(rel, result, "fastcdc-16k", md5=hashlib.md5(data).digest())
+                else:  # streamed: a PostgreSQL dump may be gigabytes
+                    md5 = hashlib.md5()
+                    with open(source, "rb") as stream:
+                        chunks = _hashed(iter_cdc_chunks(stream, cdc_chunker(writer)), md5)
+                        result = ingest_chunks(chunks, writer, progress)
+                    builder.add(rel, result, "fastcdc-16k", md5=md5.digest())
         snapshot = Snapshot(
             time=datetime.now(timezone.utc).isoformat(timespec="microseconds"), host=host,
             agent=agent, files=builder.files, tags=sorted(set(tags)), parent=parent.id if parent else None,

@@ -80,6 +80,28 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+# Linux keeps a process's peak RSS across exec, and a child exec'd straight from a test process
+# (large after making a sample agent) would start from that process's peak: a small launcher
+# starts the command and reports the peak of that command alone, as os.wait4 gives it.
+_PEAK_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def cli_peak_rss(*args: str | os.PathLike, repo: str | os.PathLike | None = None) -> int:
+    """Peak RSS in bytes of a ``snapstore`` command and of every child it waited for (the sqlite3
+    shell, forked workers); the command must succeed."""
+    cmd = [*SNAPSTORE, *(["--repo", str(repo)] if repo is not None else []), *map(str, args)]
+    done = subprocess.run([sys.executable, "-c", _PEAK_LAUNCHER, *cmd], env=cli_env(), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=True)
+    code, peak_kib = map(int, done.stdout.split())
+    assert code == 0, f"{' '.join(cmd)} exited {code}: {done.stderr}"
+    return peak_kib * 1024  # Linux reports KiB
+
+
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert result.returncode == 0, (
         f"{' '.join(result.args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")

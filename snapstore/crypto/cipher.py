@@ -24,11 +24,14 @@ import itertools
 import os
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import blake3
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import IntegrityError
+
+if TYPE_CHECKING:  # imported when a repository is encrypted: plaintext commands start faster
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SALT = 12  # stream salt
 COUNTER = 4
@@ -101,6 +104,8 @@ class Cipher:
         return stream[1] + counter + stream[2].encrypt(_nonce(counter), data, kind)
 
     def _new_stream(self):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         salt = os.urandom(SALT)
         self._stream = (os.getpid(), salt, AESGCM(self._subkey(salt)), itertools.count())
         return self._stream
@@ -112,8 +117,12 @@ class Cipher:
         if len(data) < HEADER + TAG:
             raise AuthenticationFailed(f"{where} is too short to be sealed ({len(data)} bytes)")
         salt = bytes(data[:SALT])
+        from cryptography.exceptions import InvalidTag
+
         aead = self._readers.get(salt)
         if aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
             if len(self._readers) >= KEPT_STREAMS:
                 self._readers.clear()
             aead = self._readers[salt] = AESGCM(self._subkey(salt))

@@ -6,8 +6,6 @@ gigabytes (a tampered key file must not be a denial of service).
 """
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from ..errors import IntegrityError, UsageError
 
 COST = {"n": 2 ** 15, "r": 8, "p": 1}  # ~0.1 s and 32 MiB on the reference machine
@@ -34,4 +32,6 @@ def check_cost(cost: dict, salt: bytes, where: str) -> dict[str, int]:
 
 
 def derive_key(passphrase: str | bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # only when a key is opened or made
+
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase_bytes(passphrase))

@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING
 
 import blake3
 import msgpack
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import IntegrityError, UsageError, WrongKey
 from ..storage.base import ObjectNotFound
@@ -64,6 +62,8 @@ def add_key(storage: "Storage", repo_id: str, master: MasterKey, passphrase: str
     cost = dict(cost or kdf.COST)
     salt = os.urandom(16)
     nonce = os.urandom(12)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     wrapped = nonce + AESGCM(kdf.derive_key(passphrase, salt, **cost)).encrypt(nonce, master.to_bytes(), _aad(repo_id))
     doc = {"v": 1, "kdf": {"name": "scrypt", "salt": salt, **cost}, "created": time.time(),
            "host": socket.gethostname(), "user": _whoami(), "wrapped": wrapped}
@@ -123,6 +123,9 @@ def open_master(storage: "Storage", repo_id: str, passphrase: str | bytes) -> tu
     """The master key and the id of the key file ``passphrase`` opens; ``WrongKey`` if none
     does, IntegrityError naming the damaged key files if none does and some are damaged
     (the passphrase may well be the one of a damaged file)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     ids = key_ids(storage)
     if not ids:
         raise IntegrityError(f"{storage.location} is encrypted but holds no key file")

@@ -7,10 +7,7 @@
 """
 from __future__ import annotations
 
-import getpass
 import os
-import shlex
-import subprocess
 import sys
 
 from ..errors import UsageError
@@ -40,6 +37,9 @@ def password_from_environment(environ=os.environ) -> str | None:
         return password_from_file(path)
     command = environ.get("SNAPSTORE_PASSWORD_COMMAND")
     if command:
+        import shlex
+        import subprocess
+
         try:
             done = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
         except OSError as exc:
@@ -75,6 +75,8 @@ def new_password(path: str | None, option: str = "--new-password-file") -> str:
 
 
 def prompt_password(prompt: str, *, confirm: bool = False) -> str:
+    import getpass
+
     value = getpass.getpass(prompt)
     if not value:
         raise UsageError("an empty passphrase is not allowed")

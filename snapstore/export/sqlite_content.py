@@ -31,7 +31,12 @@ JSON_COLUMNS = {"tree_path", "metadata_", "last_modify", "embedding_config", "ll
                 "content", "tool_calls", "filter_tags"}
 
 
-MMAP_BYTES = 1 << 40  # SQLite caps it at its own limit; mapping the file saves a pread per page
+# No memory-mapped reads: every page of a mapped file a scan touches stays in the process's
+# resident set, so an export of a 1 GB database peaked near 2 GB of RSS (this connection and
+# the sqlite3 shell each mapping the whole file).  Reading through SQLite's own small page
+# cache costs a pread per page and keeps RSS flat: measured on 1 GB, the ``.dump`` alone takes
+# 0.2-0.45 s more system time, the whole export about 2 s more CPU time (+13%) for 2 GB less RSS.
+MMAP_BYTES = 0
 
 
 def open_readonly(db_path: Path) -> sqlite3.Connection:

@@ -174,6 +174,7 @@ def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str
     else:
         url = locate_database(config, base_dir, environ)
     default = False
+    log_base: Path | None = base_dir if cfg_path is not None else None  # where logs/ is looked for
     if cfg_path is not None:
         name = _config_name(config, cfg_path, agent)
     elif is_postgres_url(url):
@@ -181,16 +182,20 @@ def load_agent_source(config_path: str | os.PathLike | None = None, db_path: str
     else:
         db = Path(db_path).expanduser().absolute()
         beside = config_beside(db, environ)
+        log_base = db.parent  # a bare database's logs are its own, not the current directory's
         if beside is not None:
             name = _config_name(beside[1], beside[0], agent)
+            log_base = beside[0].parent
         elif agent is not None:
             name = agent
         else:
             name, default = (db.parent.name if db.stem == "sqlite" else db.stem) or db.stem, True
     env_path = _env_file(env_file, cfg_path)
-    log_dir = Path(config["log_dir"]) if config.get("log_dir") else base_dir / "logs"
-    if not log_dir.is_absolute():
-        log_dir = base_dir / log_dir
+    log_dir = None
+    if log_base is not None:
+        log_dir = Path(config["log_dir"]) if config.get("log_dir") else log_base / "logs"
+        if not log_dir.is_absolute():
+            log_dir = log_base / log_dir
     return AgentSource(name=name, config_path=cfg_path, config=config, database_url=url,
                        env_file=env_path,
-                       log_dir=log_dir if log_dir.is_dir() else None, name_is_default=default)
+                       log_dir=log_dir if log_dir is not None and log_dir.is_dir() else None, name_is_default=default)

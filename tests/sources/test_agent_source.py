@@ -65,3 +65,21 @@ def test_environment_file_is_the_agents_own(tmp_path, monkeypatch):
     assert load_agent_source(db_path=cwd / "x.db", env_file=".env").env_file == cwd / ".env"
     with pytest.raises(UsageError, match="missing.env"):
         load_agent_source(db_path=cwd / "x.db", env_file=tmp_path / "missing.env")
+
+
+def test_logs_are_the_agents_own(tmp_path, monkeypatch):
+    """A bare database's logs are beside it (or beside the config found next to it), never the
+    current directory's ``logs/``; a PostgreSQL URL alone has none."""
+    agent = tmp_path / "agent"
+    (agent / "logs").mkdir(parents=True)
+    cwd = tmp_path / "cwd"
+    (cwd / "logs").mkdir(parents=True)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    monkeypatch.chdir(cwd)
+    assert load_agent_source(db_path=agent / "sqlite.db").log_dir == agent / "logs"
+    assert load_agent_source(db_path=lone / "x.db").log_dir is None
+    assert load_agent_source(db_path="postgresql://u@localhost:5/db").log_dir is None
+    cfg = agent / "mirix.yaml"
+    cfg.write_text("agent_name: demo\ndatabase_url: sqlite:///sqlite.db\n")
+    assert load_agent_source(cfg).log_dir == agent / "logs"
