@@ -10,8 +10,9 @@ restore of the database (restic: `restore latest`) and a dump of the database
 file (restic: `dump latest PATH`).  Reported: wall time, bytes uploaded (the
 growth of the bucket prefix / directory), for snapstore on S3 the bytes
 downloaded by the no-change backup (its storage counts response bodies), and
-the peak RSS of the largest process of each read command (read commands run
-``--rounds`` times, interleaved; the median time is reported).  snapstore
+the peak RSS of the largest process and the CPU time (user + sys, workers included)
+of each read command (read commands run ``--rounds`` times, interleaved; the median
+time is reported).  snapstore
 backups run in this process (so the traffic counters can be read); everything
 else is a subprocess.
 """
@@ -54,17 +55,21 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def command(cmd: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, float]:
-    """Run a command to completion: wall seconds and the peak RSS of its largest process, as
-    GNU time reports it (the command is started by ``/usr/bin/time``, a small process: a
-    child forked from this benchmark would inherit its high-water mark)."""
+def command(cmd: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, float, float]:
+    """Run a command to completion: wall seconds, the peak RSS of its largest process (MiB) and
+    the CPU seconds (user + sys) of the command and its workers, as GNU time reports them (the
+    command is started by ``/usr/bin/time``, a small process: a child forked from this
+    benchmark would inherit its high-water mark).  On a shared machine the CPU time is the
+    steadier figure: wall time also counts waiting for cores other processes hold."""
     with tempfile.NamedTemporaryFile("r", prefix="rss-") as rss:
-        timer = ["/usr/bin/time", "-f", "%M", "-o", rss.name] if os.path.exists("/usr/bin/time") else []
+        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name] if os.path.exists("/usr/bin/time") else []
         start = time.perf_counter()
         subprocess.run(timer + cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, check=True)
         seconds = time.perf_counter() - start
-        kib = rss.read().split()
-    return seconds, int(kib[-1]) / 1024 if kib else 0.0
+        fields = rss.read().split()
+    if len(fields) < 3:
+        return seconds, 0.0, 0.0
+    return seconds, int(fields[-3]) / 1024, float(fields[-2]) + float(fields[-1])
 
 
 def main() -> int:
@@ -119,8 +124,8 @@ def main() -> int:
                     if target == "s3":
                         inner = repo.storage.inner if isinstance(repo.storage, CachedStorage) else repo.storage
                         down = f"{inner.traffic.downloaded / 1024:.1f} KiB"
-                rows.append((label, target, f"{seconds:.2f} s", f"{(size_of[target]() - before) / 2**20:.2f} MiB", down,
-                             ""))
+                rows.append((label, target, f"{seconds:.2f} s", "", f"{(size_of[target]() - before) / 2**20:.2f} MiB",
+                             down, ""))
                 print(" | ".join(rows[-1]), flush=True)
 
         step("initial")
@@ -147,6 +152,7 @@ def main() -> int:
         reads.sort(key=lambda r: (["verify --full", "restore", "dump"].index(r[0]), order.index(r[1])))
         times: dict[tuple[str, str], list[float]] = {}
         peak: dict[tuple[str, str], float] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}
         for round_no in range(args.rounds):  # interleaved rounds: a busy machine slows every target alike
             for label, target, cmd, env, out in reads:
                 if out is not None and out.is_dir():
@@ -154,19 +160,25 @@ def main() -> int:
                 elif out is not None and label == "restore":
                     out.unlink(missing_ok=True)
                 with open(out if label == "dump" else os.devnull, "wb") as f:
-                    seconds, rss = command(cmd, env, stdout=f)
+                    seconds, rss, cpu_s = command(cmd, env, stdout=f)
                 times.setdefault((label, target), []).append(seconds)
+                cpu.setdefault((label, target), []).append(cpu_s)
                 peak[(label, target)] = max(peak.get((label, target), 0.0), rss)
-                print(f"round {round_no + 1}: {label} | {target} | {seconds:.2f} s | {rss:.0f} MiB", flush=True)
+                print(f"round {round_no + 1}: {label} | {target} | {seconds:.2f} s | CPU {cpu_s:.2f} s | {rss:.0f} MiB",
+                      flush=True)
+        def median(runs: list[float]) -> str:
+            runs = sorted(runs)
+            return f"{runs[len(runs) // 2]:.2f} s" + (f" (runs: {', '.join(f'{t:.2f}' for t in runs)})"
+                                                      if len(runs) > 1 else "")
+
         for label, target, *_ in reads:
-            runs = sorted(times[(label, target)])
-            shown = f"{runs[len(runs) // 2]:.2f} s" + (f" (runs: {', '.join(f'{t:.2f}' for t in runs)})"
-                                                       if len(runs) > 1 else "")
-            rows.append((label, target, shown, "", "", f"{peak[(label, target)]:.0f} MiB"))
+            rows.append((label, target, median(times[(label, target)]), median(cpu[(label, target)]), "", "",
+                         f"{peak[(label, target)]:.0f} MiB"))
         for a, b in (("restored-local.db", "restored-s3.db"), ("dump-local.db", "dump-s3.db")):
             if (work / a).read_bytes() != (work / b).read_bytes():
                 raise SystemExit(f"{b} differs from {a}")
-        print("\n| step | target | time | uploaded | downloaded (snapstore S3) | peak RSS |\n|---|---|---|---|---|---|")
+        print("\n| step | target | time | CPU (user+sys) | uploaded | downloaded (snapstore S3) | peak RSS |\n"
+              "|---|---|---|---|---|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         return 0

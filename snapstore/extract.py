@@ -5,6 +5,8 @@ import errno
 import mmap
 import multiprocessing
 import os
+from collections import deque
+from contextlib import closing
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -33,24 +35,30 @@ def iter_file_pieces(repo: Repository, entry: FileEntry) -> Iterator[memoryview]
     memory does not grow with the file; a piece is valid until the next is taken."""
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
-        count = len(ids) // 32
-        bounds = _piece_bounds(repo, entry, ids)
-        buf = bytearray()
-        for lo, hi, size in bounds:
-            if len(buf) < size:
-                buf = bytearray(size)
-            piece = memoryview(buf)[:size]
-            if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
-                raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
-            yield piece
+        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids))
 
 
-def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes) -> list[tuple[int, int, int]]:
-    """(first chunk, end chunk, bytes) of each piece: arithmetic for page chunks, else from the index."""
+def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]]) -> Iterator[memoryview]:
     count = len(ids) // 32
+    buf = bytearray()
+    for lo, hi, size in bounds:
+        if len(buf) < size:
+            buf = bytearray(size)
+        piece = memoryview(buf)[:size]
+        if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
+            raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
+        yield piece
+
+
+def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes,
+                  piece_bytes: int | None = None) -> list[tuple[int, int, int]]:
+    """(first chunk, end chunk, bytes) of each piece (of about ``piece_bytes``, default
+    ``PIECE_BYTES``): arithmetic for page chunks, else from the index."""
+    count = len(ids) // 32
+    piece_bytes = piece_bytes or PIECE_BYTES
     if entry.chunker.startswith("fixed-"):
         size = int(entry.chunker.split("-", 1)[1])
-        step = max(1, PIECE_BYTES // size)
+        step = max(1, piece_bytes // size)
         return [(lo, min(lo + step, count), min((lo + step) * size, entry.size) - lo * size)
                 for lo in range(0, count, step)]
     index, bounds, lo, size = repo.index, [], 0, 0
@@ -59,7 +67,7 @@ def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes) -> list[tuple[
         loc = index.get(blob_id)
         if loc is None:
             raise MissingChunk(f"{entry.path}: chunk {blob_id.hex()[:16]} is not in the index")
-        if at > lo and size + loc.plain_length > PIECE_BYTES:
+        if at > lo and size + loc.plain_length > piece_bytes:
             bounds.append((lo, at, size))
             lo, size = at, 0
         size += loc.plain_length
@@ -82,17 +90,92 @@ def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
 
 
 def write_file(repo: Repository, entry: FileEntry, out: BinaryIO,
-               progress: Callable[[int], None] | None = None) -> int:
-    """Write one file of a snapshot to ``out``; every chunk is hash-checked on the way."""
+               progress: Callable[[int], None] | None = None, workers: int | None = None) -> int:
+    """Write one file of a snapshot to ``out``; every chunk is hash-checked on the way.
+
+    From a remote repository, a file of more than one piece is decoded by forked workers
+    (``_decode_pieces``), ``out`` written in order by this process, so it may be a pipe;
+    ``workers=1`` (the default for a local repository) reads it here, piece by piece."""
     written = 0
-    for piece in iter_file_pieces(repo, entry):
-        out.write(piece)
-        written += len(piece)
-        if progress:
-            progress(len(piece))
+    with repo.reader() as reader:
+        ids = _checked_ids(reader, entry)
+        bounds = _piece_bounds(repo, entry, ids)
+        # Local repositories stay in this process: measured at scale 50 (docs/benchmarks.md, S3),
+        # workers cost CPU there without a steady gain in wall time.
+        workers = workers or (1 if repo.storage.is_local else min(len(bounds), os.cpu_count() or 1, 4))
+        if workers > 1:  # half-size pieces: 2 x workers of them are in memory at once, not one
+            pieces = _decode_pieces(repo, entry, ids, _piece_bounds(repo, entry, ids, PIECE_BYTES // 2), workers)
+        else:
+            pieces = _read_pieces(reader, entry, ids, bounds)
+        with closing(pieces):  # a failed write (a closed pipe) stops the workers now, not when the traceback goes
+            for piece in pieces:
+                out.write(piece)
+                written += len(piece)
+                if progress:
+                    progress(len(piece))
     if written != entry.size:
         raise IntegrityError(f"{entry.path}: read {written} bytes, manifest says {entry.size}")
     return written
+
+
+_pieces: tuple | None = None  # (repo, ids, slots) inherited by forked piece decoders
+
+
+def _decode_piece(task: tuple[int, int, int, int]) -> int:
+    """Worker: decode chunks [lo, hi) into shared slot ``slot``; returns the bytes written."""
+    repo, ids, slots, slot_bytes = _pieces
+    slot, lo, hi, size = task
+    view = memoryview(slots)[slot * slot_bytes:slot * slot_bytes + size]
+    try:
+        with repo.reader() as reader:
+            return reader.read_into(view, ids[lo * 32:hi * 32])
+    finally:
+        view.release()
+
+
+def _decode_pieces(repo: Repository, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]],
+                   workers: int) -> Iterator[memoryview]:
+    """``iter_file_pieces`` with the decoding in forked workers: a restore is CPU-bound on
+    decompressing and hash-checking 4 KiB pages in Python, one core's worth in one process.
+
+    Each worker decodes a piece into one of ``2 x workers`` slots of a shared anonymous map
+    (made before the fork, so every worker writes into the same memory); pieces come back
+    in file order, and a slot is handed out again only once its piece has been taken, so
+    memory is the slots whatever the file's size.  A worker's error (a damaged chunk, a
+    missing pack) is raised here in its piece's turn, naming the chunk as the reader does."""
+    global _pieces
+    count = len(ids) // 32
+    slot_bytes = max(size for _, _, size in bounds)
+    nslots = min(len(bounds), 2 * workers)
+    slots = mmap.mmap(-1, slot_bytes * nslots, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    _pieces = (repo, ids, slots, slot_bytes)
+    pool = None
+    try:
+        pool = start_pool(multiprocessing.get_context("fork"), workers)
+        pending: deque = deque()
+        todo = iter(bounds)
+        for slot in range(nslots):
+            lo, hi, size = next(todo)
+            pending.append((pool.apply_async(_decode_piece, ((slot, lo, hi, size),)), slot, lo, hi, size))
+        while pending:
+            result, slot, lo, hi, size = pending.popleft()
+            if result.get() != size:
+                raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
+            piece = memoryview(slots)[slot * slot_bytes:slot * slot_bytes + size]
+            try:
+                yield piece
+            finally:
+                piece.release()
+            following = next(todo, None)
+            if following is not None:
+                lo, hi, size = following
+                pending.append((pool.apply_async(_decode_piece, ((slot, lo, hi, size),)), slot, lo, hi, size))
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        _pieces = None
+        slots.close()
 
 
 RESTORE_TASK_CHUNKS = 8192

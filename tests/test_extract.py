@@ -20,6 +20,7 @@ from snapstore import extract
 from snapstore.backup import DB_PATH, backup_agent
 from snapstore.errors import IntegrityError
 from snapstore.extract import _write_range, materialize, write_file
+from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
 from snapstore.sources.agent import load_agent_source
 
@@ -111,3 +112,65 @@ def test_a_tampered_chunk_fails_the_restore(tmp_path):
     repo = Repository.open(tmp_path / "repo")
     with pytest.raises(IntegrityError):
         materialize(repo, snap.file(DB_PATH), tmp_path / "restored.db", workers=2)
+
+
+def frame_ids(repo: Repository, ids: bytes, blob_id: bytes) -> set[str]:
+    """Short ids of every chunk stored in the same payload (frame) as ``blob_id``: a damaged frame
+    is reported under whichever of its chunks the reader met first."""
+    loc = repo.index.get(blob_id)
+    return {ids[o:o + 32].hex()[:16] for o in range(0, len(ids), 32)
+            if (repo.index.get(ids[o:o + 32]).pack_id, repo.index.get(ids[o:o + 32]).offset) == (loc.pack_id,
+                                                                                                   loc.offset)}
+
+
+def test_dump_decodes_pieces_in_workers_byte_for_byte_and_names_a_damaged_chunk(tmp_path, repo_url, monkeypatch):
+    """write_file (dump) on either backend: pieces decoded in forked workers come out in order,
+    byte-identical; a damaged chunk in a later piece stops it with the chunk and its pack named
+    (the CLI's --out then leaves no file)."""
+    from backends import RepoObjects
+    from helpers import assert_one_line_error, ok, run_cli
+    from snapstore.chunklist import load_list
+    from snapstore.repository.pack import pack_name
+
+    db = make_db(tmp_path / "a.db", 4096, 3000)
+    repo = Repository.init(repo_url)
+    snap = backup_agent(repo, load_agent_source(db_path=db)).snapshot
+    entry = snap.file(DB_PATH)
+    monkeypatch.setattr(extract, "PIECE_BYTES", 64 * 1024)  # ~40 pieces: several rounds of the slots
+    assert len(extract._piece_bounds(repo, entry, load_list(entry.chunks, repo.reader()))) > 8
+    for workers in (2, 3):
+        with open(tmp_path / f"out{workers}.db", "wb") as f:
+            assert write_file(repo, entry, f, workers=workers) == entry.size
+        assert (tmp_path / f"out{workers}.db").read_bytes() == db.read_bytes()
+    assert extract._pieces is None  # nothing left for later forks to inherit
+
+    ids = load_list(entry.chunks, repo.reader())
+    victim = ids[len(ids) * 3 // 4 // 32 * 32:][:32]  # in a late piece: earlier ones were already written
+    loc = repo.index.get(victim)
+    RepoObjects(repo_url).flip(pack_name(loc.pack_id), loc.offset + loc.stored_length // 2)
+    repo = Repository.open(repo_url, cache=False)
+    named = frame_ids(repo, ids, victim)
+    with pytest.raises(IntegrityError) as caught:
+        with open(tmp_path / "damaged.db", "wb") as f:
+            write_file(repo, entry, f, workers=2)
+    assert loc.pack_id.hex()[:16] in str(caught.value)
+    assert any(short in str(caught.value) for short in named), str(caught.value)
+
+    monkeypatch.undo()  # the CLI runs with the real piece size: a file of two pieces (from S3: in workers)
+    big = make_db(tmp_path / "big.db", 4096, 40000)
+    assert big.stat().st_size > extract.PIECE_BYTES
+    location = repo_url + "-cli" if repo_url.startswith("s3:") else str(tmp_path / "cli-repo")
+    ok(run_cli("init", repo=location))
+    ok(run_cli("backup", "--db", big, repo=location))
+    ok(run_cli("dump", "latest", DB_PATH, "--out", tmp_path / "d.db", repo=location))
+    assert (tmp_path / "d.db").read_bytes() == big.read_bytes()
+    repo = Repository.open(location, cache=False)
+    big_entry = list_snapshots(repo)[-1].file(DB_PATH)
+    ids = load_list(big_entry.chunks, repo.reader())
+    victim = ids[-32 * 100:][:32]  # in the second piece
+    loc = repo.index.get(victim)
+    RepoObjects(location).flip(pack_name(loc.pack_id), loc.offset + loc.stored_length // 2)
+    line = assert_one_line_error(run_cli("dump", "latest", DB_PATH, "--out", tmp_path / "e.db", repo=location),
+                                 loc.pack_id.hex()[:16])
+    assert any(short in line for short in frame_ids(repo, ids, victim)), line
+    assert not [p.name for p in tmp_path.iterdir() if "e.db" in p.name]  # neither the file nor a temp
