@@ -107,8 +107,9 @@ class WatchProc:
 
     def line(self) -> dict:
         # The guard only catches a hang (a watch stuck leaving its worker pool once did).
-        ready, _, _ = select.select([self.proc.stdout], [], [], 300)
-        assert ready, "watch printed nothing for 300 s: hung"
+        poller = select.poll()  # not select(): the test process may hold descriptors past 1024
+        poller.register(self.proc.stdout, select.POLLIN | select.POLLHUP)
+        assert poller.poll(300_000), "watch printed nothing for 300 s: hung"
         text = self.proc.stdout.readline()
         assert text, f"watch ended: {self.proc.stderr.read()}"
         return json.loads(text)

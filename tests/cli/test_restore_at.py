@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from helpers import ok, run_cli
 
@@ -44,7 +44,9 @@ def test_restore_at_picks_the_newest_snapshot_at_or_before_the_time(tmp_path):
     exact = tmp_path / "exact.db"
     ok(run_cli("restore", "latest", "--at", times[0].isoformat(), "--to", exact, repo=repo))
     assert _count(exact) == 1
-    second = times[2].astimezone().replace(microsecond=0)  # a naive time is the machine's local time
+    # a naive time is the machine's local time; whole seconds, rounded up past the last snapshot
+    # (all three may fall within one second)
+    second = (times[2].astimezone() + timedelta(seconds=1)).replace(microsecond=0)
     local_target = tmp_path / "local.db"
     ok(run_cli("restore", "--at", second.replace(tzinfo=None).isoformat(sep=" "), "--to", local_target, repo=repo))
     assert _count(local_target) == sum(t <= second for t in times)
