@@ -8,18 +8,12 @@ them open with ``open_payload`` (decrypt, then decompress) and check with
 """
 from __future__ import annotations
 
-import blake3
 import zstandard
 
 from ..crypto.cipher import PAYLOAD, AuthenticationFailed, Cipher
 from ..errors import IntegrityError
 from .pack import CODEC_RAW, CODEC_ZSTD
 
-
-# The id of the zero-byte blob in a plaintext repository (``Cipher.empty_id`` in any): its
-# content is known from its id, so readers need not fetch it (PostgreSQL captures pad every
-# key range's slots with it: ~50 000 in a 700 MB agent).
-EMPTY_BLOB_ID = blake3.blake3(b"").digest()
 
 
 class BlobDamage(IntegrityError):
