@@ -36,6 +36,7 @@ Progress = Callable[[int], None]
 _worker_known: "set[bytes] | object" = ()
 _worker_level = 3
 _worker_cipher: Cipher = PLAIN
+_worker_cold = 16  # pages per frame of a run of new pages (cold_group_pages)
 
 
 @dataclass
@@ -49,9 +50,10 @@ class IngestResult:
 # New pages are compressed together.  Scattered ones (a day's changes) sixteen at a time:
 # ~10% smaller than one by one, and a later random read decompresses 64 KiB.  A run of
 # consecutive new pages (an initial backup, appended pages: cold data) 256 at a time,
-# another ~6% smaller (docs/design.md has the measurements).
+# another ~6% smaller (docs/design.md has the measurements); at most 1/32 of a pack.
 GROUP_PAGES = 16
 COLD_GROUP_PAGES = 256
+COLD_FRAMES_PER_PACK = 32
 ScanResult = tuple[bytes, list[tuple[int, bytes, list[tuple[bytes, int]]]]]
 
 
@@ -66,6 +68,7 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     known = _worker_known
     ids = bytearray()
     payloads: list[tuple[int, bytes, list[tuple[bytes, int]]]] = []
+    cold = _worker_cold
     group: list[bytes] = []
     members: list[tuple[bytes, int]] = []
     seen: set[bytes] = set()
@@ -93,7 +96,7 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
         group.append(bytes(page))
         members.append((chunk_id, psize))
         last = pgno
-        if len(group) == (COLD_GROUP_PAGES if run else GROUP_PAGES):
+        if len(group) == (cold if run else GROUP_PAGES):
             flush()
             run = True
     if group:
@@ -101,9 +104,14 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     return bytes(ids), payloads
 
 
-def _init_worker(known, level: int, cipher: Cipher) -> None:
-    global _worker_known, _worker_level, _worker_cipher
-    _worker_known, _worker_level, _worker_cipher = known, level, cipher
+def _init_worker(known, level: int, cipher: Cipher, cold: int) -> None:
+    global _worker_known, _worker_level, _worker_cipher, _worker_cold
+    _worker_known, _worker_level, _worker_cipher, _worker_cold = known, level, cipher, cold
+
+
+def cold_group_pages(pack_size: int, page_size: int) -> int:
+    """Pages per frame of a run of new pages: COLD_GROUP_PAGES, fewer in small packs, never under GROUP_PAGES."""
+    return max(GROUP_PAGES, min(COLD_GROUP_PAGES, pack_size // COLD_FRAMES_PER_PACK // page_size))
 
 
 def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None = None,
@@ -114,6 +122,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     workers = max(1, workers or min(len(tasks), os.cpu_count() or 1, 4))
     ids = bytearray()
     level = writer.repo.config.compression_level
+    cold = cold_group_pages(writer.repo.config.pack_size, image.page_size)
 
     def store(result: ScanResult) -> None:
         chunk_ids, payloads = result
@@ -125,7 +134,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     # Always in forked workers, even just one: this process holds the source's SQLite
     # locks, which opening and closing the file here would silently drop.
     ctx = multiprocessing.get_context("fork")
-    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level, writer.repo.cipher)) as pool:
+    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level, writer.repo.cipher, cold)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
     return IngestResult(bytes(ids), image.size)

