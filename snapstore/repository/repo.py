@@ -371,6 +371,9 @@ def _where(blob_id: bytes, loc: Location) -> str:
     return f"chunk {blob_id.hex()[:16]} in pack {loc.pack_id.hex()[:16]}"
 
 
+RECENT_FRAMES = 4  # decompressed frames BlobReader keeps across runs (at most 1 MiB each)
+
+
 class BlobReader:
     """Reads and checks blobs; keeps the last decompressed payload for sequential restores."""
 
@@ -385,6 +388,10 @@ class BlobReader:
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
         self._region = bytearray()  # read_into's reusable buffer for one run of a pack
+        # The last few decompressed frames, across runs: a later snapshot's pages alternate
+        # between an initial backup's 1 MiB frames and the small frames of its changes, each
+        # switch ending a run; without these a large frame was decompressed once per change in it.
+        self._recent: OrderedDict[tuple[bytes, int, int], memoryview] = OrderedDict()
 
     def _get(self, pack_id: bytes, offset: int, length: int) -> bytes:
         try:
@@ -566,11 +573,20 @@ class BlobReader:
         """The blob's plain bytes (a view into its decompressed payload), hash-checked."""
         key = (loc.pack_id, loc.offset, loc.stored_length)
         if key != self._frame_key:
-            frame = open_payload(self.cipher, loc.codec, payload, self._dctx, _where(blob_id, loc))
-            self._frame_key, self._frame = key, memoryview(frame)
+            frame = self._recent.get(key)
+            if frame is None:
+                frame = memoryview(open_payload(self.cipher, loc.codec, payload, self._dctx, _where(blob_id, loc)))
+                if loc.codec == CODEC_ZSTD:  # its own bytes (a raw one may be a view into a reused buffer)
+                    self._recent[key] = frame
+                    if len(self._recent) > RECENT_FRAMES:
+                        self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(key)
+            self._frame_key, self._frame = key, frame
         plain = check_blob(self.cipher, blob_id, self._frame, loc.inner, loc.plain_length)
         if plain is None:
             self._frame_key = None
+            self._recent.pop(key, None)
             raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
         return plain
 
@@ -580,6 +596,7 @@ class BlobReader:
     def close(self) -> None:
         self._region = bytearray()
         self._kept.clear()
+        self._recent.clear()
 
     def __enter__(self) -> "BlobReader":
         return self
