@@ -10,6 +10,7 @@ use).  With ``load_from`` it loads that backup at once and raises
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,11 @@ class AgentWrapper:
                                 include_config=include_config, sanitize_sensitive=sanitize_sensitive,
                                 redact_vault=redact_vault)
 
-    def load_agent(self, backup_path: str | os.PathLike, restore_components: Any = None, *,
-                   encryption_key: str | bytes | None = None) -> dict:
-        """Restore the backup folder into this agent (whole database by default)."""
-        return _load.load_agent(self, backup_path, restore_components, encryption_key=encryption_key)
+    def load_agent(self, backup_path: str | os.PathLike | None = None, restore_components: Any = None, *,
+                   encryption_key: str | bytes | None = None, at: str | datetime | None = None) -> dict:
+        """Restore the backup folder into this agent (whole database by default); with ``at`` (and no
+        folder) the agent's newest snapshot taken at or before that time, as ``restore --at``."""
+        return _load.load_agent(self, backup_path, restore_components, encryption_key=encryption_key, at=at)
 
     def restore_memory_type(self, memory_type: str, data: Any, *, safety_snapshot: bool = True) -> dict:
         """Replace one memory type's rows with those of a ``memories/*.json`` document."""
