@@ -7,10 +7,16 @@ as that snapshot's list patched at those positions (chunklist.patch_list).  The 
 tick after a start, or after a gap in the WAL it could not follow, reads the whole
 database as ``snapstore backup`` does; the manifest's ``database.capture`` says which
 (``full`` with a ``full_reason``, or ``incremental``) and ``pages_read`` how many pages.
+
+``database.watch`` records the run: one id per watch process (``run``), the snapshot's
+place in it (``seq``, 1-based), the ``interval_s`` it ticks at (None: ticks on demand
+only), and ``final`` on the snapshot taken before a clean exit.  Consecutive snapshots of
+one run cover the time between them at that interval (lifecycle/coverage.py).
 """
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +42,12 @@ class TickResult:
     pages_read: int
     page_count: int
     reason: str = ""
+    final: bool = False  # the last snapshot before watch exits (written even without a change)
     tick_s: float = 0.0  # the whole tick, with opening the reader and parsing WAL frame headers
 
     def as_dict(self) -> dict:
         doc = {"capture": self.capture, "pages_read": self.pages_read, "page_count": self.page_count,
-               "tick_s": round(self.tick_s, 3)}
+               "final": self.final, "tick_s": round(self.tick_s, 3)}
         if self.reason:
             doc["full_reason"] = self.reason
         return (self.backup.as_dict() if self.backup else {"snapshot_id": None}) | doc
@@ -60,7 +67,7 @@ class Watcher:
     """Follows one agent's SQLite database; ``tick`` takes a snapshot, ``close`` ends the reader."""
 
     def __init__(self, repo: Repository, source: AgentSource, *, host: str | None = None,
-                 tags: Iterable[str] = (), include_logs: bool = False):
+                 tags: Iterable[str] = (), include_logs: bool = False, interval_s: float | None = None):
         if not source.database_url.startswith("sqlite:///"):
             raise SourceError("watch follows SQLite databases in WAL mode; use 'snapstore backup' for PostgreSQL")
         self.repo, self.source, self.host, self.include_logs = repo, source, host, include_logs
@@ -72,6 +79,7 @@ class Watcher:
         self.entry: FileEntry | None = None  # the last snapshot's database entry
         self.snapshot_id: str | None = None
         self.files_key: tuple | None = None  # config/settings/logs as of the last snapshot
+        self.run = {"run": secrets.token_hex(8), "interval_s": interval_s, "seq": 0}  # database.watch
 
     def _files_key(self) -> tuple:
         logs = None
@@ -79,31 +87,33 @@ class Watcher:
             logs = tuple((str(p), _stat_key(p)) for p in sorted(self.source.log_dir.rglob("*")) if p.is_file())
         return _stat_key(self.source.config_path), _stat_key(self.source.env_file), logs
 
-    def tick(self) -> TickResult:
+    def tick(self, final: bool = False) -> TickResult:
+        """One snapshot of what changed (none if nothing did); ``final``: the last before watch exits."""
         started = time.perf_counter()
-        result = self._tick()
+        result = self._tick(final)
         result.tick_s = time.perf_counter() - started
         return result
 
-    def _tick(self) -> TickResult:
+    def _tick(self, final: bool) -> TickResult:
         tick = self.follower.begin()
         try:
             files_key = self._files_key()
             held = self.follower.held
-            if (tick.changed == {} and held is not None and self.entry is not None
+            if (not final and tick.changed == {} and held is not None and self.entry is not None
                     and tick.mark.page_count == held.mark.page_count and files_key == self.files_key):
                 self.follower.advance(tick)  # nothing committed: hold the newer reader, write nothing
                 return TickResult(None, "unchanged", 0, tick.mark.page_count)
-            capture = _TickCapture(self, tick)
+            capture = _TickCapture(self, tick, self.run | {"seq": self.run["seq"] + 1, "final": final})
             result = backup_agent(self.repo, self.source, include_logs=self.include_logs, tags=self.tags,
                                   host=self.host, capture=capture)
         except BaseException:
             self.follower.discard(tick)
             raise
         self.follower.advance(tick)
+        self.run["seq"] += 1
         self.ids, self.entry, self.snapshot_id = capture.ids, result.snapshot.file(DB_PATH), result.snapshot.id
         self.files_key = files_key
-        return TickResult(result, capture.mode, capture.pages_read, tick.mark.page_count, capture.reason)
+        return TickResult(result, capture.mode, capture.pages_read, tick.mark.page_count, capture.reason, final)
 
     def close(self) -> None:
         self.follower.close()
@@ -114,8 +124,8 @@ class _TickCapture:
 
     kind = "sqlite"
 
-    def __init__(self, watcher: Watcher, tick: Tick):
-        self.watcher, self.tick = watcher, tick
+    def __init__(self, watcher: Watcher, tick: Tick, run: dict):
+        self.watcher, self.tick, self.run = watcher, tick, run
         self.ids: bytearray | None = None
         self.mode, self.pages_read, self.reason = "full", 0, tick.reason
 
@@ -133,7 +143,7 @@ class _TickCapture:
             entry_reused = False
         database = {"type": "sqlite", "page_size": tick.page_size, "page_count": tick.mark.page_count,
                     "journal_mode": "wal", "fingerprint": tick.fingerprint, "capture": self.mode,
-                    "pages_read": self.pages_read, "unchanged": entry_reused}
+                    "pages_read": self.pages_read, "unchanged": entry_reused, "watch": self.run}
         if self.mode == "full":
             database["full_reason"] = self.reason
         return database

@@ -171,8 +171,9 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
     incremental = [t for t in ticks if t["capture"] == "incremental"]
     assert len(incremental) >= 5, captures
     assert captures[captures.index("backup") + 1] == "incremental", captures
-    for t in incremental:
-        assert 0 < t["pages_read"] < t["page_count"] / 4, t  # only changed pages, never the bulk
+    for t in incremental:  # only changed pages, never the bulk (the final one records the run's end)
+        assert 0 < t["pages_read"] < t["page_count"] / 4 or (t["final"] and t["pages_read"] == 0), t
+    assert ticks[-1]["final"] and not any(t["final"] for t in ticks[:-1])
     states = []
     for n, t in enumerate(ticks):
         if t["snapshot_id"] is None:

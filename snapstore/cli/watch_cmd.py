@@ -41,7 +41,7 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
     every = parse_interval(interval)
     source = load_agent_source(config_path, db_path, agent=agent, env_file=env_file)
     repo = open_repo(ctx)
-    watcher = Watcher(repo, source, host=host, tags=tags, include_logs=include_logs)
+    watcher = Watcher(repo, source, host=host, tags=tags, include_logs=include_logs, interval_s=every)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     pending: list[int] = []
@@ -65,7 +65,7 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
                     os.read(wake_r, 512)
             stop = any(sig != signal.SIGUSR1 for sig in pending)
             pending.clear()
-            _report(watcher.tick(), as_json)
+            _report(watcher.tick(final=stop), as_json)
             if stop:
                 return
     finally:
