@@ -15,8 +15,10 @@ one run cover the time between them at that interval (lifecycle/coverage.py).
 """
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import select
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,9 @@ from .manifest import FileEntry, content_digest
 from .repository import BLOB_DATA, Repository
 from .sources.agent import AgentSource
 from .sources.sqlite_capture import DB_PATH, _unchanged_database
-from .sources.sqlite_follow import Follower, Tick
+from .sources.sqlite_follow import CHECKPOINT_FRAMES, SWAP_POLL_S, Follower, Tick
+
+GROWTH_S = 1.0  # how often the WAL's length is checked between ticks
 
 
 @dataclass
@@ -90,16 +94,44 @@ class Watcher:
     def tick(self, final: bool = False) -> TickResult:
         """One snapshot of what changed (none if nothing did); ``final``: the last before watch exits."""
         started = time.perf_counter()
-        result = self._tick(final)
+        with self.follower.lock:
+            result = self._tick(final)
+            if result.backup is not None and self.follower.wal_frames() >= CHECKPOINT_FRAMES:
+                self.follower.checkpoint()
         result.tick_s = time.perf_counter() - started
         return result
+
+    def wait(self, seconds: float, wake_fd: int | None = None) -> None:
+        """Sleep until the next tick (``seconds``, or ``wake_fd`` readable), meanwhile letting go
+        of the WAL for the agent's checkpoints (polled every ``SWAP_POLL_S``) and checkpointing it
+        when it grows past ``CHECKPOINT_FRAMES`` (checked every ``GROWTH_S``)."""
+        deadline = time.monotonic() + seconds
+        next_growth = time.monotonic() + GROWTH_S
+        poller = select.poll()
+        if wake_fd is not None:
+            poller.register(wake_fd, select.POLLIN)
+        while (left := deadline - time.monotonic()) > 0:
+            if poller.poll(math.ceil(min(left, SWAP_POLL_S) * 1000)):
+                return
+            follower = self.follower
+            try:
+                if follower.checkpointer_waiting():
+                    if follower.in_the_way():
+                        follower.swap()
+                elif time.monotonic() >= next_growth:
+                    next_growth = time.monotonic() + GROWTH_S
+                    if follower.wal_frames() >= CHECKPOINT_FRAMES:
+                        follower.checkpoint()
+            except SourceError:
+                pass  # a wal-index caught mid-update: the next poll tries again
 
     def _tick(self, final: bool) -> TickResult:
         tick = self.follower.begin()
         try:
             files_key = self._files_key()
             held = self.follower.held
-            if (not final and tick.changed == {} and held is not None and self.entry is not None
+            if (not final and tick.changed == {} and not self.follower.pending and held is not None
+                    and self.entry is not None
                     and tick.mark.page_count == held.mark.page_count and files_key == self.files_key):
                 self.follower.advance(tick)  # nothing committed: hold the newer reader, write nothing
                 return TickResult(None, "unchanged", 0, tick.mark.page_count)
@@ -159,7 +191,7 @@ class _TickCapture:
             return "the previous snapshot was removed"  # its chunks may have been pruned
         old_count = len(w.ids) // ID_SIZE
         grown = set(range(old_count + 1, tick.mark.page_count + 1))
-        if not grown <= tick.changed.keys():
+        if not grown <= tick.changed.keys() | w.follower.pending.keys():
             return "the database grew by pages not in the WAL"
         return ""
 
@@ -176,10 +208,12 @@ class _TickCapture:
         positions = []
         group: list[bytes] = []
         members: list[tuple[bytes, int]] = []
-        for pgno, offset in sorted(tick.changed.items()):
+        pending = w.follower.pending  # read by swaps since the last snapshot; the WAL's frames are newer
+        for pgno in sorted(tick.changed.keys() | pending.keys()):
             if pgno > count:
                 continue  # the database was truncated below this page since
-            data = w.follower.read_page(offset, psize)
+            offset = tick.changed.get(pgno)
+            data = pending[pgno] if offset is None else w.follower.read_page(offset, psize)
             chunk_id = blob_id(data)
             pos = pgno - 1
             ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = chunk_id

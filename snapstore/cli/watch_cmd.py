@@ -60,7 +60,7 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
         _report(watcher.tick(), as_json)
         while True:
             if not pending:
-                select.select([wake_r], [], [], every)
+                watcher.wait(every, wake_r)
                 while select.select([wake_r], [], [], 0)[0]:
                     os.read(wake_r, 512)
             stop = any(sig != signal.SIGUSR1 for sig in pending)
