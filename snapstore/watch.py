@@ -19,10 +19,11 @@ import math
 import os
 import secrets
 import select
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .backup import BackupResult, backup_agent
 from .chunklist import ID_SIZE, load_list, patch_list
@@ -83,7 +84,7 @@ class Watcher:
         self.entry: FileEntry | None = None  # the last snapshot's database entry
         self.snapshot_id: str | None = None
         self.files_key: tuple | None = None  # config/settings/logs as of the last snapshot
-        self.run = {"run": secrets.token_hex(8), "interval_s": interval_s, "seq": 0}  # database.watch
+        self.record = {"run": secrets.token_hex(8), "interval_s": interval_s, "seq": 0}  # database.watch
 
     def _files_key(self) -> tuple:
         logs = None
@@ -101,7 +102,20 @@ class Watcher:
         result.tick_s = time.perf_counter() - started
         return result
 
-    def wait(self, seconds: float, wake_fd: int | None = None) -> None:
+    def run(self, stop: threading.Event, on_tick: Callable[[TickResult], None] | None = None) -> None:
+        """``snapstore watch`` in this thread: a tick now and every ``interval_s`` until ``stop`` is
+        set, then a final one (the API's watch; ``AgentWrapper.watch``)."""
+        every = self.record["interval_s"] or 60
+        while True:
+            final = stop.is_set()
+            result = self.tick(final=final)
+            if on_tick is not None:
+                on_tick(result)
+            if final:
+                return
+            self.wait(every, stop=stop.is_set)
+
+    def wait(self, seconds: float, wake_fd: int | None = None, stop: Callable[[], bool] | None = None) -> None:
         """Sleep until the next tick (``seconds``, or ``wake_fd`` readable), meanwhile letting go
         of the WAL for the agent's checkpoints (polled every ``SWAP_POLL_S``) and checkpointing it
         when it grows past ``CHECKPOINT_FRAMES`` (checked every ``GROWTH_S``)."""
@@ -111,7 +125,7 @@ class Watcher:
         if wake_fd is not None:
             poller.register(wake_fd, select.POLLIN)
         while (left := deadline - time.monotonic()) > 0:
-            if poller.poll(math.ceil(min(left, SWAP_POLL_S) * 1000)):
+            if poller.poll(math.ceil(min(left, SWAP_POLL_S) * 1000)) or (stop is not None and stop()):
                 return
             follower = self.follower
             try:
@@ -135,20 +149,26 @@ class Watcher:
                     and tick.mark.page_count == held.mark.page_count and files_key == self.files_key):
                 self.follower.advance(tick)  # nothing committed: hold the newer reader, write nothing
                 return TickResult(None, "unchanged", 0, tick.mark.page_count)
-            capture = _TickCapture(self, tick, self.run | {"seq": self.run["seq"] + 1, "final": final})
+            capture = _TickCapture(self, tick, self.record | {"seq": self.record["seq"] + 1, "final": final})
             result = backup_agent(self.repo, self.source, include_logs=self.include_logs, tags=self.tags,
                                   host=self.host, capture=capture)
         except BaseException:
             self.follower.discard(tick)
             raise
         self.follower.advance(tick)
-        self.run["seq"] += 1
+        self.record["seq"] += 1
         self.ids, self.entry, self.snapshot_id = capture.ids, result.snapshot.file(DB_PATH), result.snapshot.id
         self.files_key = files_key
         return TickResult(result, capture.mode, capture.pages_read, tick.mark.page_count, capture.reason, final)
 
     def close(self) -> None:
         self.follower.close()
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _TickCapture:
