@@ -97,8 +97,11 @@ class Watcher:
         started = time.perf_counter()
         with self.follower.lock:
             result = self._tick(final)
-            if result.backup is not None and self.follower.wal_frames() >= CHECKPOINT_FRAMES:
-                self.follower.checkpoint()
+            try:
+                if result.backup is not None and self.follower.wal_frames() >= CHECKPOINT_FRAMES:
+                    self.follower.checkpoint()
+            except SourceError:
+                pass  # the snapshot is stored; the WAL is checkpointed at the next check
         result.tick_s = time.perf_counter() - started
         return result
 

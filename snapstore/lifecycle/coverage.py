@@ -19,8 +19,7 @@ from datetime import datetime
 from itertools import groupby
 
 from ..manifest import SAFETY_TAG, Snapshot
-
-FIRST_TICK = "first snapshot since watch started"
+from ..sources.sqlite_follow import FIRST_SNAPSHOT
 
 
 @dataclass
@@ -76,7 +75,7 @@ def _agent_spans(agent: str, host: str, snaps: list[Snapshot]) -> list[Span]:
                                            interval_s=run.get("interval_s"))
         span.end, span.snapshots, span.stopped = snap.time, span.snapshots + 1, bool(run.get("final"))
         reason = snap.database.get("full_reason")
-        if snap.database.get("capture") == "full" and reason and reason != FIRST_TICK:
+        if snap.database.get("capture") == "full" and reason and reason != FIRST_SNAPSHOT:
             span.notes.append(f"full read at {snap.time}: {reason}")
     for span in runs.values():
         if not span.stopped:

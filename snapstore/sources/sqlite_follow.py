@@ -63,6 +63,7 @@ from ..sqlite_uri import sqlite_uri
 from .sqlite import BUSY_TIMEOUT_S, SHM_HEADER, SHM_NBACKFILL, WAL_FRAME_HEADER, WAL_HEADER, PageImage
 
 
+FIRST_SNAPSHOT = "first snapshot since watch started"  # the full_reason of a run's first snapshot
 SWAP_POLL_S = 0.002  # how soon an agent's waiting checkpoint is let through
 CHECKPOINT_FRAMES = 1000  # watch checkpoints the WAL past this many frames (SQLite's auto-checkpoint)
 SHM_LOCK_BASE = 120  # the unix VFS locks byte 120 + n of the -shm for WAL lock n
@@ -169,7 +170,7 @@ class Follower:
         tick = Tick(conn, mark, page_size, fingerprint)
         after = None if self.held is None else self._since_held(salt)
         if self.held is None:
-            tick.reason = "first snapshot since watch started"
+            tick.reason = FIRST_SNAPSHOT
         elif after is not None and mx_frame >= after:
             tick.changed = self._frames(salt, page_size, after, mx_frame)
         else:
@@ -191,8 +192,11 @@ class Follower:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
-            if self.held is not None and self.checkpointer_waiting() and self.in_the_way():
-                self.swap()
+            try:
+                if self.held is not None and self.checkpointer_waiting() and self.in_the_way():
+                    self.swap()
+            except SourceError:
+                pass  # a wal-index caught mid-update: try again
 
     def _header(self, page_size: int) -> tuple[int, bytes, bytes, int]:
         """(mxFrame, salt, frame checksum, nBackfill) from the wal-index header."""
