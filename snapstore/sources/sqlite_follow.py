@@ -268,6 +268,9 @@ class Follower:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read transaction
                 page_count = conn.execute("PRAGMA page_count").fetchone()[0]
                 again, salt2, _, n_backfill = self._header(psize)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise SourceError(f"cannot read SQLite database {self.db_path}: {exc}") from None
             except BaseException:
                 conn.close()
                 raise
