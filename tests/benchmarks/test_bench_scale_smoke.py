@@ -43,9 +43,10 @@ def test_bench_scale_smoke(tmp_path):
         assert steps["no change"]["watch"]["capture"] == "unchanged" and steps["no change"]["watch"]["added"] == 0
         day = s["day"]
         assert day["snapshots"] >= 1 and "incremental" in day["captures"]
+        assert day["mutate_alone"]["wall_s"] > 0
         assert 0 < day["pages_read"] < day["page_count"] * 2
         assert day["last_commit_to_snapshot_s"] >= day["writer_exit_to_snapshot_s"] > 0
-        assert s["restore_identical"] is True
+        assert s["restore_identical"] in ("byte-identical", "equal row for row")
         assert s["watch_run"]["peak_rss"] >= day["watch"]["peak_rss"] > 0
         assert all(s["repo_bytes"][t] > 0 for t in ("backup", "watch", "restic", "borg"))
     text = out_md.read_text()
