@@ -502,9 +502,10 @@ def plot(out: dict, path: Path) -> None:
             ax.plot(sizes, ys, marker="o", label=TOOL_NAMES[tool])
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(FormatStrFormatter("%g"))
+        for axis, form in ((ax.xaxis, "%.2g"), (ax.yaxis, "%g")):
+            axis.set_major_formatter(FormatStrFormatter(form))
             axis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(sizes)
         ax.set_xlabel("database size (GiB)")
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
@@ -556,6 +557,7 @@ def main(argv=None) -> int:
     try:
         for scale in scales:
             out["scales"].append(run_scale(scale, args, snapstore, restic_exe, root))
+            (root / "run.json").write_text(json.dumps(out, indent=2))  # for --render, should a later scale fail
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
