@@ -246,6 +246,11 @@ def test_watch_follows_a_wal_restart_past_a_mark0_reader_and_rebases_lists(tmp_p
         assert again.capture == "full" and again.reason == "the previous snapshot was removed"
         _dump_equals_live(tmp_path, repo_path, again.backup.snapshot.id, db, "after-forget")
         ok(run_cli("verify", "--full", repo=repo_path))
+        # One run (one Watcher): the full read inside it loses no coverage and is noted.
+        spans = json.loads(ok(run_cli("snapshots", "--coverage", "--json", repo=repo_path)).stdout)
+        assert [s["kind"] for s in spans] == ["watch"] and spans[0]["run"] == watcher.record["run"]
+        assert spans[0]["notes"] == [f"full read at {again.backup.snapshot.time}: the previous snapshot was removed",
+                                     "no final snapshot: watch was killed or is still running"]
     finally:
         agent.close()
         watcher.close()
