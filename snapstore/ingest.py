@@ -49,13 +49,12 @@ class IngestResult:
 
 # New pages are compressed together.  Scattered ones (a day's changes) sixteen at a time:
 # ~10% smaller than one by one, and a later random read decompresses 64 KiB.  A run of
-# consecutive new pages (an initial backup, appended pages: cold data) 256 at a time,
-# another ~6% smaller (docs/design.md has the measurements); at most 1/32 of a pack.
-# They are compressed one zstd level lower: the same CPU time as 64 KiB frames at the level.
+# consecutive new pages (an initial backup, appended pages: cold data) 64 at a time,
+# another ~4% smaller (docs/design.md has the measurements and why not larger); at most
+# 1/32 of a pack.
 GROUP_PAGES = 16
-COLD_GROUP_PAGES = 256
+COLD_GROUP_PAGES = 64
 COLD_FRAMES_PER_PACK = 32
-COLD_LEVEL_DROP = 1  # larger frames one zstd level lower: level 2 on 1 MiB costs level 3's CPU on 64 KiB
 ScanResult = tuple[bytes, list[tuple[int, bytes, list[tuple[bytes, int]]]]]
 
 
@@ -65,7 +64,6 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
     image, first, count = task
     psize = image.page_size
     compress = zstandard.ZstdCompressor(level=_worker_level).compress
-    compress_cold = zstandard.ZstdCompressor(level=max(1, _worker_level - COLD_LEVEL_DROP)).compress
     cipher = _worker_cipher
     blob_id = cipher.blob_id
     known = _worker_known
@@ -80,7 +78,7 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
 
     def flush() -> None:
         plain = b"".join(group)
-        packed = (compress if len(group) <= GROUP_PAGES else compress_cold)(plain)
+        packed = compress(plain)
         codec, stored = (CODEC_ZSTD, packed) if len(packed) < len(plain) else (CODEC_RAW, plain)
         payloads.append((codec, cipher.seal(stored, PAYLOAD), list(members)))
         group.clear()

@@ -17,7 +17,7 @@ each, which repeat from blob to blob, zstd-compressed: 37% smaller than v1.
 Readers accept both; the index files keep whole records.
 A payload (one zstd frame or raw run) may hold several consecutive blobs:
 4 KiB database pages compress ~10% better sixteen at a time and ~15% better
-256 at a time (ingest.py chooses), while each page stays its own deduplicated blob.  A blob is then ``plain[inner:inner + plain
+64 at a time (ingest.py chooses), while each page stays its own deduplicated blob.  A blob is then ``plain[inner:inner + plain
 length]`` of its payload.  Because each
 pack carries its own table, the index is a cache that can always be rebuilt
 from the tails of the packs (``snapstore repair index``).  A pack's name is the

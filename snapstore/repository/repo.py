@@ -389,7 +389,7 @@ class BlobReader:
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
         self._region = bytearray()  # read_into's reusable buffer for one run of a pack
         # The last few decompressed frames, across runs: a later snapshot's pages alternate
-        # between an initial backup's 1 MiB frames and the small frames of its changes, each
+        # between an initial backup's 256 KiB frames and the small frames of its changes, each
         # switch ending a run; without these a large frame was decompressed once per change in it.
         self._recent: OrderedDict[tuple[bytes, int, int], memoryview] = OrderedDict()
 
