@@ -203,3 +203,37 @@ def test_summaries_from_part_of_an_overflow_chain_equal_the_whole_rows(tmp_path)
                 checked += 1
                 partial += bool(cell.head) and len(side.overflow) < -(-(cell.total - len(cell.local)) // (1024 - 4))
     assert checked == len(rows) and partial > 10
+
+
+def test_btree_pages_parsed_by_one_diff_are_not_read_by_the_next(tmp_path, monkeypatch):
+    """The b-tree pages a diff parsed (and the tables' declared keys) are kept in the local
+    cache: the next diff reads fewer pages and finds the same; a damaged cache file is
+    ignored and rewritten."""
+    from snapstore.lifecycle.diff.sqlite_diff import diff_sqlite, snapshot_sides
+    from snapstore.manifest import resolve_snapshot
+
+    monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.3, seed=11)
+    mutate_agent(agent.directory, 0.05, seed=12)
+    ok(run_cli("backup", "--config", agent.config_path, repo=repo_path))
+
+    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=repo_path)).stdout)
+
+    def run():
+        repo = Repository.open(repo_path)
+        with repo.lock():
+            a, b = (resolve_snapshot(repo, s["id"]) for s in snaps)
+            with snapshot_sides(repo, a, b) as (side_a, side_b, positions):
+                result = diff_sqlite(side_a, side_b, 3, positions)
+        return {t: c.as_dict(True) for t, c in result.tables.items()}, side_a.reads + side_b.reads
+
+    first, reads = run()
+    [cache_file] = (tmp_path / "cache" / "btree").iterdir()
+    second, fewer = run()
+    assert second == first and sum(c["added"] + c["changed"] for c in first.values())
+    assert fewer < reads - 20
+    data = bytearray(cache_file.read_bytes())
+    data[-1] ^= 1
+    cache_file.write_bytes(bytes(data))
+    assert run() == (first, reads)  # damaged: parsed afresh ...
+    assert run() == (first, fewer)  # ... and rewritten
