@@ -441,11 +441,13 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         la = leaves[id(a)][ta["root"]] if ta else []
         lb = leaves[id(b)][tb["root"]] if tb else []
         if differing is None or not ta or not tb or ta["columns"] != tb["columns"] or ta["key"] != tb["key"]:
-            shared: set[int] = set()
+            only_a, only_b = list(la), list(lb)
+        elif la == lb:  # the same leaves (most tables, on a day of use): only the differing ones
+            only_a = only_b = [p for p in la if p in differing]
         else:
             shared = set(la) & set(lb) - differing
-        only_a = [p for p in la if p not in shared]
-        only_b = [p for p in lb if p not in shared]
+            only_a = [p for p in la if p not in shared]
+            only_b = [p for p in lb if p not in shared]
         decoded += len(only_a) + len(only_b)
         if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported
             shadow_leaves += [(sa, leaf) for leaf in only_a] + [(sb, leaf) for leaf in only_b]
