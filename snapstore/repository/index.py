@@ -111,7 +111,10 @@ class Index:
         return out
 
     def _find(self, query: np.ndarray) -> np.ndarray:
-        """The record of each id of an (n, 32) uint8 array, -1 where it is not indexed."""
+        """The record of each id of an (n, 32) uint8 array, -1 where it is not indexed.
+        Long queries go in blocks: the temporaries of one take ~150 bytes an id."""
+        if len(query) > _BLOCK:
+            return np.concatenate([self._find(query[i:i + _BLOCK]) for i in range(0, len(query), _BLOCK)])
         found = np.full(len(query), -1, np.int64)
         keys, n = self._keys, len(self._keys)
         if not n or not len(query):
@@ -249,6 +252,7 @@ class Index:
 
 
 _RS = BLOB_RECORD.size
+_BLOCK = 1 << 16  # ids per vectorised lookup
 
 
 def _id_rows(packed: bytes) -> np.ndarray:
