@@ -10,6 +10,7 @@ record tables: ~130 bytes an entry (a 1 GB SQLite agent has ~250k page chunks).
 """
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
@@ -66,8 +67,7 @@ class Index:
     def __init__(self) -> None:
         self._packs: list[tuple[bytes, bytes]] = []  # (pack id, records)
         self._rows: list[np.ndarray] = []  # each pack's records as an (n, record size) uint8 view
-        self._keys = np.empty(0, np.uint64)  # sorted id prefixes
-        self._refs = np.empty(0, np.int64)  # the record each key names
+        self._set(np.empty(0, np.uint64), np.empty(0, np.int64))
         self.pack_sizes: dict[bytes, int] = {}
         self.files: list[str] = []
         self.missing_packs: set[bytes] = set()  # listed packs whose file is gone (known at load)
@@ -84,11 +84,12 @@ class Index:
         return bytes(records[at:at + 32])
 
     def _ref(self, blob_id: bytes) -> int:
-        """The record of ``blob_id``, or -1."""
+        """The record of ``blob_id``, or -1 (bisect on a memoryview: numpy's searchsorted of a
+        Python int converts the whole array)."""
         key = int.from_bytes(blob_id[:8], "big")
-        keys = self._keys
-        i = int(keys.searchsorted(key))
-        while i < len(keys) and int(keys[i]) == key:
+        keys = self._key_view
+        i = bisect.bisect_left(keys, key)
+        while i < len(keys) and keys[i] == key:
             ref = int(self._refs[i])
             if self._id(ref) == blob_id:
                 return ref
@@ -120,7 +121,10 @@ class Index:
         if not n or not len(query):
             return found
         qkeys = _prefixes(query)
-        pos = keys.searchsorted(qkeys)
+        order = np.argsort(qkeys)  # sorted needles: ~8x fewer cache misses in the search
+        pos = np.empty(len(qkeys), np.int64)
+        pos[order] = keys.searchsorted(qkeys[order])
+        del order
         clipped = np.minimum(pos, n - 1)
         hits = np.flatnonzero((pos < n) & (keys[clipped] == qkeys))
         refs = self._refs[pos[hits]]
@@ -200,11 +204,15 @@ class Index:
         if not keep.all():
             new_keys, new_refs = new_keys[keep], new_refs[keep]
         if not len(self._keys):
-            self._keys, self._refs = new_keys, new_refs
+            self._set(new_keys, new_refs)
             return
         at = self._keys.searchsorted(new_keys)
-        self._keys = np.insert(self._keys, at, new_keys)
-        self._refs = np.insert(self._refs, at, new_refs)
+        self._set(np.insert(self._keys, at, new_keys), np.insert(self._refs, at, new_refs))
+
+    def _set(self, keys: np.ndarray, refs: np.ndarray) -> None:
+        self._keys = keys  # sorted id prefixes
+        self._refs = refs  # the record each key names
+        self._key_view = memoryview(keys)
 
     def pack_infos(self) -> list[PackInfo]:
         """Every indexed pack once, in listing order: what a full index file must name."""
