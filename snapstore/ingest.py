@@ -48,12 +48,13 @@ class IngestResult:
 
 
 GROUP_PAGES = 16  # new pages compressed together: ~10% smaller than one by one
+LOOKUP_PAGES = 1024  # pages whose ids go to the index in one vectorised lookup
 ScanResult = tuple[bytes, list[tuple[int, bytes, list[tuple[bytes, int]]]]]
 
 
 def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
-    """Worker: hash pages; compress the ones the index does not know (one vectorised lookup
-    for the range), in groups."""
+    """Worker: hash pages; compress the ones the index does not know (looked up
+    ``LOOKUP_PAGES`` at a time), in groups."""
     image, first, count = task
     psize = image.page_size
     compress = zstandard.ZstdCompressor(level=_worker_level).compress
@@ -74,22 +75,32 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
         group.clear()
         members.clear()
 
-    for page in image.pages(first, count):
-        ids += blob_id(page)
-    unknown = known.missing_mask(bytes(ids)).tolist() if known is not None else [True] * count
-    if not any(unknown):
-        return bytes(ids), payloads
-    for n, page in enumerate(image.pages(first, count)):  # again: views die with their pass
-        if not unknown[n]:
-            continue
-        chunk_id = bytes(ids[n * 32:(n + 1) * 32])
-        if chunk_id in seen:
-            continue
-        seen.add(chunk_id)
-        group.append(bytes(page))
-        members.append((chunk_id, psize))
-        if len(group) == GROUP_PAGES:
-            flush()
+    def scan(batch: list) -> None:
+        """Hash a batch of pages, look their ids up at once, group the new ones."""
+        start = len(ids)
+        for page in batch:
+            ids.extend(blob_id(page))
+        unknown = known.missing_mask(bytes(ids[start:])).tolist() if known is not None else [True] * len(batch)
+        for n, page in enumerate(batch):
+            if not unknown[n]:
+                continue
+            chunk_id = bytes(ids[start + n * 32:start + (n + 1) * 32])
+            if chunk_id in seen:
+                continue
+            seen.add(chunk_id)
+            group.append(bytes(page))
+            members.append((chunk_id, psize))
+            if len(group) == GROUP_PAGES:
+                flush()
+
+    batch: list = []
+    for page in image.pages(first, count):  # views into the map: used before the pass ends
+        batch.append(page)
+        if len(batch) == LOOKUP_PAGES:
+            scan(batch)
+            batch.clear()
+    if batch:
+        scan(batch)
     if group:
         flush()
     return bytes(ids), payloads
