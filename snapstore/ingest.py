@@ -77,14 +77,14 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
 
     def scan(batch: list) -> None:
         """Hash a batch of pages, look their ids up at once, group the new ones."""
-        start = len(ids)
-        for page in batch:
-            ids.extend(blob_id(page))
-        unknown = known.missing_mask(bytes(ids[start:])).tolist() if known is not None else [True] * len(batch)
+        hashes = [blob_id(page) for page in batch]
+        packed = b"".join(hashes)
+        ids.extend(packed)
+        unknown = known.missing_mask(packed).tolist() if known else [True] * len(batch)
         for n, page in enumerate(batch):
             if not unknown[n]:
                 continue
-            chunk_id = bytes(ids[start + n * 32:start + (n + 1) * 32])
+            chunk_id = hashes[n]
             if chunk_id in seen:
                 continue
             seen.add(chunk_id)
