@@ -143,12 +143,19 @@ class Index:
         return {ids[i] for i in np.flatnonzero(mask).tolist()}
 
     def missing_mask(self, packed: bytes) -> np.ndarray:
-        """For a packed id list (32 bytes each): True where the id is not indexed."""
-        return self._find(_id_rows(packed)) < 0
+        """For a packed id list (32 bytes each): True where the id is not indexed (as is a
+        damaged list's partial last id)."""
+        return self._refs_of(packed) < 0
 
     def locations(self, packed: bytes) -> list[Location | None]:
         """``get`` of each id of a packed id list, in one vectorised lookup."""
-        return [None if ref < 0 else self._location(ref) for ref in self._find(_id_rows(packed)).tolist()]
+        return [None if ref < 0 else self._location(ref) for ref in self._refs_of(packed).tolist()]
+
+    def _refs_of(self, packed: bytes) -> np.ndarray:
+        whole = len(packed) // 32 * 32
+        if whole == len(packed):
+            return self._find(_id_rows(packed))
+        return np.append(self._find(_id_rows(memoryview(packed)[:whole])), -1)
 
     def ids(self) -> Iterator[bytes]:
         return (self._id(ref) for ref in self._refs.tolist())

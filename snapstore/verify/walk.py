@@ -94,7 +94,7 @@ class StructureWalk:
         self.chunks += len(ids) // ID_SIZE
         if self.collect is not None:
             self.collect.update(ids[i:i + ID_SIZE] for i in range(0, len(ids), ID_SIZE))
-        missing = self.view.index.missing_mask(ids)
+        missing = self.view.index.missing_mask(ids)  # a malformed leaf's partial last id: missing
         out = []
         if not bad:
             absent = np.flatnonzero(missing).tolist()

@@ -120,3 +120,12 @@ def test_tree_packs_by_pack_and_an_empty_index():
     assert index.tree_pack_ids() == [trees[0]]
     grouped = index.by_pack()
     assert {k: len(v) for k, v in grouped.items()} == {data[0]: 4, trees[0]: 3}
+
+
+def test_a_partial_last_id_is_missing_not_an_error():
+    ids = [os.urandom(32) for _ in range(3)]
+    index = Index()
+    index.add_packs([pack(ids)])
+    damaged = b"".join(ids) + ids[0][:5]
+    assert index.missing_mask(damaged).tolist() == [False, False, False, True]
+    assert index.locations(damaged)[3] is None and index.locations(damaged)[0] == index.get(ids[0])
