@@ -128,7 +128,7 @@ class Index:
         clipped = np.minimum(pos, n - 1)
         hits = np.flatnonzero((pos < n) & (keys[clipped] == qkeys))
         refs = self._refs[pos[hits]]
-        same = (self._ids_of(refs) == query[hits]).all(axis=1)
+        same = (self._ids_of(refs).view(np.uint64) == query[hits].view(np.uint64)).all(axis=1)  # 4 words an id
         found[hits[same]] = refs[same]
         for i in hits[~same].tolist():  # another id with the same 8-byte prefix came first
             found[i] = self._ref(query[i].tobytes())
