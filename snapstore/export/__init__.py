@@ -92,8 +92,7 @@ def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[byt
             if entry.path == DB_PATH and payloads:
                 continue
             ids = load_list(entry.chunks, reader)
-            for off in range(0, len(ids), 32):
-                loc = repo.index.get(ids[off:off + 32])
+            for loc in repo.index.locations(ids):
                 if loc is not None:  # a payload may hold many chunks
                     payloads[(loc.pack_id, loc.offset)] = loc.stored_length
     total = sum(f.size for f in snap.files)
