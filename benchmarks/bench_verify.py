@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import blake3
-import msgpack
 import zstandard
 
 HERE = Path(__file__).resolve().parent
@@ -144,11 +143,9 @@ def machine_info() -> dict[str, Any]:
 
 def _pack_payloads(data: bytes) -> list[tuple[int, int, int]]:
     """Distinct (offset, stored length, codec) payloads of a pack, from its own trailer."""
-    from snapstore.repository.pack import BLOB_RECORD, TAIL
-    trailer_len, _magic = TAIL.unpack_from(data, len(data) - TAIL.size)
-    trailer = msgpack.unpackb(data[len(data) - TAIL.size - trailer_len:len(data) - TAIL.size])
+    from snapstore.repository.pack import BLOB_RECORD, decode_trailer
     seen: dict[tuple[int, int, int], None] = {}
-    for rec in BLOB_RECORD.iter_unpack(trailer["blobs"]):
+    for rec in BLOB_RECORD.iter_unpack(decode_trailer(data, len(data))):
         seen.setdefault((rec[3], rec[4], rec[2]))
     return list(seen)
 
@@ -204,7 +201,12 @@ def floor_in_child(pack_paths: list[Path]) -> dict[str, Any]:
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_floor_child, args=(child, pack_paths))
     proc.start()
-    result = parent.recv()
+    child.close()  # so that a child that dies before sending ends recv() with EOFError, not a hang
+    try:
+        result = parent.recv()
+    except EOFError:
+        proc.join()
+        raise SystemExit(f"the floor measurement's child failed (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
