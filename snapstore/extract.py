@@ -182,6 +182,7 @@ RESTORE_TASK_CHUNKS = 8192
 DIRECT_ALIGN = 4096
 _job: tuple | None = None  # (repo, ids, path, direct) inherited by forked workers
 _scratch: mmap.mmap | None = None  # one worker's output buffer (page-aligned), reused from task to task
+_reader = None  # one worker's BlobReader, kept from task to task (remote: small payloads several tasks want)
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
@@ -235,7 +236,7 @@ def _write_range(path: str, data: memoryview, start: int, direct: bool) -> None:
 
 def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, int, dict]:
     """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them at their offset."""
-    global _scratch
+    global _scratch, _reader
     repo, ids, path, direct = _job
     lo, hi, start, end = task
     if _scratch is None or len(_scratch) < end - start:
@@ -243,8 +244,9 @@ def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, int, dict]:
         _scratch = mmap.mmap(-1, end - start, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     out = memoryview(_scratch)[:end - start]
     payloads: dict = {}
-    with repo.reader() as reader:
-        got = reader.read_into(out, ids[lo * 32:hi * 32], payloads)
+    if _reader is None:
+        _reader = repo.reader()
+    got = _reader.read_into(out, ids[lo * 32:hi * 32], payloads)
     if got != end - start:
         raise IntegrityError(f"chunks {lo}..{hi} hold {got} bytes, expected {end - start}")
     _write_range(path, out, start, direct)
@@ -279,7 +281,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     reader can follow the writers.  Returns the repository payloads read,
     (pack, offset) -> stored bytes.
     """
-    global _job, _scratch
+    global _job, _scratch, _reader
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
     count = len(ids) // 32
@@ -318,6 +320,9 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     finally:
         _job = None
         _scratch = None  # the in-process path's buffer: not kept between calls
+        if _reader is not None:
+            _reader.close()
+            _reader = None
     if durable:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())

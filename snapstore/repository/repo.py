@@ -44,6 +44,8 @@ from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, Pack
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
 RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds the read-ahead's memory
 RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
+LONE_MAX = 64 * 1024  # a payload fetched alone, up to this size, is kept by the reader for its next reads
+LONE_KEPT = 256  # ... this many of them at most (pages repeated across a file: several tasks want them)
 LAYOUT = ("data", "index", "snapshots", "locks", "keys")
 Password = "str | bytes | Callable[[], str] | None"  # None: crypto.get_password (environment, then terminal)
 
@@ -383,6 +385,7 @@ class BlobReader:
         self._frame_key: tuple[bytes, int, int] | None = None  # last payload decompressed: pages of a
         self._frame: memoryview = memoryview(b"")          # group are usually read one after another
         self._region = bytearray()  # read_into's reusable buffer for one run of a pack
+        self._lone: OrderedDict[tuple[bytes, int, int], bytes] = OrderedDict()  # _read_remote's small ranges
 
     def _get(self, pack_id: bytes, offset: int, length: int) -> bytes:
         try:
@@ -527,15 +530,24 @@ class BlobReader:
             raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
         frames.sort(key=lambda f: (f[0].pack_id, f[0].offset))
         spans = list(_coalesce(frames, RANGE_MAX))
-        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
+        lone = self._lone
+        kept = {span[:3]: lone[span[:3]] for span in spans if span[:3] in lone}
+        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans
+                                        if (pack_id, start, length) not in kept)
         try:
             for pack_id, start, length, group in spans:
-                try:
-                    data = next(fetched)
-                except ObjectNotFound as exc:
-                    raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
-                if len(data) != length:
-                    raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                data = kept.get((pack_id, start, length))
+                if data is None:
+                    try:
+                        data = next(fetched)
+                    except ObjectNotFound as exc:
+                        raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
+                    if len(data) != length:
+                        raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                    if length <= LONE_MAX:
+                        lone[(pack_id, start, length)] = data
+                        if len(lone) > LONE_KEPT:
+                            lone.popitem(last=False)
                 self._decode_group(memoryview(data), start, group, out, payloads)
         finally:
             fetched.close()
@@ -584,6 +596,7 @@ class BlobReader:
     def close(self) -> None:
         self._region = bytearray()
         self._kept.clear()
+        self._lone.clear()
 
     def __enter__(self) -> "BlobReader":
         return self
