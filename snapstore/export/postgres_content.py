@@ -189,17 +189,24 @@ class _RowEncoder:
     pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no NaN or Infinity exist, no
     backslash), so a vector goes in as a view of the block it came in (~100 KB a memory row,
     most of the file); fields are found with ``bytes.find``, never split out and copied, and
-    only the small values are decoded and serialised one by one."""
+    the other values, decoded one by one, are serialised a run of columns at a time."""
 
     def __init__(self, table: TableInfo, emit: Callable[[bytes], None]):
         names = [c for c, _ in table.columns]
         self._width = len(names)
         self._label = table.key
-        self._columns = []  # (field, b'"name":' with its separator, converter; None: a vector), by name
+        # In key order, runs of ordinary columns (each run one dict, serialised by orjson at
+        # once) between the vectors: (field, b'"name":' with its separator) of a vector, or
+        # (None, [(field, name, converter)]) of a run.
+        self._segments: list = []
         for n, i in enumerate(sorted(range(len(names)), key=names.__getitem__)):
             pg_type = table.columns[i][1]
-            key = (b"{" if n == 0 else b",") + orjson.dumps(names[i]) + b":"
-            self._columns.append((i, key, None if pg_type.startswith("vector") else converter(pg_type)))
+            if pg_type.startswith("vector"):
+                self._segments.append((i, (b"{" if n == 0 else b",") + orjson.dumps(names[i]) + b":"))
+            elif self._segments and self._segments[-1][0] is None:
+                self._segments[-1][1].append((i, names[i], converter(pg_type)))
+            else:
+                self._segments.append((None, [(i, names[i], converter(pg_type))]))
         self._emit = emit
         self._pieces: list = []
         self._size = 0
@@ -242,18 +249,29 @@ class _RowEncoder:
         bounds.append(end)
         pieces = self._pieces
         pieces.append(b",\n    " if self.rows else b"\n    ")
-        for i, key, convert in self._columns:
-            lo, hi = bounds[i] + 1, bounds[i + 1]
-            pieces.append(key)
-            if hi - lo == 2 and data.startswith(b"\\N", lo):
-                pieces.append(b"null")
-            elif convert is None:
-                pieces.append(view[lo:hi])
-                self._size += hi - lo
+        first = True
+        for field, spec in self._segments:
+            if field is not None:  # a vector
+                lo, hi = bounds[field] + 1, bounds[field + 1]
+                pieces.append(spec)
+                if hi - lo == 2 and data.startswith(b"\\N", lo):
+                    pieces.append(b"null")
+                else:
+                    pieces.append(view[lo:hi])
+                    self._size += hi - lo
             else:
-                raw = data[lo:hi]
-                text = copy_field(raw) if b"\\" in raw else raw.decode()
-                pieces.append(orjson.dumps(text if convert is str else convert(text)))
+                values = {}
+                for i, name, convert in spec:
+                    raw = data[bounds[i] + 1:bounds[i + 1]]
+                    if raw == b"\\N":
+                        values[name] = None
+                    else:
+                        text = copy_field(raw) if b"\\" in raw else raw.decode()
+                        values[name] = text if convert is str else convert(text)
+                doc = orjson.dumps(values)  # {"a":…,"b":…}: the row's braces are ours
+                pieces.append(memoryview(doc)[:-1] if first else b"," + doc[1:-1])
+                self._size += len(doc)
+            first = False
         pieces.append(b"}")
         self.rows += 1
 
