@@ -163,13 +163,15 @@ def warm_read(paths: list[Path]) -> int:
 
 
 class Result:
-    def __init__(self, cmd: list[str], rc: int, wall_s: float, peak_rss: int, stdout: str, stderr: str):
+    def __init__(self, cmd: list[str], rc: int, wall_s: float, peak_rss: int, stdout: str, stderr: str,
+                 cpu_s: Optional[float] = None):
         self.cmd, self.rc, self.wall_s, self.peak_rss = cmd, rc, wall_s, peak_rss
-        self.stdout, self.stderr = stdout, stderr
+        self.stdout, self.stderr, self.cpu_s = stdout, stderr, cpu_s
 
 
 def run_measured(cmd: list[str], env: Optional[dict] = None, cwd: Optional[Path] = None) -> Result:
-    """Run cmd; wall time around the child, its peak RSS (bytes) from os.wait4."""
+    """Run cmd; wall time around the child, its peak RSS (bytes) and CPU time (user + system, with
+    the children it reaped) from os.wait4."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
@@ -182,6 +184,7 @@ def run_measured(cmd: list[str], env: Optional[dict] = None, cwd: Optional[Path]
         return Result(
             cmd, rc, wall, rusage.ru_maxrss * 1024,  # Linux: ru_maxrss is in KiB
             out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
+            rusage.ru_utime + rusage.ru_stime,
         )
 
 
