@@ -20,7 +20,6 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 import orjson
 
 from ..errors import IntegrityError
-from ..folder.checksums import ThreadedMD5
 from ..sources.postgres.layout import TableInfo, quote_ident
 from ..sources.postgres.reader import PgCapture
 
@@ -85,12 +84,12 @@ def dump_parts(capture: PgCapture, table_data: Callable[[TableInfo], Iterable[by
 def write_pg_dump(capture: PgCapture, out: BinaryIO, progress: Callable[[int], None] | None = None,
                   table_data: Callable[[TableInfo], Iterable[bytes]] | None = None) -> str:
     """Write the dump; returns its MD5."""
-    with ThreadedMD5() as md5:
-        for part in dump_parts(capture, table_data):
-            md5.update(part)
-            out.write(part)
-            if progress:
-                progress(len(part))
+    md5 = hashlib.md5()
+    for part in dump_parts(capture, table_data):
+        md5.update(part)
+        out.write(part)
+        if progress:
+            progress(len(part))
     return md5.hexdigest()
 
 
@@ -285,20 +284,21 @@ def write_pg_memory_json(memory_type: str, table_name: str, table: TableInfo | N
                          out: BinaryIO, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """The same document as the SQLite export's ``memories/<type>_memory.json``, from the
     table's COPY data ``blocks`` (``table`` None: the snapshot has no such table); (rows, md5)."""
-    with ThreadedMD5() as md5:
-        def emit(data: bytes) -> None:
-            md5.update(data)
-            out.write(data)
-            if progress:
-                progress(len(data))
+    md5 = hashlib.md5()
 
-        count = table.row_count if table else 0
-        emit(("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table_name)},\n'
-              f'  "row_count": {count},\n  "rows": [').encode())
-        n = 0
-        if table is not None:
-            encoder = _RowEncoder(table, emit)
-            encoder.feed(blocks)
-            n = encoder.rows
-        emit((b"\n  ]" if n else b"]") + b"\n}\n")
+    def emit(data: bytes) -> None:
+        md5.update(data)
+        out.write(data)
+        if progress:
+            progress(len(data))
+
+    count = table.row_count if table else 0
+    emit(("{\n" + f'  "memory_type": {json.dumps(memory_type)},\n  "table": {json.dumps(table_name)},\n'
+          f'  "row_count": {count},\n  "rows": [').encode())
+    n = 0
+    if table is not None:
+        encoder = _RowEncoder(table, emit)
+        encoder.feed(blocks)
+        n = encoder.rows
+    emit((b"\n  ]" if n else b"]") + b"\n}\n")
     return n, md5.hexdigest()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,40 +23,6 @@ def file_md5(path: Path, progress: Callable[[int], None] | None = None) -> str:
             if progress:
                 progress(len(block))
     return md5.hexdigest()
-
-
-class ThreadedMD5:
-    """The MD5 of the bytes handed to ``update``, taken in a thread: the writer goes on
-    producing the next block (decompressing, encoding rows) and writing while this one is
-    hashed, on another core (hashlib releases the GIL).  Blocks must not change once handed
-    over; a few are held at a time.  ``with`` stops the thread whatever happens."""
-
-    def __init__(self, depth: int = 4):
-        self._md5 = hashlib.md5()
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name="md5", daemon=True)
-        self._thread.start()
-        self._digest: str | None = None
-
-    def __enter__(self) -> "ThreadedMD5":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.hexdigest()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._md5.update(data)
-
-    def update(self, data: bytes) -> None:
-        self._queue.put(data if isinstance(data, bytes) else bytes(data))
-
-    def hexdigest(self) -> str:
-        if self._digest is None:
-            self._queue.put(None)
-            self._thread.join()
-            self._digest = self._md5.hexdigest()
-        return self._digest
 
 
 class FollowingMD5:
