@@ -7,14 +7,23 @@ as that snapshot's list patched at those positions (chunklist.patch_list).  The 
 tick after a start, or after a gap in the WAL it could not follow, reads the whole
 database as ``snapstore backup`` does; the manifest's ``database.capture`` says which
 (``full`` with a ``full_reason``, or ``incremental``) and ``pages_read`` how many pages.
+
+``database.watch`` records the run: one id per watch process (``run``), the snapshot's
+place in it (``seq``, 1-based), the ``interval_s`` it ticks at (None: ticks on demand
+only), and ``final`` on the snapshot taken before a clean exit.  Consecutive snapshots of
+one run cover the time between them at that interval (lifecycle/coverage.py).
 """
 from __future__ import annotations
 
+import math
 import os
+import secrets
+import select
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .backup import BackupResult, backup_agent
 from .chunklist import ID_SIZE, load_list, patch_list
@@ -24,7 +33,9 @@ from .manifest import FileEntry, content_digest
 from .repository import BLOB_DATA, Repository
 from .sources.agent import AgentSource
 from .sources.sqlite_capture import DB_PATH, _unchanged_database
-from .sources.sqlite_follow import Follower, Tick
+from .sources.sqlite_follow import CHECKPOINT_FRAMES, SWAP_POLL_S, Follower, Tick
+
+GROWTH_S = 1.0  # how often the WAL's length is checked between ticks
 
 
 @dataclass
@@ -36,11 +47,12 @@ class TickResult:
     pages_read: int
     page_count: int
     reason: str = ""
+    final: bool = False  # the last snapshot before watch exits (written even without a change)
     tick_s: float = 0.0  # the whole tick, with opening the reader and parsing WAL frame headers
 
     def as_dict(self) -> dict:
         doc = {"capture": self.capture, "pages_read": self.pages_read, "page_count": self.page_count,
-               "tick_s": round(self.tick_s, 3)}
+               "final": self.final, "tick_s": round(self.tick_s, 3)}
         if self.reason:
             doc["full_reason"] = self.reason
         return (self.backup.as_dict() if self.backup else {"snapshot_id": None}) | doc
@@ -60,7 +72,7 @@ class Watcher:
     """Follows one agent's SQLite database; ``tick`` takes a snapshot, ``close`` ends the reader."""
 
     def __init__(self, repo: Repository, source: AgentSource, *, host: str | None = None,
-                 tags: Iterable[str] = (), include_logs: bool = False):
+                 tags: Iterable[str] = (), include_logs: bool = False, interval_s: float | None = None):
         if not source.database_url.startswith("sqlite:///"):
             raise SourceError("watch follows SQLite databases in WAL mode; use 'snapstore backup' for PostgreSQL")
         self.repo, self.source, self.host, self.include_logs = repo, source, host, include_logs
@@ -72,6 +84,7 @@ class Watcher:
         self.entry: FileEntry | None = None  # the last snapshot's database entry
         self.snapshot_id: str | None = None
         self.files_key: tuple | None = None  # config/settings/logs as of the last snapshot
+        self.record = {"run": secrets.token_hex(8), "interval_s": interval_s, "seq": 0}  # database.watch
 
     def _files_key(self) -> tuple:
         logs = None
@@ -79,34 +92,86 @@ class Watcher:
             logs = tuple((str(p), _stat_key(p)) for p in sorted(self.source.log_dir.rglob("*")) if p.is_file())
         return _stat_key(self.source.config_path), _stat_key(self.source.env_file), logs
 
-    def tick(self) -> TickResult:
+    def tick(self, final: bool = False) -> TickResult:
+        """One snapshot of what changed (none if nothing did); ``final``: the last before watch exits."""
         started = time.perf_counter()
-        result = self._tick()
+        with self.follower.lock:
+            result = self._tick(final)
+            try:
+                if result.backup is not None and self.follower.wal_frames() >= CHECKPOINT_FRAMES:
+                    self.follower.checkpoint()
+            except SourceError:
+                pass  # the snapshot is stored; the WAL is checkpointed at the next check
         result.tick_s = time.perf_counter() - started
         return result
 
-    def _tick(self) -> TickResult:
+    def run(self, stop: threading.Event, on_tick: Callable[[TickResult], None] | None = None) -> None:
+        """``snapstore watch`` in this thread: a tick now and every ``interval_s`` until ``stop`` is
+        set, then a final one (the API's watch; ``AgentWrapper.watch``)."""
+        every = self.record["interval_s"] or 60
+        while True:
+            final = stop.is_set()
+            result = self.tick(final=final)
+            if on_tick is not None:
+                on_tick(result)
+            if final:
+                return
+            self.wait(every, stop=stop.is_set)
+
+    def wait(self, seconds: float, wake_fd: int | None = None, stop: Callable[[], bool] | None = None) -> None:
+        """Sleep until the next tick (``seconds``, or ``wake_fd`` readable), meanwhile letting go
+        of the WAL for the agent's checkpoints (polled every ``SWAP_POLL_S``) and checkpointing it
+        when it grows past ``CHECKPOINT_FRAMES`` (checked every ``GROWTH_S``)."""
+        deadline = time.monotonic() + seconds
+        next_growth = time.monotonic() + GROWTH_S
+        poller = select.poll()
+        if wake_fd is not None:
+            poller.register(wake_fd, select.POLLIN)
+        while (left := deadline - time.monotonic()) > 0:
+            if poller.poll(math.ceil(min(left, SWAP_POLL_S) * 1000)) or (stop is not None and stop()):
+                return
+            follower = self.follower
+            try:
+                if follower.checkpointer_waiting():
+                    if follower.in_the_way():
+                        follower.swap()
+                elif time.monotonic() >= next_growth:
+                    next_growth = time.monotonic() + GROWTH_S
+                    if follower.wal_frames() >= CHECKPOINT_FRAMES:
+                        follower.checkpoint()
+            except SourceError:
+                pass  # a wal-index caught mid-update: the next poll tries again
+
+    def _tick(self, final: bool) -> TickResult:
         tick = self.follower.begin()
         try:
             files_key = self._files_key()
             held = self.follower.held
-            if (tick.changed == {} and held is not None and self.entry is not None
+            if (not final and tick.changed == {} and not self.follower.pending and held is not None
+                    and self.entry is not None
                     and tick.mark.page_count == held.mark.page_count and files_key == self.files_key):
                 self.follower.advance(tick)  # nothing committed: hold the newer reader, write nothing
                 return TickResult(None, "unchanged", 0, tick.mark.page_count)
-            capture = _TickCapture(self, tick)
+            capture = _TickCapture(self, tick, self.record | {"seq": self.record["seq"] + 1, "final": final})
             result = backup_agent(self.repo, self.source, include_logs=self.include_logs, tags=self.tags,
                                   host=self.host, capture=capture)
         except BaseException:
             self.follower.discard(tick)
             raise
         self.follower.advance(tick)
+        self.record["seq"] += 1
         self.ids, self.entry, self.snapshot_id = capture.ids, result.snapshot.file(DB_PATH), result.snapshot.id
         self.files_key = files_key
-        return TickResult(result, capture.mode, capture.pages_read, tick.mark.page_count, capture.reason)
+        return TickResult(result, capture.mode, capture.pages_read, tick.mark.page_count, capture.reason, final)
 
     def close(self) -> None:
         self.follower.close()
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _TickCapture:
@@ -114,8 +179,8 @@ class _TickCapture:
 
     kind = "sqlite"
 
-    def __init__(self, watcher: Watcher, tick: Tick):
-        self.watcher, self.tick = watcher, tick
+    def __init__(self, watcher: Watcher, tick: Tick, run: dict):
+        self.watcher, self.tick, self.run = watcher, tick, run
         self.ids: bytearray | None = None
         self.mode, self.pages_read, self.reason = "full", 0, tick.reason
 
@@ -133,7 +198,7 @@ class _TickCapture:
             entry_reused = False
         database = {"type": "sqlite", "page_size": tick.page_size, "page_count": tick.mark.page_count,
                     "journal_mode": "wal", "fingerprint": tick.fingerprint, "capture": self.mode,
-                    "pages_read": self.pages_read, "unchanged": entry_reused}
+                    "pages_read": self.pages_read, "unchanged": entry_reused, "watch": self.run}
         if self.mode == "full":
             database["full_reason"] = self.reason
         return database
@@ -149,7 +214,7 @@ class _TickCapture:
             return "the previous snapshot was removed"  # its chunks may have been pruned
         old_count = len(w.ids) // ID_SIZE
         grown = set(range(old_count + 1, tick.mark.page_count + 1))
-        if not grown <= tick.changed.keys():
+        if not grown <= tick.changed.keys() | w.follower.pending.keys():
             return "the database grew by pages not in the WAL"
         return ""
 
@@ -166,10 +231,12 @@ class _TickCapture:
         positions = []
         group: list[bytes] = []
         members: list[tuple[bytes, int]] = []
-        for pgno, offset in sorted(tick.changed.items()):
+        pending = w.follower.pending  # read by swaps since the last snapshot; the WAL's frames are newer
+        for pgno in sorted(tick.changed.keys() | pending.keys()):
             if pgno > count:
                 continue  # the database was truncated below this page since
-            data = w.follower.read_page(offset, psize)
+            offset = tick.changed.get(pgno)
+            data = pending[pgno] if offset is None else w.follower.read_page(offset, psize)
             chunk_id = blob_id(data)
             pos = pgno - 1
             ids[pos * ID_SIZE:(pos + 1) * ID_SIZE] = chunk_id

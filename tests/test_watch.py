@@ -32,9 +32,13 @@ import json, sqlite3, sys, time
 from pathlib import Path
 
 db, stop, out, truncate_every = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+busy_ms = int(sys.argv[5]) if len(sys.argv) > 5 else 50  # the checkpoints' busy timeout
 conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+if len(sys.argv) > 6 and sys.argv[6] == "no-autocheckpoint":
+    conn.execute("PRAGMA wal_autocheckpoint=0")
 n = conn.execute("SELECT coalesce(max(n), 0) FROM log").fetchone()[0]
 checkpoints = {"runs": 0, "busy": 0, "max_s": 0.0}
+wal_max = 0
 while not stop.exists():
     n += 1
     conn.execute("BEGIN IMMEDIATE")
@@ -42,16 +46,18 @@ while not stop.exists():
     conn.execute("UPDATE slots SET n = ?, pad = randomblob(300) WHERE k = ?", (n, n * 7919 %% %(slots)d))
     conn.execute("COMMIT")
     if truncate_every and n %% truncate_every == 0:
-        conn.execute("PRAGMA busy_timeout = 50")
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         started = time.monotonic()
         busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         checkpoints["max_s"] = max(checkpoints["max_s"], time.monotonic() - started)
         conn.execute("PRAGMA busy_timeout = 30000")
         checkpoints["runs"] += 1
         checkpoints["busy"] += busy
+    if n %% 20 == 0:
+        wal_max = max(wal_max, Path(db + "-wal").stat().st_size)
     time.sleep(0.002)
 conn.close()
-out.write_text(json.dumps({"last": n, "checkpoints": checkpoints}))
+out.write_text(json.dumps({"last": n, "checkpoints": checkpoints, "wal_max": wal_max}))
 """ % {"slots": SLOTS}
 
 
@@ -171,8 +177,9 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
     incremental = [t for t in ticks if t["capture"] == "incremental"]
     assert len(incremental) >= 5, captures
     assert captures[captures.index("backup") + 1] == "incremental", captures
-    for t in incremental:
-        assert 0 < t["pages_read"] < t["page_count"] / 4, t  # only changed pages, never the bulk
+    for t in incremental:  # only changed pages, never the bulk (the final one records the run's end)
+        assert 0 < t["pages_read"] < t["page_count"] / 4 or (t["final"] and t["pages_read"] == 0), t
+    assert ticks[-1]["final"] and not any(t.get("final") for t in ticks[:-1])
     states = []
     for n, t in enumerate(ticks):
         if t["snapshot_id"] is None:
@@ -239,6 +246,11 @@ def test_watch_follows_a_wal_restart_past_a_mark0_reader_and_rebases_lists(tmp_p
         assert again.capture == "full" and again.reason == "the previous snapshot was removed"
         _dump_equals_live(tmp_path, repo_path, again.backup.snapshot.id, db, "after-forget")
         ok(run_cli("verify", "--full", repo=repo_path))
+        # One run (one Watcher): the full read inside it loses no coverage and is noted.
+        spans = json.loads(ok(run_cli("snapshots", "--coverage", "--json", repo=repo_path)).stdout)
+        assert [s["kind"] for s in spans] == ["watch"] and spans[0]["run"] == watcher.record["run"]
+        assert spans[0]["notes"] == [f"full read at {again.backup.snapshot.time}: the previous snapshot was removed",
+                                     "no final snapshot: watch was killed or is still running"]
     finally:
         agent.close()
         watcher.close()
@@ -280,3 +292,67 @@ def test_watch_takes_a_last_snapshot_before_exit(tmp_path, signal_name):
         raise
     assert last["capture"] == "incremental"
     _dump_equals_live(tmp_path, repo, last["snapshot_id"], db, "last")
+
+
+def _watch_a_writer(tmp_path: Path, writer_args: list[str], commits: int) -> tuple[dict, list[dict], Path, Path]:
+    """A writer committing while watch runs between SIGUSR1 ticks; (writer's result, ticks, db, repo)."""
+    db = make_db(tmp_path / "agent.db")
+    repo = tmp_path / "repo"
+    ok(run_cli("init", repo=repo))
+    stop, out = tmp_path / "stop", tmp_path / "writer.json"
+    watch = WatchProc(db, repo)
+    ticks = [watch.line()]  # the full read is done: watch holds its reader before the writer starts
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(stop), str(out), *writer_args],
+                              stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for part in (1, 2, 3):
+            wait_for(lambda: logged(db) >= commits * part // 3, timeout=600, what="the writer to commit")
+            ticks.append(watch.tick())
+    except BaseException:
+        kill_group(watch.proc)
+        raise
+    finally:
+        stop.touch()
+        writer.wait()
+    assert writer.returncode == 0, writer.stderr.read()
+    watch.proc.send_signal(signal.SIGTERM)
+    ticks.append(watch.line())
+    assert watch.proc.wait() == 0, watch.proc.stderr.read()
+    return json.loads(out.read_text()), ticks, db, repo
+
+
+def _states(tmp_path: Path, repo: Path, ticks: list[dict]) -> list[int]:
+    states = []
+    for n, t in enumerate(ticks):
+        dumped = tmp_path / f"snap{n}.db"
+        ok(run_cli("dump", t["snapshot_id"], DB_PATH, "--out", dumped, repo=repo))
+        states.append(committed_state(dumped))
+    return states
+
+
+def test_the_agents_truncate_checkpoints_go_through_while_watch_runs(tmp_path):
+    """Watch lets go of the WAL when the agent checkpoints: with a 5 s busy timeout not one
+    of the agent's TRUNCATE checkpoints comes back busy (before, every one did, after 5 s),
+    and every snapshot still equals what the writer committed."""
+    result, ticks, db, repo = _watch_a_writer(tmp_path, ["25", "5000"], commits=600)
+    checkpoints = result["checkpoints"]
+    assert checkpoints["runs"] >= 20 and checkpoints["busy"] == 0, checkpoints
+    assert [t["capture"] for t in ticks[1:]] == ["incremental"] * 4, ticks
+    states = _states(tmp_path, repo, ticks)
+    assert states == sorted(states) and states[-1] == result["last"] == committed_state(db)
+    print("writer checkpoints:", checkpoints)
+
+
+def test_watch_checkpoints_the_wal_of_an_agent_that_never_does(tmp_path):
+    """An agent with auto-checkpoint off: alone its WAL holds every frame it ever wrote; with
+    watch running it is restarted once it passes CHECKPOINT_FRAMES (watch checkpoints it)."""
+    from snapstore.sources.sqlite_follow import CHECKPOINT_FRAMES
+
+    commits = 3000  # at least two frames each: 6000 frames, 24 MB, without watch
+    result, ticks, db, repo = _watch_a_writer(tmp_path, ["0", "50", "no-autocheckpoint"], commits=commits)
+    page = 4096 + 24
+    assert result["wal_max"] < commits * page, result["wal_max"]  # a third of what the writer wrote
+    assert result["wal_max"] > CHECKPOINT_FRAMES * page  # it did grow to the threshold first
+    assert [t["capture"] for t in ticks[1:]] == ["incremental"] * 4, ticks
+    states = _states(tmp_path, repo, ticks)
+    assert states == sorted(states) and states[-1] == result["last"] == committed_state(db)

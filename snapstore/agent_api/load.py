@@ -18,6 +18,11 @@ A PostgreSQL agent (``database_url: postgresql://…``) is restored the same way
 from the snapshot a PostgreSQL folder names (in the agent's repository), or from
 an SQLite folder, converted (``restore --to postgresql://…``).
 
+``at=TIME`` (a datetime, naive meaning local time, or the strings ``restore --at``
+takes) loads the agent's own snapshot of that time from its repository instead of a
+folder: the newest taken at or before TIME, chosen by the same rule as ``restore
+--at`` (restore/point_in_time.py); ``snapshot_id`` and ``snapshot_time`` say which.
+
 The folder is verified (checksums) before anything changes, a newer folder format
 is refused, another Mirix version gives a warning, and the live database is
 captured in a ``pre-restore`` safety snapshot first (``undo`` says how to go back).
@@ -27,16 +32,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..errors import UsageError
 from ..importer import plan_folder
+from ..manifest import Selection, resolve_snapshot
 from ..memory_types import CONVERSATION_TABLE, memory_tables, parse_memory_types
 from ..restore import restore
 from ..restore.config_merge import restore_config
+from ..restore.point_in_time import point_in_time
 from ..restore.safety import safety_snapshot, undo_command
-from ..restore.sources import FolderSource
+from ..restore.sources import FolderSource, SnapshotSource
 from ..sqlite_uri import sqlite_uri
 from .opened import opened_backup
 from .results import error_text
@@ -93,38 +101,61 @@ def _count_rows(source, tables: list[str]) -> int:
         conn.close()
 
 
-def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_components: Any = None, *,
-               encryption_key: str | bytes | None = None) -> dict:
-    result: dict = {"success": False, "message": "", "backup_path": str(backup_path), "memory_count": 0,
-                    "conversation_count": 0, "components": [], "warnings": [], "safety_snapshot_id": None}
-    try:
-        source = agent.reload()
-        mapping = memory_tables(agent.config)
-        selected, memory_types = parse_restore_components(restore_components, mapping)
-        result["components"] = [c for c in COMPONENTS if c in selected]
-        target = source.sqlite_path if source.is_sqlite else source.database_url
+@contextmanager
+def _origin(agent: "AgentWrapper", backup_path, at, encryption_key, result: dict) -> Iterator[tuple[str, Any]]:
+    """(restore source, its reader): the backup folder, or with ``at`` the agent's snapshot of that
+    time, chosen as ``restore --at`` chooses it (restore.point_in_time)."""
+    if at is None:
+        if backup_path is None:
+            raise UsageError("give the backup folder to load (or at=TIME for a point in time)")
         with opened_backup(backup_path, encryption_key) as folder:
             plan = plan_folder(folder)  # checksums verified, newer folder format refused
             info = plan.metadata.get("backup_info", {})
             result["backup_info"] = info
             result["backup_verification"] = plan.metadata.get("verification", {})
             result["warnings"] += version_warnings(info.get("mirix_version"), get_mirix_version(agent))
+            yield str(folder), FolderSource(folder, plan)
+        return
+    if backup_path is not None:
+        raise UsageError("at= chooses the snapshot itself: give no backup_path with it")
+    repo = agent.repository
+    ref, chosen = point_in_time(None, at, Selection(agent.name))
+    snap = resolve_snapshot(repo, ref, chosen)
+    result["at"] = chosen.at.isoformat()
+    result["snapshot_id"], result["snapshot_time"] = snap.id, snap.time
+    yield snap.id, SnapshotSource(repo, snap)
+
+
+def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike | None, restore_components: Any = None, *,
+               encryption_key: str | bytes | None = None, at: str | datetime | None = None) -> dict:
+    loaded_from = str(backup_path) if at is None else f"snapshot at {at}"
+    result: dict = {"success": False, "message": "", "backup_path": None if backup_path is None else str(backup_path),
+                    "memory_count": 0, "conversation_count": 0, "components": [], "warnings": [],
+                    "safety_snapshot_id": None}
+    try:
+        source = agent.reload()
+        mapping = memory_tables(agent.config)
+        selected, memory_types = parse_restore_components(restore_components, mapping)
+        result["components"] = [c for c in COMPONENTS if c in selected]
+        target = source.sqlite_path if source.is_sqlite else source.database_url
+        with _origin(agent, backup_path, at, encryption_key, result) as (ref, origin):
+            if at is not None:
+                loaded_from = f"snapshot {origin.label} ({origin.snap.time}, the newest at or before {result['at']})"
             repo = agent.repository
             if "config" in selected and (not source.is_sqlite or target.is_file()):
                 # One snapshot of the whole agent (old config included) before anything changes.
                 result["safety_snapshot_id"] = safety_snapshot(repo, config_path=agent.config_path)
             db_parts = [c for c in ("database", "memories", "conversations") if c in selected]
             if db_parts:
-                done = restore(repo, folder, target, only=db_parts, memory_types=memory_types)
+                done = restore(repo, ref, target, only=db_parts, memory_types=memory_types)
                 result["tables"] = done.tables
                 result["safety_snapshot_id"] = result["safety_snapshot_id"] or done.safety_snapshot_id
             if "config" in selected:
-                result["config"] = restore_config(agent.config_path, FolderSource(folder, plan),
-                                                  result["safety_snapshot_id"])
+                result["config"] = restore_config(agent.config_path, origin, result["safety_snapshot_id"])
                 source = agent.reload()
             if "logs" in selected:
-                out = agent.config_path.parent / f"restored-logs-{Path(backup_path).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-                result["restored_logs"] = restore(repo, folder, target, only=["logs"], files_dir=out).files
+                out = agent.config_path.parent / f"restored-logs-{origin.label}-{time.strftime('%Y%m%d-%H%M%S')}"
+                result["restored_logs"] = restore(repo, ref, target, only=["logs"], files_dir=out).files
         whole = "database" in selected
         if whole or "memories" in selected:
             kinds = memory_types or list(mapping)
@@ -142,8 +173,8 @@ def load_agent(agent: "AgentWrapper", backup_path: str | os.PathLike, restore_co
                                                     "--only", "config", "--files-dir",
                                                     str(agent.config_path.parent / "previous"))
     result["success"] = True
-    result["message"] = (f"Agent state loaded successfully from {backup_path} ({', '.join(result['components'])}: "
+    result["message"] = (f"Agent state loaded successfully from {loaded_from} ({', '.join(result['components'])}: "
                          f"{result['memory_count']} memories, {result['conversation_count']} conversations)")
-    agent.loaded_from = str(backup_path)
+    agent.loaded_from = loaded_from
     agent.last_load = result
     return result

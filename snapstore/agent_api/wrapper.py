@@ -10,12 +10,17 @@ use).  With ``load_from`` it loads that backup at once and raises
 from __future__ import annotations
 
 import os
+import threading
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
+from ..errors import UsageError
+from ..lifecycle.schedule import parse_interval
 from ..manifest import Selection, Snapshot, list_snapshots, resolve_snapshot
 from ..repository import Repository
 from ..sources.agent import AgentSource, load_agent_source
+from ..watch import TickResult, Watcher
 from . import load as _load
 from . import memory_restore as _memory
 from . import save as _save
@@ -88,10 +93,28 @@ class AgentWrapper:
                                 include_config=include_config, sanitize_sensitive=sanitize_sensitive,
                                 redact_vault=redact_vault)
 
-    def load_agent(self, backup_path: str | os.PathLike, restore_components: Any = None, *,
-                   encryption_key: str | bytes | None = None) -> dict:
-        """Restore the backup folder into this agent (whole database by default)."""
-        return _load.load_agent(self, backup_path, restore_components, encryption_key=encryption_key)
+    def load_agent(self, backup_path: str | os.PathLike | None = None, restore_components: Any = None, *,
+                   encryption_key: str | bytes | None = None, at: str | datetime | None = None) -> dict:
+        """Restore the backup folder into this agent (whole database by default); with ``at`` (and no
+        folder) the agent's newest snapshot taken at or before that time, as ``restore --at``."""
+        return _load.load_agent(self, backup_path, restore_components, encryption_key=encryption_key, at=at)
+
+    def watch(self, stop: threading.Event, interval: float | str = 60, *,
+              on_tick: Callable[[TickResult], None] | None = None, include_logs: bool = False,
+              tags: Iterable[str] = ()) -> None:
+        """``snapstore watch`` from the API: snapshot this SQLite agent (WAL mode) into its repository
+        now and every ``interval`` (seconds, or '30s', '15min'), reading only the pages committed
+        since the previous snapshot, until ``stop`` is set; then a last snapshot.  Blocks: run it
+        in a thread.  ``on_tick`` gets each tick's ``TickResult``."""
+        seconds = parse_interval(interval) if isinstance(interval, str) else float(interval)
+        if seconds <= 0:
+            raise UsageError(f"invalid interval {interval!r}: give a positive number of seconds")
+        repo = self.repository
+        try:
+            with Watcher(repo, self.reload(), tags=tags, include_logs=include_logs, interval_s=seconds) as watcher:
+                watcher.run(stop, on_tick)
+        finally:
+            repo.close()
 
     def restore_memory_type(self, memory_type: str, data: Any, *, safety_snapshot: bool = True) -> dict:
         """Replace one memory type's rows with those of a ``memories/*.json`` document."""

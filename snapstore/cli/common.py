@@ -1,8 +1,6 @@
 """What every subcommand shares: opening the repository, errors, JSON and progress output."""
 from __future__ import annotations
 
-import errno
-import json
 import os
 import sys
 import time
@@ -14,6 +12,7 @@ from ..errors import SnapstoreError, UsageError
 from ..repository import Repository
 from ..repository.lock import lock_wait_from_env
 from ..wording import plural  # noqa: F401  (for the commands)
+from .plain import failure, json_text
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 REPO_HELP = "Repository directory, or s3:http[s]://HOST[:PORT]/BUCKET/PREFIX (or set SNAPSTORE_REPO)."
@@ -41,22 +40,11 @@ class SnapstoreGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SnapstoreError as exc:
-            fail(exc.message, exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-        except OSError as exc:
-            if exc.errno is None:  # not a system call failing (io.UnsupportedOperation, shutil.Error): a bug
+        except (SnapstoreError, KeyboardInterrupt, OSError) as exc:
+            line = failure(exc)
+            if line is None:
                 raise
-            if exc.errno == errno.EPIPE:  # `snapstore … | head`: the reader has gone, nothing to say
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                sys.exit(141)
-            where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
-            if exc.errno == errno.ENOSPC:
-                fail(f"disk full{f' while writing {where}' if where else ''}; nothing was committed", 1)
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                fail(f"permission denied: {where or exc.strerror or exc}", 1)
-            fail(f"{exc.strerror or exc}{f': {where}' if where else ''}", 1)  # any other system error: one line
+            fail(*line)
 
 
 def fail(message: str, code: int) -> None:
@@ -100,7 +88,7 @@ def open_repo_for_reading(ctx: click.Context) -> Repository:
 
 
 def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
+    click.echo(json_text(doc))
 
 
 def selection(agent: str | None, host: str | None):

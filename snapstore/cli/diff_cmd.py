@@ -6,6 +6,7 @@ import click
 from ..errors import UsageError
 from ..lifecycle.diff import diff_live, diff_snapshots
 from .common import JSON_OPTION, emit_json, open_repo
+from .fast import text_lines
 
 
 @click.command("diff")
@@ -34,18 +35,5 @@ def command(ctx: click.Context, refs: tuple[str, ...], live: bool, config: str |
     if as_json:
         emit_json(result.as_dict(with_samples=rows > 0))
         return
-    target = "the live agent" if live else result.read["to"][:8]
-    click.echo(f"{result.read['from'][:8]} -> {target} ({result.engine})")
-    changed_tables = [t for t in result.ordered_tables() if result.tables[t].total]
-    width = max((len(t) for t in changed_tables), default=0)
-    for name in changed_tables:
-        ch = result.tables[name]
-        click.echo(f"  {name:{width}}  +{ch.added} added  -{ch.removed} removed  ~{ch.changed} changed")
-        for kind, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
-            for sample in ch.samples[kind]:
-                click.echo(f"      {mark} {sample['summary'] or sample['key']}")
-    if not changed_tables:
-        click.echo("  no rows changed")
-    for kind in ("added", "changed", "removed"):
-        for path in result.files[kind]:
-            click.echo(f"  file {kind}: {path}")
+    for line in text_lines(result, live):
+        click.echo(line)

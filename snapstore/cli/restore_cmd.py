@@ -1,13 +1,10 @@
 """snapstore restore: a snapshot or folder back into an SQLite or PostgreSQL database (whole or in part)."""
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime
-
 import click
 
-from ..errors import UsageError
 from ..restore import restore
+from ..restore.point_in_time import point_in_time
 from .common import JSON_OPTION, Progress, emit_json, open_repo_for_reading, selection, selection_options
 
 
@@ -78,24 +75,3 @@ def rows_changed_line(tables: dict[str, dict[str, int]], dry_run: bool) -> str:
     verb = "would change" if dry_run else "changed"
     return (f"{verb} {touched} of {len(tables)} tables: {deleted} rows removed, {inserted} rows added "
             "(a changed row is both)")
-
-
-def point_in_time(source: str | None, at: str | None, chosen):
-    """``--at TIME`` narrows ``latest`` to snapshots taken at or before TIME."""
-    if at is None:
-        if source is None:
-            raise UsageError("give what to restore: ID, latest or FOLDER (or --at TIME)")
-        return source, chosen
-    if source is not None and source.lower() != "latest":
-        raise UsageError("--at chooses the snapshot itself: give no ID or FOLDER with it (or 'latest')")
-    return "latest", dataclasses.replace(chosen, at=parse_time(at))
-
-
-def parse_time(text: str) -> datetime:
-    """'2026-12-01 14:32[:05]' in local time, or ISO 8601 with an offset; an aware datetime."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"invalid time {text!r}: use 'YYYY-MM-DD HH:MM[:SS]' (local) or ISO 8601 "
-                         "with an offset") from None
-    return when.astimezone() if when.tzinfo is None else when

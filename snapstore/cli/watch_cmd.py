@@ -41,7 +41,7 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
     every = parse_interval(interval)
     source = load_agent_source(config_path, db_path, agent=agent, env_file=env_file)
     repo = open_repo(ctx)
-    watcher = Watcher(repo, source, host=host, tags=tags, include_logs=include_logs)
+    watcher = Watcher(repo, source, host=host, tags=tags, include_logs=include_logs, interval_s=every)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     pending: list[int] = []
@@ -60,12 +60,12 @@ def command(ctx: click.Context, config_path, db_path, agent, env_file, host, int
         _report(watcher.tick(), as_json)
         while True:
             if not pending:
-                select.select([wake_r], [], [], every)
+                watcher.wait(every, wake_r)
                 while select.select([wake_r], [], [], 0)[0]:
                     os.read(wake_r, 512)
             stop = any(sig != signal.SIGUSR1 for sig in pending)
             pending.clear()
-            _report(watcher.tick(), as_json)
+            _report(watcher.tick(final=stop), as_json)
             if stop:
                 return
     finally:

@@ -12,9 +12,7 @@ leaves a repository without a key.  Opening tries every key file: a repository h
 """
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,6 +48,8 @@ def _aad(repo_id: str) -> bytes:
 
 
 def _whoami() -> str:
+    import getpass  # only a new key file records its user (and host): not imported by every command
+
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry for this uid (containers)
@@ -62,6 +62,8 @@ def add_key(storage: "Storage", repo_id: str, master: MasterKey, passphrase: str
     cost = dict(cost or kdf.COST)
     salt = os.urandom(16)
     nonce = os.urandom(12)
+    import socket
+
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     wrapped = nonce + AESGCM(kdf.derive_key(passphrase, salt, **cost)).encrypt(nonce, master.to_bytes(), _aad(repo_id))

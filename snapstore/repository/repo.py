@@ -578,7 +578,9 @@ class BlobReader:
         return plain
 
     def _check(self, blob_id: bytes, loc: Location, payload) -> bytes:
-        return bytes(self._view(blob_id, loc, payload))
+        view = self._view(blob_id, loc, payload)
+        whole = view.obj  # a raw blob stored alone (a chunk list's leaf: 128 KiB) is already its bytes
+        return whole if type(whole) is bytes and len(view) == len(whole) else bytes(view)
 
     def close(self) -> None:
         self._region = bytearray()

@@ -22,20 +22,53 @@ checkpointed past a mark-0 reader, so the database file has not changed, and the
 changes are exactly the frames ``1 .. mxFrame`` of the new generation.  Any other salt
 change (the follower was not holding its reader) is a gap: the caller reads everything.
 
+Between ticks the held reader is *swapped* (``swap``): the pages committed since it are
+read into ``pending`` (memory) and a new reader at the current state replaces it, so the
+held reader never stands in the way of a checkpoint for long:
+
+* when another process holds SQLite's checkpoint lock (the agent's own checkpoint,
+  waiting for watch's reader: ``checkpointer_waiting``), so the agent's FULL, RESTART and
+  TRUNCATE checkpoints cost it a few milliseconds, not its busy timeout.  The first swap
+  lets it backfill every frame (the new reader's mark is the last frame), the second,
+  once everything is backfilled, takes read mark 0 (the database file only), which lets
+  it restart the WAL;
+* after a tick when the WAL holds ``CHECKPOINT_FRAMES`` or more (``checkpoint``): watch
+  checkpoints itself, as Litestream does, so the WAL of an agent that never checkpoints
+  does not grow without bound.  A PASSIVE checkpoint without any lock copies what the
+  held reader allows; then, under the write lock, one swap, a PASSIVE checkpoint of the
+  few frames committed since, and a swap to read mark 0 -- the agent's next commit
+  restarts the WAL.  The agent's writers wait for that second part only.
+
+A swap never leaves a moment without a reader: the new one is opened before the old one
+is closed, and is accepted only if the wal-index header read before opening it equals the
+one read after (so its snapshot is exactly that header's last frame).
+
 POSIX record locks belong to the process, and closing *any* descriptor of the database
 or its ``-wal``/``-shm`` drops SQLite's locks on it: the raw descriptors are opened
 once and closed only after every connection (see sources/sqlite.py).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
+import struct
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SourceError
 from ..sqlite_uri import sqlite_uri
 from .sqlite import BUSY_TIMEOUT_S, SHM_HEADER, SHM_NBACKFILL, WAL_FRAME_HEADER, WAL_HEADER, PageImage
+
+
+FIRST_SNAPSHOT = "first snapshot since watch started"  # the full_reason of a run's first snapshot
+SWAP_POLL_S = 0.002  # how soon an agent's waiting checkpoint is let through
+CHECKPOINT_FRAMES = 1000  # watch checkpoints the WAL past this many frames (SQLite's auto-checkpoint)
+SHM_LOCK_BASE = 120  # the unix VFS locks byte 120 + n of the -shm for WAL lock n
+WAL_WRITE_LOCK, WAL_CKPT_LOCK = 0, 1
+_FLOCK = struct.Struct("hh4xqqi4x")  # struct flock on Linux x86-64/aarch64
 
 
 class NotWalMode(SourceError):
@@ -61,6 +94,7 @@ class Tick:
     page_size: int
     fingerprint: dict
     changed: dict[int, int] | None = None  # page -> WAL offset of its newest new frame; None: read all
+                                           # (pages read earlier by a swap: ``Follower.pending``)
     all_frames: dict[int, int] | None = None  # for a full read: page -> offset, frames 1..mx (when known)
     reason: str = ""  # why the whole database must be read
 
@@ -72,6 +106,9 @@ class Follower:
         self.db_path = Path(db_path)
         self.wal_path = Path(f"{self.db_path}-wal")
         self.held: Tick | None = None  # the reader kept between ticks
+        self.pending: dict[int, bytes] = {}  # pages committed between the last snapshot and ``held``
+        self.lock = threading.RLock()  # a tick and a swap never run at once
+        self.swaps = 0
         self._fds: dict[str, int] = {}  # raw descriptors, closed only in close()
 
     def _connect(self) -> sqlite3.Connection:
@@ -104,7 +141,7 @@ class Follower:
         writer = self._connect()
         conn = self._connect()
         try:
-            writer.execute("BEGIN IMMEDIATE")  # no commit until the header and frames are read
+            self._write_lock(writer)  # no commit until the header and frames are read
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             tick = self._read_state(conn)
@@ -124,33 +161,151 @@ class Follower:
             raise NotWalMode(f"watch needs WAL mode; {self.db_path} switched to journal_mode={mode}")
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         page_count = conn.execute("PRAGMA page_count").fetchone()[0]
-        shm_path = Path(f"{self.db_path}-shm")
-        raw = os.pread(self._fd(shm_path), SHM_HEADER.size * 2 + SHM_NBACKFILL.size, 0)
-        if len(raw) < SHM_HEADER.size * 2 + SHM_NBACKFILL.size or raw[:48] != raw[48:96]:
-            raise SourceError(f"unexpected wal-index state in {shm_path}; retry")
-        hdr = SHM_HEADER.unpack_from(raw, 0)
-        mx_frame, salt = hdr[6], raw[32:40]
-        if mx_frame and (hdr[5] if hdr[5] != 1 else 65536) != page_size:
-            raise SourceError(f"wal-index of {self.db_path} disagrees on the page size; retry")
-        (n_backfill,) = SHM_NBACKFILL.unpack_from(raw, 96)
+        mx_frame, salt, checksum, n_backfill = self._header(page_size)
         st = os.stat(self.db_path)
         fingerprint = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
                        "inode": st.st_ino, "page_count": page_count, "wal_salt": salt, "wal_frames": mx_frame,
-                       "wal_checksum": raw[24:32], "wal_backfill": n_backfill}
+                       "wal_checksum": checksum, "wal_backfill": n_backfill}
         mark = WalMark(salt, mx_frame, n_backfill >= mx_frame, page_count)
         tick = Tick(conn, mark, page_size, fingerprint)
-        held = self.held.mark if self.held else None
-        if held is None:
-            tick.reason = "first snapshot since watch started"
-        elif salt == held.salt and mx_frame >= held.mx_frame:
-            tick.changed = self._frames(salt, page_size, held.mx_frame, mx_frame)
-        elif salt != held.salt and held.mark0:
-            tick.changed = self._frames(salt, page_size, 0, mx_frame)  # restarted once past a mark-0 reader
+        after = None if self.held is None else self._since_held(salt)
+        if self.held is None:
+            tick.reason = FIRST_SNAPSHOT
+        elif after is not None and mx_frame >= after:
+            tick.changed = self._frames(salt, page_size, after, mx_frame)
         else:
             tick.reason = "the WAL was restarted behind the held reader"
         if tick.changed is None:
             tick.all_frames = self._all_frames(tick)
         return tick
+
+    def _write_lock(self, writer: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE`` on ``writer``.  An agent's FULL/RESTART/TRUNCATE checkpoint holds the
+        write lock while it waits for watch's reader: waiting for it, swap the reader (else both
+        wait until the agent's busy timeout)."""
+        writer.execute(f"PRAGMA busy_timeout = {max(1, int(SWAP_POLL_S * 1000))}")
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            try:
+                if self.held is not None and self.checkpointer_waiting() and self.in_the_way():
+                    self.swap()
+            except SourceError:
+                pass  # a wal-index caught mid-update: try again
+
+    def _header(self, page_size: int) -> tuple[int, bytes, bytes, int]:
+        """(mxFrame, salt, frame checksum, nBackfill) from the wal-index header."""
+        shm_path = Path(f"{self.db_path}-shm")
+        raw = os.pread(self._fd(shm_path), SHM_HEADER.size * 2 + SHM_NBACKFILL.size, 0)
+        if len(raw) < SHM_HEADER.size * 2 + SHM_NBACKFILL.size or raw[:48] != raw[48:96]:
+            raise SourceError(f"unexpected wal-index state in {shm_path}; retry")
+        hdr = SHM_HEADER.unpack_from(raw, 0)
+        mx_frame = hdr[6]
+        if mx_frame and (hdr[5] if hdr[5] != 1 else 65536) != page_size:
+            raise SourceError(f"wal-index of {self.db_path} disagrees on the page size; retry")
+        (n_backfill,) = SHM_NBACKFILL.unpack_from(raw, 96)
+        return mx_frame, raw[32:40], raw[24:32], n_backfill
+
+    def _since_held(self, salt: bytes) -> int | None:
+        """The last frame the held reader's state includes in generation ``salt`` (None: a gap)."""
+        held = self.held.mark
+        if salt == held.salt:
+            return held.mx_frame
+        return 0 if held.mark0 else None  # restarted once past a mark-0 reader
+
+    def checkpointer_waiting(self) -> bool:
+        """Another process holds SQLite's checkpoint lock on this database: a checkpoint is running
+        or waiting (for watch's reader, if it is a FULL, RESTART or TRUNCATE one)."""
+        fd = self._fds.get(f"{self.db_path}-shm")
+        if fd is None:
+            return False
+        probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, SHM_LOCK_BASE + WAL_CKPT_LOCK, 1, 0)
+        try:
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, probe)
+        except OSError:
+            return False
+        return _FLOCK.unpack(answer)[0] != fcntl.F_UNLCK
+
+    def in_the_way(self) -> bool:
+        """Whether a swap would let a checkpoint go further: frames past the held reader's, or a
+        held read mark above 0 that could now be 0."""
+        held = self.held
+        if held is None:
+            return False
+        mx_frame, salt, _, n_backfill = self._header(held.page_size)
+        if salt != held.mark.salt:
+            return mx_frame > 0  # a new generation past a mark-0 reader, which blocks its backfill
+        return mx_frame > held.mark.mx_frame or (not held.mark.mark0 and n_backfill >= mx_frame)
+
+    def wal_frames(self) -> int:
+        """Frames in the WAL now (its size in pages)."""
+        if self.held is None:
+            return 0
+        return self._header(self.held.page_size)[0]
+
+    def swap(self) -> bool:
+        """Read the pages committed since the held reader into ``pending`` and hold a new reader
+        at the current state instead (False: the state moved meanwhile, or nothing is held)."""
+        with self.lock:
+            held = self.held
+            if held is None:
+                return False
+            psize = held.page_size
+            mx_frame, salt, _, _ = self._header(psize)
+            after = self._since_held(salt)
+            if after is None:
+                return False  # a gap: the next tick reads everything
+            pages = {pgno: self.read_page(offset, psize)
+                     for pgno, offset in self._frames(salt, psize, after, mx_frame).items()}
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read transaction
+                page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+                again, salt2, _, n_backfill = self._header(psize)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise SourceError(f"cannot read SQLite database {self.db_path}: {exc}") from None
+            except BaseException:
+                conn.close()
+                raise
+            if (again, salt2) != (mx_frame, salt):
+                conn.close()  # a commit came in between: try again later
+                return False
+            self.pending.update(pages)
+            self.held = Tick(conn, WalMark(salt, mx_frame, n_backfill >= mx_frame, page_count), psize,
+                             held.fingerprint)
+            held.conn.close()
+            self.swaps += 1
+            return True
+
+    def checkpoint(self) -> bool:
+        """Checkpoint the WAL so that the agent's next commit restarts it (PASSIVE: never waits for
+        the agent's readers).  True if the held reader ends at read mark 0."""
+        with self.lock:
+            if self.held is None:
+                return False
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # up to the held reader
+                writer = self._connect()
+                try:
+                    self._write_lock(writer)  # no commit until the reader is at mark 0
+                    if not self.swap():
+                        return False
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # the frames since
+                    return self.swap() and self.held.mark.mark0
+                finally:
+                    writer.close()
+            except sqlite3.Error as exc:
+                raise SourceError(f"cannot checkpoint SQLite database {self.db_path}: {exc}") from None
+            finally:
+                conn.close()
 
     def _all_frames(self, tick: Tick) -> dict[int, int]:
         """Every page's newest frame in ``tick``'s snapshot.  Under the write lock, or later: while
@@ -193,8 +348,9 @@ class Follower:
                          tick.all_frames, "wal", tick.fingerprint)
 
     def advance(self, tick: Tick) -> None:
-        """``tick``'s snapshot is stored: hold its reader, end the previous one."""
+        """``tick``'s snapshot is stored (with ``pending``): hold its reader, end the previous one."""
         previous, self.held = self.held, tick
+        self.pending = {}
         if previous is not None:
             previous.conn.close()
 

@@ -162,3 +162,78 @@ def test_row_changed_only_in_an_overflow_page_beside_other_changes(tmp_path, rep
         got = {t: c.as_dict(False) for t, c in result.tables.items()}
         assert got == sql_diff(dbs[i], dbs[j]), (i, j)
         assert result.read["fallback_full"]  # that page belongs to no row that was decoded
+
+
+def test_summaries_from_part_of_an_overflow_chain_equal_the_whole_rows(tmp_path):
+    """A shown row's summary reads its chain only as far as the summary needs: equal, for
+    every row, to ``summarize`` of the whole row -- blank or short texts before a long one,
+    multi-byte characters and runs of whitespace across page boundaries, texts just around
+    the cut, a summary column that is not text."""
+    from blake3 import blake3
+
+    from snapstore.lifecycle.diff.model import summarize
+    from snapstore.lifecycle.diff.sqlite_btree import Geometry, btree_pages, decode_record, full_payload, leaf_cells
+    from snapstore.lifecycle.diff.sqlite_diff import _Schema, _Side, live_side
+
+    db = tmp_path / "agent.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA page_size = 1024")
+    conn.execute("CREATE TABLE episodic_memory (id INTEGER PRIMARY KEY, pad BLOB, summary, details TEXT, content TEXT)")
+    word = "é€𝄞 word "  # 2-, 3- and 4-byte characters
+    texts = ["", " " * 5000, "\n\t " * 3000 + "late start " * 40, "x" * 99, "y" * 100, "z" * 101,
+             "a " * 49 + "b", "a " * 50 + "bc", word * 2000, " " * 1017 + word * 300, "€" * 700 + " tail",
+             "x" * 100 + " " * 2000, "x" * 100 + " " * 2000 + "y", "short", None, 12345, b"bytes" * 400]
+    rows = []
+    for i, s in enumerate(texts):
+        for j, pad in enumerate((0, 700, 3000)):
+            rows.append((i * 10 + j, b"p" * pad, s, texts[(i + 3) % len(texts)] if isinstance(s, str) else None,
+                         "content " * (50 + i * 37)))
+    conn.executemany("INSERT INTO episodic_memory VALUES (?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    with live_side(db, lambda page: blake3(page).digest()) as pages:
+        geo = Geometry.from_page1(pages.get(1))
+        table = _Schema(pages, geo).tables["episodic_memory"]
+        checked = partial = 0
+        for leaf in btree_pages(table["root"], pages.node)[1]:
+            for cell in leaf_cells(pages.get(leaf), leaf, geo):
+                whole = summarize(table["columns"], decode_record(full_payload(cell, geo, pages.get, []), 1))
+                side = _Side(pages, geo)
+                assert side.summary(table["columns"], cell)() == whole, cell.rowid
+                checked += 1
+                partial += bool(cell.head) and len(side.overflow) < -(-(cell.total - len(cell.local)) // (1024 - 4))
+    assert checked == len(rows) and partial > 10
+
+
+def test_btree_pages_parsed_by_one_diff_are_not_read_by_the_next(tmp_path, monkeypatch):
+    """The b-tree pages a diff parsed (and the tables' declared keys) are kept in the local
+    cache: the next diff reads fewer pages and finds the same; a damaged cache file is
+    ignored and rewritten."""
+    from snapstore.lifecycle.diff.sqlite_diff import diff_sqlite, snapshot_sides
+    from snapstore.manifest import resolve_snapshot
+
+    monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(tmp_path / "cache"))
+    agent, repo_path = backed_up_agent(tmp_path, scale=0.3, seed=11)
+    mutate_agent(agent.directory, 0.05, seed=12)
+    ok(run_cli("backup", "--config", agent.config_path, repo=repo_path))
+
+    snaps = json.loads(ok(run_cli("snapshots", "--json", repo=repo_path)).stdout)
+
+    def run():
+        repo = Repository.open(repo_path)
+        with repo.lock():
+            a, b = (resolve_snapshot(repo, s["id"]) for s in snaps)
+            with snapshot_sides(repo, a, b) as (side_a, side_b, positions):
+                result = diff_sqlite(side_a, side_b, 3, positions)
+        return {t: c.as_dict(True) for t, c in result.tables.items()}, side_a.reads + side_b.reads
+
+    first, reads = run()
+    [cache_file] = (tmp_path / "cache" / "btree").iterdir()
+    second, fewer = run()
+    assert second == first and sum(c["added"] + c["changed"] for c in first.values())
+    assert fewer < reads - 20
+    data = bytearray(cache_file.read_bytes())
+    data[-1] ^= 1
+    cache_file.write_bytes(bytes(data))
+    assert run() == (first, reads)  # damaged: parsed afresh ...
+    assert run() == (first, fewer)  # ... and rewritten

@@ -77,7 +77,19 @@ def children(page: bytes, pgno: int) -> list[int]:
     return kids
 
 
-def btree_pages(root: int, get: PageGetter) -> tuple[list[int], "array.array[int]"]:
+Node = Callable[[int], tuple[int, list[int]]]  # 1-based page number -> (page type, children: [] for a leaf)
+
+
+def node_reader(get: PageGetter) -> Node:
+    """A b-tree page's type and, for an interior page, its children."""
+    def node(pgno: int) -> tuple[int, list[int]]:
+        page = get(pgno)
+        kind = page[_header_offset(pgno)]
+        return kind, children(page, pgno) if kind in (INTERIOR_TABLE, INTERIOR_INDEX) else []
+    return node
+
+
+def btree_pages(root: int, node: Node) -> tuple[list[int], "array.array[int]"]:
     """(interior pages, leaf pages) of the b-tree rooted at ``root``, leaves in key order (as
     4-byte numbers: a diff keeps every table's, a list would take 36 bytes a page).
 
@@ -86,16 +98,15 @@ def btree_pages(root: int, get: PageGetter) -> tuple[list[int], "array.array[int
     interior: list[int] = []
     level = [root]
     while True:
-        if get(level[0])[_header_offset(level[0])] in (LEAF_TABLE, LEAF_INDEX):
+        if node(level[0])[0] in (LEAF_TABLE, LEAF_INDEX):
             return interior, array.array("I", level)
         below = []
         for pgno in level:
-            page = get(pgno)
-            kind = page[_header_offset(pgno)]
+            kind, kids = node(pgno)
             if kind not in (INTERIOR_TABLE, INTERIOR_INDEX):
                 raise IntegrityError(f"page {pgno} is not an interior b-tree page (type {kind})")
             interior.append(pgno)
-            below.extend(children(page, pgno))
+            below.extend(kids)
         if len(interior) > 1 << 31 or not below:
             raise IntegrityError(f"b-tree at page {root} is malformed")
         level = below
@@ -140,16 +151,19 @@ def overflow_cells(page: bytes, pgno: int, geo: Geometry) -> Iterator[Cell]:
         yield Cell(0, total, bytes(page[pos:pos + local]), _U32.unpack_from(page, pos + local)[0])
 
 
-def full_payload(cell: Cell, geo: Geometry, get: PageGetter, overflow_seen: list[int]) -> bytes:
-    """The cell's whole payload, its overflow chain followed (page numbers added to ``overflow_seen``)."""
+def full_payload(cell: Cell, geo: Geometry, get: PageGetter, overflow_seen: list[int],
+                 upto: int | None = None) -> bytes:
+    """The cell's whole payload, its overflow chain followed (page numbers added to
+    ``overflow_seen``); with ``upto``, only until at least that many bytes are known."""
     if not cell.head:
         return cell.local
     payload = bytearray(cell.local)
+    want = cell.total if upto is None else min(upto, cell.total)
     nxt = cell.head
-    while nxt and len(payload) < cell.total:
+    while nxt and len(payload) < want:
         overflow_seen.append(nxt)
         page = get(nxt)
-        nxt = struct.unpack(">I", page[:4])[0]
+        nxt = _U32.unpack_from(page)[0]
         payload += page[4:4 + min(geo.usable - 4, cell.total - len(payload))]
     return bytes(payload)
 

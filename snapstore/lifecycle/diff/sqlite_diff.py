@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import bisect
 import functools
-import sqlite3
+import os
+import struct
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,25 +32,115 @@ from ...chunklist import IdList, diff_positions, load_list, load_pair
 from ...errors import UnsupportedFormat
 from ...manifest import Snapshot
 from ...repository import Repository
-from .model import DiffResult, TableChanges, summarize
+from .model import SUMMARY_CHARS, SUMMARY_COLUMNS, DiffResult, TableChanges, summarize
 from .sqlite_btree import (INTERIOR_INDEX, LEAF_INDEX, Cell, Geometry, btree_pages, decode_record, freelist_pages,
-                           full_payload, leaf_cells, overflow_cells)
+                           full_payload, leaf_cells, node_reader, overflow_cells, varint)
 
 DB_PATH = "database/sqlite.db"
+
+
+class NodeCache:
+    """B-tree pages parsed -- (page type, children) -- by chunk id: shared by both sides of a
+    diff, and kept in the local cache for the next one (``path``).  A user who diffs daily
+    diffs today against yesterday: the ~250 interior pages of a 1 GB database that the older
+    side needs were parsed by yesterday's diff, and each would cost a payload decompressed.
+    Keyed by content (a chunk id), an entry is never stale; the file holds what the last
+    diff used, checked by its BLAKE3, and is rewritten (no fsync: a cache) only when that
+    diff parsed a page it did not hold.  It also keeps the tables' columns and keys as
+    SQLite read them from the CREATE statements (``_declared``), keyed by those statements.  Unencrypted repositories only: an encrypted one
+    keeps even the shape of its databases out of the local cache."""
+
+    MAGIC = b"snapstore-diff-cache-1\n"
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        stored = self._load() if path is not None else {}
+        self.stored: dict[bytes, bytes] = stored.get("nodes") or {}
+        self.schemas: dict[bytes, list] = stored.get("schemas") or {}
+        self.used: dict[bytes, tuple[int, list[int]]] = {}
+        self.used_schemas: dict[bytes, list] = {}
+        self.fresh = 0
+
+    def _load(self) -> dict:
+        import blake3
+        import msgpack
+
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        head, digest, body = data[:len(self.MAGIC)], data[len(self.MAGIC):len(self.MAGIC) + 32], \
+            data[len(self.MAGIC) + 32:]
+        if head != self.MAGIC or blake3.blake3(body).digest() != digest:
+            return {}  # damaged or another format: parsed afresh, rewritten
+        try:
+            stored = msgpack.unpackb(body)
+        except ValueError:
+            return {}
+        return stored if isinstance(stored, dict) and all(isinstance(stored.get(k, {}), dict)
+                                                          for k in ("nodes", "schemas")) else {}
+
+    def declared(self, tables: tuple[tuple[str, str], ...]) -> dict:
+        """``_declared(tables)``, from the file when a diff asked it before."""
+        import blake3
+        import msgpack
+
+        key = blake3.blake3(msgpack.packb(tables)).digest()
+        rows = self.schemas.get(key)
+        try:
+            out = {name: (tuple(columns), None if pk is None else tuple(pk)) for name, columns, pk in rows}
+        except (TypeError, ValueError):  # not there (or not in this shape)
+            out = _declared(tables)
+            rows = [[name, list(columns), None if pk is None else list(pk)] for name, (columns, pk) in out.items()]
+            self.fresh += 1
+        self.used_schemas[key] = rows
+        return out
+
+    def get(self, key: bytes) -> tuple[int, list[int]] | None:
+        got = self.used.get(key)
+        if got is None:
+            raw = self.stored.get(key)
+            if isinstance(raw, bytes) and raw and len(raw) % 4 == 1:
+                got = self.used[key] = (raw[0], list(struct.unpack(f">{len(raw) // 4}I", raw[1:])))
+        return got
+
+    def put(self, key: bytes, node: tuple[int, list[int]]) -> None:
+        self.used[key] = node
+        self.fresh += 1
+
+    def save(self) -> None:
+        if self.path is None or not self.fresh:
+            return
+        import blake3
+        import msgpack
+
+        body = msgpack.packb({"nodes": {key: bytes([kind]) + struct.pack(f">{len(kids)}I", *kids)
+                                        for key, (kind, kids) in self.used.items()},
+                              "schemas": self.used_schemas})
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(self.MAGIC + blake3.blake3(body).digest() + body)
+            os.replace(tmp, self.path)
+        except OSError:  # a cache that cannot be written costs the next diff time, nothing else
+            tmp.unlink(missing_ok=True)
 
 
 class PageSide:
     """One side of the diff: page chunk ids and a page reader (given the page number and its
     chunk id) with a small cache, keyed by chunk id: two snapshots' sides share theirs (an
-    unchanged page is usually read once)."""
+    unchanged page is usually read once), and share the b-tree pages they parsed (``node``:
+    the interior pages both sides hold are read once, for the first side's walk)."""
 
     CACHE = 256  # pages: 4096 saved 77 of ~4000 reads but cost 15 MiB of fresh memory (page faults)
 
     def __init__(self, ids: IdList, read: Callable[[int, bytes], bytes],
-                 cache: "OrderedDict[bytes, bytes] | None" = None):
+                 cache: "OrderedDict[bytes, bytes] | None" = None, nodes: NodeCache | None = None):
         self.ids, self._read = ids, read
         self.page_count = ids.count
         self._cache: OrderedDict[bytes, bytes] = OrderedDict() if cache is None else cache
+        self.nodes = NodeCache() if nodes is None else nodes
+        self._node = node_reader(self.get)
         self.reads = 0
 
     def get(self, pgno: int) -> bytes:
@@ -62,6 +153,16 @@ class PageSide:
             if len(self._cache) > self.CACHE:
                 self._cache.popitem(last=False)
         return page
+
+    def node(self, pgno: int) -> tuple[int, list[int]]:
+        """The b-tree page's type and children (``sqlite_btree.node_reader``), parsed once per
+        chunk id (page 1's header moves its b-tree header: it is keyed apart)."""
+        key = self.ids.id(pgno - 1) + (b"1" if pgno == 1 else b"")
+        got = self.nodes.get(key)
+        if got is None:
+            got = self._node(pgno)
+            self.nodes.put(key, got)
+        return got
 
 
 KEEP_FRAMES = 16  # decompressed payloads kept (16 pages each, 1 MiB): an overflow chain's pages share a few; more
@@ -81,8 +182,8 @@ def _snapshot_reader(repo: Repository):
     return repo.reader(repo.lookup(), keep_frames=KEEP_FRAMES)
 
 
-def _side(ids: IdList, reader, cache: OrderedDict | None = None) -> PageSide:
-    return PageSide(ids, lambda pgno, chunk: reader.read(chunk), cache)
+def _side(ids: IdList, reader, cache: OrderedDict | None = None, nodes: NodeCache | None = None) -> PageSide:
+    return PageSide(ids, lambda pgno, chunk: reader.read(chunk), cache, nodes)
 
 
 @contextmanager
@@ -92,7 +193,10 @@ def snapshot_sides(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[tuple
     with _snapshot_reader(repo) as reader:
         ids_a, ids_b, differing = load_pair(ref_a, ref_b, reader)
         shared: OrderedDict[bytes, bytes] = OrderedDict()
-        yield _side(ids_a, reader, shared), _side(ids_b, reader, shared), differing
+        cached = repo.lookup_cache is not None and not repo.cipher.encrypted
+        nodes = NodeCache(repo.lookup_cache.parent.parent / "btree" / f"{repo.config.repo_id}" if cached else None)
+        yield _side(ids_a, reader, shared, nodes), _side(ids_b, reader, shared, nodes), differing
+        nodes.save()
 
 
 @contextmanager
@@ -121,7 +225,7 @@ class _Schema:
     def __init__(self, side: PageSide, geo: Geometry):
         rows = []
         self.overflow: list[int] = []  # sqlite_master's own overflow pages (long CREATE statements)
-        for leaf in btree_pages(1, side.get)[1]:
+        for leaf in btree_pages(1, side.node)[1]:
             for cell in leaf_cells(side.get(leaf), leaf, geo):
                 rows.append(decode_record(full_payload(cell, geo, side.get, self.overflow), geo.text_encoding))
         self.btrees = [1] + [r[3] for r in rows if isinstance(r[3], int) and r[3] > 0]
@@ -129,9 +233,9 @@ class _Schema:
         self.tables: dict[str, dict] = {}
         tables = [(name, root, sql) for kind, name, _, root, sql in (r[:5] for r in rows)
                   if kind == "table" and root and not name.startswith("sqlite_") and sql is not None]
-        declared = _declared(tuple((name, sql) for name, _, sql in tables))
+        declared = side.nodes.declared(tuple((name, sql) for name, _, sql in tables))
         for name, root, _ in tables:
-            if side.get(root)[100 if root == 1 else 0] in (INTERIOR_INDEX, LEAF_INDEX):
+            if side.node(root)[0] in (INTERIOR_INDEX, LEAF_INDEX):
                 continue  # WITHOUT ROWID (FTS5's own bookkeeping): an index b-tree, not rows
             columns, key = declared[name]
             shadow = any(name.startswith(v + "_") for v in virtual)
@@ -143,6 +247,8 @@ class _Schema:
 def _declared(tables: tuple[tuple[str, str], ...]) -> dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]]:
     """name -> (columns, key column indexes: () for a rowid alias, None for no key), from the
     CREATE statements as SQLite itself reads them."""
+    import sqlite3  # only when no diff asked before (NodeCache)
+
     out = {}
     mem = sqlite3.connect(":memory:")
     try:
@@ -159,13 +265,17 @@ def _declared(tables: tuple[tuple[str, str], ...]) -> dict[str, tuple[tuple[str,
 
 
 class _Side:
-    """One side's geometry and the overflow pages read so far (every chain read is recorded)."""
+    """One side's geometry and the overflow pages read so far (every chain read is recorded,
+    and the chains read whole: a walk need not read them again)."""
 
     def __init__(self, pages: PageSide, geo: Geometry):
         self.pages, self.geo = pages, geo
         self.overflow: list[int] = []
+        self.chains_read: set[int] = set()  # first overflow pages of the chains read to their end
 
     def payload(self, cell: Cell) -> bytes:
+        if cell.head:
+            self.chains_read.add(cell.head)
         return full_payload(cell, self.geo, self.pages.get, self.overflow)
 
     def key_values(self, cell: Cell, limit: int) -> list:
@@ -173,8 +283,60 @@ class _Side:
         return decode_record(cell.local, self.geo.text_encoding, limit)
 
     def summary(self, columns: list[str], cell: Cell) -> Callable[[], str]:
-        """The row's summary, its overflow chain read only when the row is shown."""
-        return lambda: summarize(columns, decode_record(self.payload(cell), self.geo.text_encoding))
+        """The row's summary, its overflow chain read only when the row is shown (and then
+        only as far as the summary needs, ``_prefix_summary``)."""
+        def make() -> str:
+            if cell.head:
+                line = _prefix_summary(self, columns, cell)
+                if line is not None:
+                    return line
+            return summarize(columns, decode_record(self.payload(cell), self.geo.text_encoding))
+        return make
+
+
+def _prefix_summary(side: _Side, columns: list[str], cell: Cell) -> str | None:
+    """``summarize`` of a row whose payload spills onto overflow pages, from as little of its
+    chain as decides it: a row's summary is its first long text column cut to SUMMARY_CHARS,
+    and a message of 40 KB needs only the pages up to its first hundred characters (a text
+    that may be blank is read further, 4 times more each time).  None for UTF-16 text or a
+    record header that does not fit on the leaf: the caller reads the whole row."""
+    local = cell.local
+    if side.geo.text_encoding != 1:
+        return None
+    header_len, pos = varint(local, 0)
+    if header_len > len(local):
+        return None
+    where: dict[str, tuple[int, int, int]] = {}  # column -> (serial type, start, length)
+    body = header_len
+    for name in columns:
+        if pos >= header_len:
+            break
+        t, pos = varint(local, pos)
+        if t in (10, 11):
+            return None  # reserved: decode_record reports it
+        n = (0, 1, 2, 3, 4, 6, 8, 8, 0, 0)[t] if t < 10 else (t - 12) // 2
+        where[name] = (t, body, n)
+        body += n
+    for name in SUMMARY_COLUMNS:
+        t, start, n = where.get(name, (0, 0, 0))
+        if t < 13 or t % 2 == 0:  # not text (or empty text): summarize would pass it over too
+            continue
+        step = 1024
+        while True:
+            need = start + min(n, step)
+            raw = full_payload(cell, side.geo, side.pages.get, side.overflow, need)[start:need]
+            if len(raw) >= n:  # the whole value is read: decide as summarize does
+                text = " ".join(raw.decode("utf-8", "replace").split())
+                if not text:
+                    break  # blank: the next column
+                return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS - 1] + "…"
+            # A prefix: its last character may be a cut multi-byte sequence (the last four are
+            # dropped, to be safe); what is left, normalised, starts the value's normalised text.
+            line = " ".join(raw.decode("utf-8", "replace")[:-4].split())
+            if len(line) > SUMMARY_CHARS:
+                return line[:SUMMARY_CHARS - 1] + "…"
+            step *= 4
+    return None
 
 
 def _cells(side: _Side, table: dict, leaves: list[int]) -> dict:
@@ -217,7 +379,7 @@ def diff_sqlite(a: PageSide, b: PageSide, rows: int = 3, positions: list[int] | 
         seen = differing.intersection({1, *schema.overflow} | freelist_pages(side.get(1), side.get))
         per_table = {}
         for root in schema.btrees:
-            interior, leaf_pages = btree_pages(root, side.get)
+            interior, leaf_pages = btree_pages(root, side.node)
             seen |= differing.intersection(interior)
             seen |= differing.intersection(leaf_pages)
             per_table[root] = leaf_pages
@@ -234,19 +396,21 @@ def _chain_pages(side: "_Side", cell: Cell) -> int:
     return -(-(cell.total - len(cell.local)) // (side.geo.usable - 4))
 
 
-def _walk_chains(walks: list[tuple["_Side", Cell]], left: set[int]) -> set[int]:
+def _walk_chains(walks: list[tuple["_Side", Cell]], left: set[int], walked: set[int], likely_only: bool = False
+                 ) -> set[int]:
     """Read overflow chains until the pages in ``left`` are all explained (or every chain is read).
 
     Most unexplained pages are found in few chains: first those starting on such a page,
     then those that would reach one if their pages were allocated one after another
-    (as SQLite usually does), and only then the rest."""
+    (as SQLite usually does), and only then (unless ``likely_only``) the rest.  A chain
+    read whole already (a changed row's, compared) is not read again: its pages are known.
+    ``walked``: the indexes into ``walks`` done so far."""
     def reaches_left(side: "_Side", cell: Cell, pages: list[int]) -> bool:
         i = bisect.bisect_right(pages, cell.head)
         return i < len(pages) and pages[i] < cell.head + _chain_pages(side, cell)
 
     tiers = (lambda side, cell, pages: cell.head in left, reaches_left, lambda side, cell, pages: True)
-    walked: set[int] = set()
-    for wanted in tiers:
+    for wanted in tiers[:2] if likely_only else tiers:
         pages = sorted(left)
         for n, (side, cell) in enumerate(walks):
             if not left:
@@ -254,6 +418,8 @@ def _walk_chains(walks: list[tuple["_Side", Cell]], left: set[int]) -> set[int]:
             if n in walked or not cell.head or not wanted(side, cell, pages):
                 continue
             walked.add(n)
+            if cell.head in side.chains_read:
+                continue
             before = len(side.overflow)
             side.payload(cell)
             left = left.difference(side.overflow[before:])
@@ -275,11 +441,13 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
         la = leaves[id(a)][ta["root"]] if ta else []
         lb = leaves[id(b)][tb["root"]] if tb else []
         if differing is None or not ta or not tb or ta["columns"] != tb["columns"] or ta["key"] != tb["key"]:
-            shared: set[int] = set()
+            only_a, only_b = list(la), list(lb)
+        elif la == lb:  # the same leaves (most tables, on a day of use): only the differing ones
+            only_a = only_b = [p for p in la if p in differing]
         else:
             shared = set(la) & set(lb) - differing
-        only_a = [p for p in la if p not in shared]
-        only_b = [p for p in lb if p not in shared]
+            only_a = [p for p in la if p not in shared]
+            only_b = [p for p in lb if p not in shared]
         decoded += len(only_a) + len(only_b)
         if (ta or tb)["shadow"]:  # FTS bookkeeping: not reported
             shadow_leaves += [(sa, leaf) for leaf in only_a] + [(sb, leaf) for leaf in only_b]
@@ -316,11 +484,15 @@ def _diff_tables(a, b, geo_a, geo_b, schema_a, schema_b, leaves, differing, limi
             return left
 
         left = unexplained()
-        if left:
-            walks += [(side, cell) for side, leaf in shadow_leaves
-                      for cell in overflow_cells(side.pages.get(leaf), leaf, side.geo)]
         walks.sort(key=lambda walk: (walk[0] is sa, walk[1].head))  # B first, in page order: near pages share payloads
-        left = _walk_chains(walks, left)
+        walked: set[int] = set()
+        # The FTS leaves are read for their chains only if the rows' likely chains leave pages unexplained.
+        left = _walk_chains(walks, left, walked, likely_only=bool(shadow_leaves))
+        if left and shadow_leaves:
+            shadow = [(side, cell) for side, leaf in shadow_leaves
+                      for cell in overflow_cells(side.pages.get(leaf), leaf, side.geo)]
+            walks += sorted(shadow, key=lambda walk: (walk[0] is sa, walk[1].head))
+            left = _walk_chains(walks, left, walked)
         if left and deferred:
             for changes, columns, key, old, cell in deferred:
                 if sa.payload(old) != sb.payload(cell):
