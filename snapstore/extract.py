@@ -28,24 +28,26 @@ def _checked_ids(reader, entry: FileEntry) -> bytes:
 PIECE_BYTES = 16 * 1024 * 1024  # dump and in-process readers take a file in pieces of about this size
 
 
-def iter_file_pieces(repo: Repository, entry: FileEntry) -> Iterator[memoryview]:
+def iter_file_pieces(repo: Repository, entry: FileEntry, payloads: dict | None = None) -> Iterator[memoryview]:
     """The file's bytes in order, in pieces of about ``PIECE_BYTES`` (a larger chunk is a piece
     alone), every chunk hash-checked.  Each piece is read as a restore task is (``read_into``:
     on S3, pack ranges sorted and fetched in parallel) into one buffer reused for the next, so
-    memory does not grow with the file; a piece is valid until the next is taken."""
+    memory does not grow with the file; a piece is valid until the next is taken.  ``payloads``
+    collects the repository payloads read, (pack, offset) -> stored bytes."""
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
-        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids))
+        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids), payloads)
 
 
-def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]]) -> Iterator[memoryview]:
+def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]],
+                 payloads: dict | None = None) -> Iterator[memoryview]:
     count = len(ids) // 32
     buf = bytearray()
     for lo, hi, size in bounds:
         if len(buf) < size:
             buf = bytearray(size)
         piece = memoryview(buf)[:size]
-        if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
+        if reader.read_into(piece, ids[lo * 32:hi * 32], payloads) != size:
             raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
         yield piece
 
@@ -76,16 +78,17 @@ def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes,
     return bounds
 
 
-def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
+def iter_file_chunks(repo: Repository, entry: FileEntry, payloads: dict | None = None) -> Iterator[bytes]:
     """The file's bytes in order, in blocks a caller may keep.  Locally, run by run in ~1 MiB
     blocks (``iter_plain``: one copy); remotely, in pieces read as a restore reads them
-    (parallel ranged GETs), since there a request costs far more than a copy."""
+    (parallel ranged GETs), since there a request costs far more than a copy.  ``payloads``
+    collects the repository payloads read, (pack, offset) -> stored bytes."""
     if repo.storage.is_local:
         with repo.reader() as reader:
             ids = _checked_ids(reader, entry)
-            yield from reader.iter_plain(ids)
+            yield from reader.iter_plain(ids, payloads=payloads)
         return
-    for piece in iter_file_pieces(repo, entry):
+    for piece in iter_file_pieces(repo, entry, payloads):
         yield bytes(piece)
 
 

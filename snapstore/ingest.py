@@ -26,6 +26,7 @@ from pyfastcdc import FastCDC
 
 from .crypto.cipher import PAYLOAD, PLAIN, Cipher
 from .repository import BLOB_DATA, BlobWriter
+from .repository.index import Index
 from .repository.pack import CODEC_RAW, CODEC_ZSTD
 from .sources.sqlite import PageImage
 from .workers import start_pool
@@ -33,7 +34,7 @@ from .workers import start_pool
 PAGES_PER_TASK = 8192  # 32 MiB of 4 KiB pages per worker task
 Progress = Callable[[int], None]
 
-_worker_known: "set[bytes] | object" = ()
+_worker_known: "Index | None" = None
 _worker_level = 3
 _worker_cipher: Cipher = PLAIN
 
@@ -47,11 +48,13 @@ class IngestResult:
 
 
 GROUP_PAGES = 16  # new pages compressed together: ~10% smaller than one by one
+LOOKUP_PAGES = 1024  # pages whose ids go to the index in one vectorised lookup
 ScanResult = tuple[bytes, list[tuple[int, bytes, list[tuple[bytes, int]]]]]
 
 
 def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
-    """Worker: hash pages; compress the ones the index does not know, in groups."""
+    """Worker: hash pages; compress the ones the index does not know (looked up
+    ``LOOKUP_PAGES`` at a time), in groups."""
     image, first, count = task
     psize = image.page_size
     compress = zstandard.ZstdCompressor(level=_worker_level).compress
@@ -72,16 +75,32 @@ def _scan_range(task: tuple[PageImage, int, int]) -> ScanResult:
         group.clear()
         members.clear()
 
-    for page in image.pages(first, count):
-        chunk_id = blob_id(page)
-        ids += chunk_id
-        if chunk_id in known or chunk_id in seen:
-            continue
-        seen.add(chunk_id)
-        group.append(bytes(page))
-        members.append((chunk_id, psize))
-        if len(group) == GROUP_PAGES:
-            flush()
+    def scan(batch: list) -> None:
+        """Hash a batch of pages, look their ids up at once, group the new ones."""
+        hashes = [blob_id(page) for page in batch]
+        packed = b"".join(hashes)
+        ids.extend(packed)
+        unknown = known.missing_mask(packed).tolist() if known else [True] * len(batch)
+        for n, page in enumerate(batch):
+            if not unknown[n]:
+                continue
+            chunk_id = hashes[n]
+            if chunk_id in seen:
+                continue
+            seen.add(chunk_id)
+            group.append(bytes(page))
+            members.append((chunk_id, psize))
+            if len(group) == GROUP_PAGES:
+                flush()
+
+    batch: list = []
+    for page in image.pages(first, count):  # views into the map: used before the pass ends
+        batch.append(page)
+        if len(batch) == LOOKUP_PAGES:
+            scan(batch)
+            batch.clear()
+    if batch:
+        scan(batch)
     if group:
         flush()
     return bytes(ids), payloads
@@ -111,7 +130,7 @@ def ingest_pages(image: PageImage, writer: BlobWriter, progress: Progress | None
     # Always in forked workers, even just one: this process holds the source's SQLite
     # locks, which opening and closing the file here would silently drop.
     ctx = multiprocessing.get_context("fork")
-    with start_pool(ctx, workers, _init_worker, (writer.index.ids(), level, writer.repo.cipher)) as pool:
+    with start_pool(ctx, workers, _init_worker, (writer.index, level, writer.repo.cipher)) as pool:
         for result in pool.imap(_scan_range, tasks):
             store(result)
     return IngestResult(bytes(ids), image.size)

@@ -89,8 +89,7 @@ def repository_stats(repo: Repository) -> RepositoryStats:
         stats.logical_bytes = sum(s.logical_bytes for s in stats.snapshots)
         index = repo.index
         payloads: dict[tuple[bytes, int], int] = {}
-        for blob_id in index.ids():
-            loc = index.get(blob_id)
+        for _blob_id, loc in index.items():
             stats.unique_bytes += loc.plain_length
             payloads[(loc.pack_id, loc.offset)] = loc.stored_length
         stats.chunks = len(index)

@@ -123,6 +123,10 @@ class SortedLookup:
     def __contains__(self, blob_id: bytes) -> bool:
         return self.get(blob_id) is not None
 
+    def locations(self, packed: bytes) -> list[Location | None]:
+        """``get`` of each id of a packed id list (``Index.locations``' interface)."""
+        return [self.get(packed[i:i + 32]) for i in range(0, len(packed), 32)]
+
     def tree_pack_ids(self) -> list[bytes]:
         return [pack_id for ft in self._files for pack_id, records in ft.packs if records and records[32] == BLOB_TREE]
 

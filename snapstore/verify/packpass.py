@@ -172,7 +172,7 @@ def apply_outcome(view: RepoView, log: DamageLog, report: VerifyReport, task: Pa
     for blob_id, btype, kind in out.bad:
         cause = log.cause(kind, pack=pid, blob_type=blob_type_name(btype))
         cause.blobs.add(blob_id.hex())
-        if view.blobs.get(blob_id) == pid:
+        if view.pack_of(blob_id) == pid:
             view.bad[blob_id] = cause
             changed += 1
     return changed

@@ -5,26 +5,22 @@ corrupt index file must become a line in the damage report, not abort the run:
 the other files are still loaded and chunks listed only in the bad one show up
 as missing.  The pack objects are listed once (with their sizes); from that, blobs that cannot be
 read at all (pack missing, pack of the wrong size, entry outside its pack) get a
-cause in ``bad`` before any snapshot is looked at, so judging a chunk is two
-dict lookups.
+cause in ``bad`` before any snapshot is looked at, so judging a chunk is an
+index lookup (vectorised per id list) and, only if some blobs are bad, a dict lookup.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter
 
 from ..crypto.keys import list_keys
 from ..errors import IntegrityError
 from ..repository import Repository
-from ..repository.index import decode_index_file, index_file_ids, prefer_present
+from ..repository.index import Index, decode_index_file, index_file_ids, prefer_present
 from ..repository.pack import BLOB_RECORD, BLOB_TREE, PACK_MAGIC, TAIL, pack_id_of, pack_name
 from ..storage import ObjectNotFound, StorageError
 from .report import Damage, DamageLog, VerifyReport
 
 BlobLoc = tuple  # (pack id, type, codec, payload offset, stored length, plain length, inner offset)
-_ID_ONLY = struct.Struct(f"32s{BLOB_RECORD.size - 32}x")  # the blob id of a record, skipping the rest
 
 
 def blob_type_name(code: int) -> str:
@@ -34,24 +30,20 @@ def blob_type_name(code: int) -> str:
 @dataclass
 class RepoView:
     repo: Repository
-    blobs: dict[bytes, bytes] = field(default_factory=dict)  # blob id -> pack id; first listing wins, as in Index
+    index: Index = field(default_factory=Index)  # the repository's index, loaded from the readable files
     pack_records: dict[bytes, bytes] = field(default_factory=dict)  # first listing of each pack
     pack_sizes: dict[bytes, int] = field(default_factory=dict)  # size the index records
     disk_packs: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # pack objects found: name, size
     resized: set[bytes] = field(default_factory=set)  # packs whose size differs from the index's
     bad: dict[bytes, Damage] = field(default_factory=dict)  # blob id -> why it cannot be read
-    _records_of: dict[bytes, dict[bytes, tuple]] = field(default_factory=dict)
 
     def location(self, blob_id: bytes) -> BlobLoc | None:
-        """Where the index puts a blob; the records of a pack are unpacked the first time one is asked for."""
-        pack_id = self.blobs.get(blob_id)
-        if pack_id is None:
-            return None
-        table = self._records_of.get(pack_id)
-        if table is None:
-            table = self._records_of[pack_id] = {
-                rec[0]: rec for rec in BLOB_RECORD.iter_unpack(self.pack_records[pack_id])}
-        return (pack_id, *table[blob_id][1:])
+        """Where the index puts a blob (a ``Location``: pack id first)."""
+        return self.index.get(blob_id)
+
+    def pack_of(self, blob_id: bytes) -> bytes | None:
+        loc = self.index.get(blob_id)
+        return None if loc is None else loc.pack_id
 
     def pack_name(self, pack_id: bytes) -> str:
         found = self.disk_packs.get(pack_id)
@@ -76,12 +68,12 @@ def _load_index_files(view: RepoView, log: DamageLog, report: VerifyReport) -> N
                       if "hash mismatch" in str(exc) else f"unreadable ({exc})")
             log.cause("index-corrupt", index_file=file_id, detail=detail)
     # the first listing of a blob wins, as in Index, listings in existing packs first (a blob stored
-    # again after its pack was lost is read from the new copy): add them last to first, each
-    # overriding the later ones
-    for pack_id, size, records in reversed(prefer_present(listed, set(view.disk_packs))):
+    # again after its pack was lost is read from the new copy)
+    listed = prefer_present(listed, set(view.disk_packs))
+    for pack_id, size, records in reversed(listed):  # each pack's first listing overrides the later ones
         view.pack_records[pack_id] = records
         view.pack_sizes[pack_id] = size
-        view.blobs.update(zip(map(itemgetter(0), _ID_ONLY.iter_unpack(records)), repeat(pack_id)))
+    view.index.add_packs(listed)
     view.repo.cache_tree_packs([pid for pid, recs in view.pack_records.items() if recs and recs[32] == BLOB_TREE],
                                file_ids)
 
@@ -120,7 +112,7 @@ def _judge_packs(view: RepoView, log: DamageLog) -> None:
         if pack_cause is None and _inside(records, recorded):
             continue
         for blob_id, btype, _codec, offset, slen, *_rest in BLOB_RECORD.iter_unpack(records):
-            if view.blobs[blob_id] != pack_id:
+            if view.pack_of(blob_id) != pack_id:
                 continue  # listed again elsewhere; the first listing is the one read
             if pack_cause is not None:
                 cause = pack_cause

@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from typing import Iterable
 
+import numpy as np
+
 from ..chunklist import ID_SIZE, LEAF_IDS, ListRef, load_list
 from ..errors import IntegrityError
 from ..manifest import FileEntry, Snapshot, content_digest
@@ -88,26 +90,27 @@ class StructureWalk:
     # -- judging chunk ids -------------------------------------------------------
     def _judge(self, ids: bytes) -> list[tuple[int, bytes, Damage]]:
         """(index in ``ids``, id, cause) of every chunk that cannot be read."""
-        blobs, bad = self.view.blobs, self.view.bad
+        bad = self.view.bad
         self.chunks += len(ids) // ID_SIZE
         if self.collect is not None:
             self.collect.update(ids[i:i + ID_SIZE] for i in range(0, len(ids), ID_SIZE))
+        missing = self.view.index.missing_mask(ids)  # a malformed leaf's partial last id: missing
         out = []
         if not bad:
-            missing = [i for i in range(0, len(ids), ID_SIZE) if ids[i:i + ID_SIZE] not in blobs]
-            if missing:
+            absent = np.flatnonzero(missing).tolist()
+            if absent:
                 cause = self.log.cause("chunk-missing", blob_type="data")
-                out = [(i // ID_SIZE, ids[i:i + ID_SIZE], cause) for i in missing]
+                out = [(n, ids[n * ID_SIZE:(n + 1) * ID_SIZE], cause) for n in absent]
             return out
-        for i in range(0, len(ids), ID_SIZE):
-            blob_id = ids[i:i + ID_SIZE]
-            if blob_id in blobs:
+        for n, gone in enumerate(missing.tolist()):
+            blob_id = ids[n * ID_SIZE:(n + 1) * ID_SIZE]
+            if not gone:
                 cause = bad.get(blob_id)
                 if cause is None:
                     continue
             else:
                 cause = self.log.cause("chunk-missing", blob_type="data")
-            out.append((i // ID_SIZE, blob_id, cause))
+            out.append((n, blob_id, cause))
         return out
 
     def _read_tree(self, blob_id: bytes) -> bytes:
