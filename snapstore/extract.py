@@ -28,24 +28,26 @@ def _checked_ids(reader, entry: FileEntry) -> bytes:
 PIECE_BYTES = 16 * 1024 * 1024  # dump and in-process readers take a file in pieces of about this size
 
 
-def iter_file_pieces(repo: Repository, entry: FileEntry) -> Iterator[memoryview]:
+def iter_file_pieces(repo: Repository, entry: FileEntry, payloads: dict | None = None) -> Iterator[memoryview]:
     """The file's bytes in order, in pieces of about ``PIECE_BYTES`` (a larger chunk is a piece
     alone), every chunk hash-checked.  Each piece is read as a restore task is (``read_into``:
     on S3, pack ranges sorted and fetched in parallel) into one buffer reused for the next, so
-    memory does not grow with the file; a piece is valid until the next is taken."""
+    memory does not grow with the file; a piece is valid until the next is taken.  ``payloads``
+    collects the repository payloads read, (pack, offset) -> stored bytes."""
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
-        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids))
+        yield from _read_pieces(reader, entry, ids, _piece_bounds(repo, entry, ids), payloads)
 
 
-def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]]) -> Iterator[memoryview]:
+def _read_pieces(reader, entry: FileEntry, ids: bytes, bounds: list[tuple[int, int, int]],
+                 payloads: dict | None = None) -> Iterator[memoryview]:
     count = len(ids) // 32
     buf = bytearray()
     for lo, hi, size in bounds:
         if len(buf) < size:
             buf = bytearray(size)
         piece = memoryview(buf)[:size]
-        if reader.read_into(piece, ids[lo * 32:hi * 32]) != size:
+        if reader.read_into(piece, ids[lo * 32:hi * 32], payloads) != size:
             raise IntegrityError(f"{entry.path}: chunks {lo}..{hi} of {count} do not hold the bytes the index says")
         yield piece
 
@@ -76,16 +78,17 @@ def _piece_bounds(repo: Repository, entry: FileEntry, ids: bytes,
     return bounds
 
 
-def iter_file_chunks(repo: Repository, entry: FileEntry) -> Iterator[bytes]:
+def iter_file_chunks(repo: Repository, entry: FileEntry, payloads: dict | None = None) -> Iterator[bytes]:
     """The file's bytes in order, in blocks a caller may keep.  Locally, run by run in ~1 MiB
     blocks (``iter_plain``: one copy); remotely, in pieces read as a restore reads them
-    (parallel ranged GETs), since there a request costs far more than a copy."""
+    (parallel ranged GETs), since there a request costs far more than a copy.  ``payloads``
+    collects the repository payloads read, (pack, offset) -> stored bytes."""
     if repo.storage.is_local:
         with repo.reader() as reader:
             ids = _checked_ids(reader, entry)
-            yield from reader.iter_plain(ids)
+            yield from reader.iter_plain(ids, payloads=payloads)
         return
-    for piece in iter_file_pieces(repo, entry):
+    for piece in iter_file_pieces(repo, entry, payloads):
         yield bytes(piece)
 
 
@@ -182,6 +185,7 @@ RESTORE_TASK_CHUNKS = 8192
 DIRECT_ALIGN = 4096
 _job: tuple | None = None  # (repo, ids, path, direct) inherited by forked workers
 _scratch: mmap.mmap | None = None  # one worker's output buffer (page-aligned), reused from task to task
+_reader = None  # one worker's BlobReader, kept from task to task (remote: small payloads several tasks want)
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
@@ -235,7 +239,7 @@ def _write_range(path: str, data: memoryview, start: int, direct: bool) -> None:
 
 def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, int, dict]:
     """Worker: read chunks [lo, hi) pack-sequentially, check them, pwrite them at their offset."""
-    global _scratch
+    global _scratch, _reader
     repo, ids, path, direct = _job
     lo, hi, start, end = task
     if _scratch is None or len(_scratch) < end - start:
@@ -243,8 +247,9 @@ def _restore_range(task: tuple[int, int, int, int]) -> tuple[int, int, dict]:
         _scratch = mmap.mmap(-1, end - start, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     out = memoryview(_scratch)[:end - start]
     payloads: dict = {}
-    with repo.reader() as reader:
-        got = reader.read_into(out, ids[lo * 32:hi * 32], payloads)
+    if _reader is None:
+        _reader = repo.reader()
+    got = _reader.read_into(out, ids[lo * 32:hi * 32], payloads)
     if got != end - start:
         raise IntegrityError(f"chunks {lo}..{hi} hold {got} bytes, expected {end - start}")
     _write_range(path, out, start, direct)
@@ -279,7 +284,7 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     reader can follow the writers.  Returns the repository payloads read,
     (pack, offset) -> stored bytes.
     """
-    global _job, _scratch
+    global _job, _scratch, _reader
     with repo.reader() as reader:
         ids = _checked_ids(reader, entry)
     count = len(ids) // 32
@@ -318,6 +323,9 @@ def materialize(repo: Repository, entry: FileEntry, path: Path, progress: Callab
     finally:
         _job = None
         _scratch = None  # the in-process path's buffer: not kept between calls
+        if _reader is not None:
+            _reader.close()
+            _reader = None
     if durable:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())

@@ -78,18 +78,19 @@ def _prepare_destination(dest: Path) -> tuple[Path, list[Path]]:
     return staging, made
 
 
-def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[bytes, int], int]) -> float:
+def compression_ratio(repo: Repository, snap: Snapshot, payloads: dict[tuple[bytes, int], int],
+                      read: Iterable[str] = ()) -> float:
     """Bytes the snapshot's distinct payloads occupy in the repository / bytes of its files.
 
-    ``payloads`` holds what materialising the database already read; the other
+    ``payloads`` holds what the export already read, all of the files ``read``; the other
     (small) files are looked up here.
     """
     from ..chunklist import load_list
 
-    payloads = dict(payloads)
+    payloads, read = dict(payloads), set(read)
     with repo.reader() as reader:
         for entry in snap.files:
-            if entry.path == DB_PATH and payloads:
+            if entry.path in read:
                 continue
             ids = load_list(entry.chunks, reader)
             for loc in repo.index.locations(ids):
@@ -170,12 +171,13 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     conversation_count = 0
     verification = {"integrity_check": "not run", "completeness_check": "not run"}
     db_payloads: dict[tuple[bytes, int], int] = {}
+    db_read: Iterable[str] = ()  # the snapshot files whose payloads are all in db_payloads
     tables = memory_tables(config_doc)
     vault = VaultRedaction(vault_level, tables.get("knowledge_vault", "knowledge_vault")) if vault_level else None
     if DB_PATH in paths:
         db = _export_database(repo, snap, root, tables, progress, vault)
         checksums.update(db.checksums)
-        memory_counts, db_payloads = db.memory_counts, db.payloads
+        memory_counts, db_payloads, db_read = db.memory_counts, db.payloads, db.read
         conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
         verification = {"integrity_check": "passed" if db.check == "ok" else f"failed: {db.check}",
                         "integrity_check_method": "sqlite PRAGMA quick_check of database/sqlite.db",
@@ -183,7 +185,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
     elif INFO_PATH in paths:
         db = _export_pg_database(repo, snap, root, tables, progress, vault)
         checksums.update(db.checksums)
-        memory_counts = db.memory_counts
+        memory_counts, db_payloads, db_read = db.memory_counts, db.payloads, db.read
         conversation_count = db.info["tables"].get(CONVERSATION_TABLE, {}).get("row_count", 0)
         verification = {"integrity_check": "passed",
                         "integrity_check_method": "every chunk of the snapshot hash-checked while writing the dump",
@@ -200,7 +202,7 @@ def _export_into(repo: Repository, snap: Snapshot, root: Path, *, compress: bool
                 checksums[rel + ZST] = file_md5(path.with_name(path.name + ZST))
 
     sizes = {rel: (root / rel).stat().st_size for rel in checksums}
-    verification["compression_ratio"] = compression_ratio(repo, snap, db_payloads)
+    verification["compression_ratio"] = compression_ratio(repo, snap, db_payloads, db_read)
     verification["memory_counts"] = memory_counts
     verification["conversation_count"] = conversation_count
     meta = {
@@ -246,6 +248,7 @@ class DatabaseExport:
     check: str
     complete: bool
     payloads: dict[tuple[bytes, int], int]
+    read: Iterable[str]  # the snapshot files whose payloads are all in ``payloads``
 
 
 def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
@@ -284,7 +287,7 @@ def _export_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[
     write_json(root / SCHEMA_INFO, info)
     checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
     complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
-    return DatabaseExport(checksums, counts, info, check, complete, payloads)
+    return DatabaseExport(checksums, counts, info, check, complete, payloads, {DB_PATH})
 
 
 def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: dict[str, str],
@@ -364,7 +367,7 @@ def _export_pg_database(repo: Repository, snap: Snapshot, root: Path, tables: di
     write_json(root / SCHEMA_INFO, info)
     checksums[SCHEMA_INFO] = file_md5(root / SCHEMA_INFO)
     complete = all(counts[k] == info["tables"].get(t, {}).get("row_count", 0) for k, t in tables.items())
-    return DatabaseExport(checksums, counts, info, "ok", complete, {})
+    return DatabaseExport(checksums, counts, info, "ok", complete, capture.payloads, capture.read_paths)
 
 
 def _quick_check(db_file: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import orjson
 
+from ..errors import IntegrityError
 from ..sources.postgres.layout import TableInfo, quote_ident
 from ..sources.postgres.reader import PgCapture
 
@@ -177,27 +178,106 @@ def converter(pg_type: str) -> Callable[[str], Any]:
     return str
 
 
-def iter_json_rows(table: TableInfo, blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """Rows of the table's COPY data ``blocks`` as dicts with their keys sorted (stable
-    files), in key order.  pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no
-    NaN or Infinity exist, no backslash), taken as the bytes it is (~100 KB a memory row)."""
-    names = [c for c, _ in table.columns]
-    columns = []  # (field, name, converter; None: a vector, str: text as it is), by name
-    for i in sorted(range(len(names)), key=names.__getitem__):
-        pg_type = table.columns[i][1]
-        columns.append((i, names[i], None if pg_type.startswith("vector") else converter(pg_type)))
-    for fields in copy_rows(blocks):
-        row = {}
-        for i, name, convert in columns:
-            raw = fields[i]
-            if raw == b"\\N":
-                row[name] = None
-            elif convert is None:
-                row[name] = orjson.Fragment(raw)
+FLUSH_BYTES = 1 << 20  # memory JSON is hashed and written in pieces of about this size
+
+
+class _RowEncoder:
+    """COPY TEXT rows -> the JSON of each row as a dict with its keys sorted (stable files), in
+    key order, written as pieces that are joined (one copy) about every ``FLUSH_BYTES``.
+
+    pgvector prints "[0.1,-2e-05,…]": already a JSON number array (no NaN or Infinity exist, no
+    backslash), so a vector goes in as a view of the block it came in (~100 KB a memory row,
+    most of the file); fields are found with ``bytes.find``, never split out and copied, and
+    the other values, decoded one by one, are serialised a run of columns at a time."""
+
+    def __init__(self, table: TableInfo, emit: Callable[[bytes], None]):
+        names = [c for c, _ in table.columns]
+        self._width = len(names)
+        self._label = table.key
+        # In key order, runs of ordinary columns (each run one dict, serialised by orjson at
+        # once) between the vectors: (field, b'"name":' with its separator) of a vector, or
+        # (None, [(field, name, converter)]) of a run.
+        self._segments: list = []
+        for n, i in enumerate(sorted(range(len(names)), key=names.__getitem__)):
+            pg_type = table.columns[i][1]
+            if pg_type.startswith("vector"):
+                self._segments.append((i, (b"{" if n == 0 else b",") + orjson.dumps(names[i]) + b":"))
+            elif self._segments and self._segments[-1][0] is None:
+                self._segments[-1][1].append((i, names[i], converter(pg_type)))
             else:
-                text = copy_field(raw) if b"\\" in raw else raw.decode()
-                row[name] = text if convert is str else convert(text)
-        yield row
+                self._segments.append((None, [(i, names[i], converter(pg_type))]))
+        self._emit = emit
+        self._pieces: list = []
+        self._size = 0
+        self.rows = 0
+
+    def feed(self, blocks: Iterable[bytes]) -> None:
+        rest = b""
+        for block in blocks:
+            if not isinstance(block, bytes):
+                block = bytes(block)
+            pos = 0
+            if rest:  # a row cut by the block boundary: the one row copied whole
+                nl = block.find(b"\n")
+                if nl < 0:
+                    rest += block
+                    continue
+                row = rest + block[:nl]
+                self._row(row, memoryview(row), 0, len(row))
+                pos, rest = nl + 1, b""
+            view = memoryview(block)
+            find = block.find
+            while (nl := find(b"\n", pos)) >= 0:
+                self._row(block, view, pos, nl)
+                pos = nl + 1
+            rest = block[pos:]
+            if self._size >= FLUSH_BYTES:
+                self.flush()
+        if rest:
+            self._row(rest, memoryview(rest), 0, len(rest))
+        self.flush()
+
+    def _row(self, data: bytes, view: memoryview, start: int, end: int) -> None:
+        bounds = [start - 1]
+        find = data.find
+        for _ in range(self._width - 1):
+            tab = find(b"\t", bounds[-1] + 1, end)
+            if tab < 0:
+                raise IntegrityError(f"{self._label}: a row of its COPY data has fewer than {self._width} fields")
+            bounds.append(tab)
+        bounds.append(end)
+        pieces = self._pieces
+        pieces.append(b",\n    " if self.rows else b"\n    ")
+        first = True
+        for field, spec in self._segments:
+            if field is not None:  # a vector
+                lo, hi = bounds[field] + 1, bounds[field + 1]
+                pieces.append(spec)
+                if hi - lo == 2 and data.startswith(b"\\N", lo):
+                    pieces.append(b"null")
+                else:
+                    pieces.append(view[lo:hi])
+                    self._size += hi - lo
+            else:
+                values = {}
+                for i, name, convert in spec:
+                    raw = data[bounds[i] + 1:bounds[i + 1]]
+                    if raw == b"\\N":
+                        values[name] = None
+                    else:
+                        text = copy_field(raw) if b"\\" in raw else raw.decode()
+                        values[name] = text if convert is str else convert(text)
+                doc = orjson.dumps(values)  # {"a":…,"b":…}: the row's braces are ours
+                pieces.append(memoryview(doc)[:-1] if first else b"," + doc[1:-1])
+                self._size += len(doc)
+            first = False
+        pieces.append(b"}")
+        self.rows += 1
+
+    def flush(self) -> None:
+        if self._pieces:
+            self._emit(b"".join(self._pieces))
+            self._pieces, self._size = [], 0
 
 
 def write_pg_memory_json(memory_type: str, table_name: str, table: TableInfo | None, blocks: Iterable[bytes],
@@ -217,8 +297,8 @@ def write_pg_memory_json(memory_type: str, table_name: str, table: TableInfo | N
           f'  "row_count": {count},\n  "rows": [').encode())
     n = 0
     if table is not None:
-        for row in iter_json_rows(table, blocks):
-            emit((b",\n    " if n else b"\n    ") + orjson.dumps(row))
-            n += 1
+        encoder = _RowEncoder(table, emit)
+        encoder.feed(blocks)
+        n = encoder.rows
     emit((b"\n  ]" if n else b"]") + b"\n}\n")
     return n, md5.hexdigest()

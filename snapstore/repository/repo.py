@@ -45,8 +45,8 @@ from .pack import BLOB_DATA, BLOB_RECORD, BLOB_TREE, CODEC_RAW, CODEC_ZSTD, Pack
 INDEX_EVERY_PACKS = 4  # an interrupted backup loses at most this many packs of reuse
 RANGE_MAX = 8 * 1024 * 1024  # one ranged read of a remote pack at most: bounds the read-ahead's memory
 RANGE_GAP = 256 * 1024  # blobs of one pack this close are fetched in one request, the gap with them
-RANGE_SPLIT = 4  # a restore task's bytes come as about this many ranges, fetched together: decoding
-RANGE_MIN = 1024 * 1024  # the first overlaps fetching the rest (but no range below this)
+LONE_MAX = 64 * 1024  # a payload fetched alone, up to this size, is kept by the reader for its next reads
+LONE_KEPT = 256  # ... this many of them at most (pages repeated across a file: several tasks want them)
 LAYOUT = ("data", "index", "snapshots", "locks", "keys")
 Password = "str | bytes | Callable[[], str] | None"  # None: crypto.get_password (environment, then terminal)
 
@@ -344,7 +344,7 @@ class Repository:
 
 
 def _coalesce(members: list, limit: int) -> Iterator[tuple[bytes, int, int, list]]:
-    """Blobs sorted by (pack, offset) -- tuples whose first item is their ``Location`` --
+    """Payloads sorted by (pack, offset) -- tuples whose first item is their ``Location`` --
     as ranges of one pack: (pack, offset, length, blobs).  A range takes the next blob of
     its pack if it starts at most ``RANGE_GAP`` past the range's end (fetching a small gap
     is cheaper than another request) and the range stays within ``limit`` bytes."""
@@ -393,6 +393,7 @@ class BlobReader:
         # between an initial backup's 256 KiB frames and the small frames of its changes, each
         # switch ending a run; without these a large frame was decompressed once per change in it.
         self._recent: OrderedDict[tuple[bytes, int, int], memoryview] = OrderedDict()
+        self._lone: OrderedDict[tuple[bytes, int, int], bytes] = OrderedDict()  # _read_remote's small ranges
 
     def _get(self, pack_id: bytes, offset: int, length: int) -> bytes:
         try:
@@ -493,15 +494,18 @@ class BlobReader:
             start = loc.offset - first.offset
             yield loc, self._view(blob_id, loc, region[start:start + loc.stored_length])
 
-    def iter_plain(self, ids: bytes, block: int = 1 << 20) -> Iterator[bytes]:
+    def iter_plain(self, ids: bytes, block: int = 1 << 20, payloads: dict | None = None) -> Iterator[bytes]:
         """The blobs ``ids`` names, hash-checked, in blocks of about ``block`` bytes (blob
         boundaries not kept): one storage read per run of a pack, as ``read_into`` does, and
         one copy of the bytes, where ``read`` per blob costs a read and ~10 µs of Python each
-        (~0.8 s for the 80 000 chunks of a 700 MB PostgreSQL snapshot)."""
+        (~0.8 s for the 80 000 chunks of a 700 MB PostgreSQL snapshot).  ``payloads`` collects
+        what was read, as ``read_into``'s does."""
         views: list = []
         size = 0
         for run in self.runs(ids, max_bytes=block):  # the reused buffer stays about a block
             for loc, plain in self._run_blobs(run):
+                if payloads is not None:
+                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
                 # a raw blob's view is into the region the next run refills; a compressed
                 # one's into its own decompressed frame
                 views.append(plain if loc.codec == CODEC_ZSTD else bytes(plain))
@@ -514,35 +518,49 @@ class BlobReader:
 
     def _read_remote(self, out: memoryview, ids: bytes, payloads: dict | None) -> int:
         """``read_into`` from object storage: every blob's place in ``out`` is known up front
-        (the index has plain lengths), so the blobs are fetched sorted by pack and offset --
-        a file whose chunks alternate between an old pack and a newer one costs a few ranged
-        GETs per pack, not one per switch -- through ``Storage.get_many`` (S3: several GETs in
-        flight, a bounded number), and each blob is decoded straight to its place.  Ranges are
-        cut to about 1/``RANGE_SPLIT`` of the bytes wanted (``RANGE_MIN`` .. ``RANGE_MAX``), so
-        decoding the first overlaps fetching the rest; memory is the read-ahead, whatever the
-        file's size."""
-        members: list[tuple[Location, int, bytes]] = []  # (where stored, where in out, id)
-        pos = wanted = 0  # wanted: about the bytes to fetch (a payload's pages are counted once)
-        frame = (b"", -1)
+        (the index has plain lengths), so the stored payloads are fetched sorted by pack and
+        offset -- a file whose chunks alternate between an old pack and a newer one costs a
+        few ranged GETs per pack, not one per switch -- through ``Storage.get_many`` (S3:
+        several GETs in flight, a bounded number), and each blob is decoded straight to its
+        place.  Ranges are as long as ``RANGE_MAX`` allows: a request costs the client and
+        the server far more than the bytes do (docs/benchmarks.md, S3: cutting a restore
+        task into ~1.5 MiB ranges cost SeaweedFS 3x the CPU of 8 MiB ones).
+
+        Page chunks come 16 to a 64 KiB payload, so the work is grouped by payload: each run of
+        consecutive chunks in one payload is one entry (its location, then each chunk's place,
+        id and location), and only those entries are sorted and coalesced.  Every chunk is still
+        hash-checked on its own (``_decode_group``)."""
+        frames: list[tuple[Location, list]] = []  # (payload's location, [(where in out, id, location)])
+        pos = 0
+        pack, offset, pages = b"", -1, None
         for blob_id, loc in self._located(ids):
-            members.append((loc, pos, blob_id))
+            if loc.offset != offset or loc.pack_id != pack:
+                pack, offset, pages = loc.pack_id, loc.offset, []
+                frames.append((loc, pages))
+            pages.append((pos, blob_id, loc))
             pos += loc.plain_length
-            if (loc.pack_id, loc.offset) != frame:
-                frame = (loc.pack_id, loc.offset)
-                wanted += loc.stored_length
         if pos > len(out):
             raise IntegrityError(f"chunks hold more than the {len(out)} bytes expected")
-        members.sort(key=lambda m: (m[0].pack_id, m[0].offset))
-        spans = list(_coalesce(members, min(RANGE_MAX, max(RANGE_MIN, wanted // RANGE_SPLIT))))
-        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans)
+        frames.sort(key=lambda f: (f[0].pack_id, f[0].offset))
+        spans = list(_coalesce(frames, RANGE_MAX))
+        lone = self._lone
+        kept = {span[:3]: lone[span[:3]] for span in spans if span[:3] in lone}
+        fetched = self.storage.get_many((pack_name(pack_id), start, length) for pack_id, start, length, _ in spans
+                                        if (pack_id, start, length) not in kept)
         try:
             for pack_id, start, length, group in spans:
-                try:
-                    data = next(fetched)
-                except ObjectNotFound as exc:
-                    raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
-                if len(data) != length:
-                    raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                data = kept.get((pack_id, start, length))
+                if data is None:
+                    try:
+                        data = next(fetched)
+                    except ObjectNotFound as exc:
+                        raise _missing_pack(pack_id_of(exc.name) or b"", exc.name) from None
+                    if len(data) != length:
+                        raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                    if length <= LONE_MAX:
+                        lone[(pack_id, start, length)] = data
+                        if len(lone) > LONE_KEPT:
+                            lone.popitem(last=False)
                 self._decode_group(memoryview(data), start, group, out, payloads)
         finally:
             fetched.close()
@@ -550,26 +568,27 @@ class BlobReader:
 
     def _decode_group(self, region: memoryview, start: int, group: list, out: memoryview,
                       payloads: dict | None) -> None:
-        """Each blob of a fetched range, opened, hash-checked and copied to its place in ``out``.
+        """Each payload of a fetched range opened once (a payload wanted twice sorts next to
+        itself), then each of its chunks hash-checked and copied to its place in ``out``.
 
-        ``_view`` without its cache bookkeeping: a 64 KiB frame holds 16 page chunks and this
-        loop runs once per 4 KiB page (~240 000 times for a 1 GB database), so the frame is
-        opened and its (pack, offset) recorded once per frame, not tested for each page.  What
-        is left per page is ``check_blob`` (BLAKE3 of 4 KiB, ~2.7 us, most of it) and the copy."""
+        ``_view`` without its cache bookkeeping: this inner loop runs once per 4 KiB page
+        (~240 000 times for a 1 GB database).  What is left per page is ``check_blob``
+        (BLAKE3 of 4 KiB, ~2.7 us, most of it) and the copy."""
         cipher, dctx = self.cipher, self._dctx
         frame_at, frame = -1, memoryview(b"")
-        for loc, at, blob_id in group:
-            if loc.offset != frame_at:
-                rel = loc.offset - start
-                frame = memoryview(open_payload(cipher, loc.codec, region[rel:rel + loc.stored_length], dctx,
-                                                _where(blob_id, loc)))
-                frame_at = loc.offset
+        for floc, pages in group:
+            if floc.offset != frame_at:
+                rel = floc.offset - start
+                frame = memoryview(open_payload(cipher, floc.codec, region[rel:rel + floc.stored_length], dctx,
+                                                _where(pages[0][1], floc)))
+                frame_at = floc.offset
                 if payloads is not None:
-                    payloads[(loc.pack_id, loc.offset)] = loc.stored_length
-            plain = check_blob(cipher, blob_id, frame, loc.inner, loc.plain_length)
-            if plain is None:
-                raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
-            out[at:at + len(plain)] = plain
+                    payloads[(floc.pack_id, floc.offset)] = floc.stored_length
+            for at, blob_id, loc in pages:
+                plain = check_blob(cipher, blob_id, frame, loc.inner, loc.plain_length)
+                if plain is None:
+                    raise BlobDamage("chunk-corrupt", f"{_where(blob_id, loc)} does not match its hash")
+                out[at:at + len(plain)] = plain
         self._frame_key = None  # _view's cached frame is not this loop's
 
     def _view(self, blob_id: bytes, loc: Location, payload) -> memoryview:
@@ -602,6 +621,7 @@ class BlobReader:
         self._region = bytearray()
         self._kept.clear()
         self._recent.clear()
+        self._lone.clear()
 
     def __enter__(self) -> "BlobReader":
         return self

@@ -19,7 +19,7 @@ from snapstore.extract import materialize, write_file
 from snapstore.manifest import list_snapshots
 from snapstore.repository import Repository
 from snapstore.repository.pack import pack_name
-from snapstore.repository.repo import RANGE_MAX
+from snapstore.repository.repo import LONE_MAX, RANGE_MAX
 from snapstore.sample_agent import create_sample_agent
 from snapstore.storage import StorageUnavailable
 from snapstore.testing.seaweedfs import SeaweedS3
@@ -93,6 +93,36 @@ def test_a_multi_pack_file_is_read_by_parallel_ranges_and_comes_back_byte_identi
     assert len(spy.threads) >= 2
     assert all(0 < length <= RANGE_MAX for _, _, length in spy.ranges)
     assert len(spy.ranges) < chunk_count(repo, entry) / 4  # the blobs of a pack come in a few ranges
+
+
+def test_a_reader_fetches_a_small_payload_once_for_the_tasks_that_share_it(tmp_path, s3_url, env):
+    """Pages repeated across a file make several restore tasks want the same small payload; a
+    worker's reader keeps what it fetched alone (up to ``LONE_MAX``) and checks it again from there."""
+    db, snap = backed_up(tmp_path, s3_url, env)
+    repo = Repository.open(s3_url, cache=False)
+    with repo.reader() as reader:
+        ids = load_list(snap.file(DB_PATH).chunks, reader)[:64 * 32]  # 64 pages: a few payloads
+    size = sum(repo.index.get(ids[off:off + 32]).plain_length for off in range(0, len(ids), 32))
+    calls: list[tuple[str, int, int]] = []
+    inner = repo.storage._get
+
+    def spy(client, name, offset=0, length=None):
+        calls.append((name, offset, length))
+        return inner(client, name, offset, length)
+
+    repo.storage._get = spy
+    out = memoryview(bytearray(size))
+    with repo.reader() as reader:
+        assert reader.read_into(out, ids) == size
+        first = list(calls)
+        assert first and all(length <= LONE_MAX for _, _, length in first)  # 64 KiB packs: every range is small
+        out[:] = bytes(size)
+        assert reader.read_into(out, ids) == size  # a second task wanting the same payloads
+        assert calls == first
+    assert bytes(out) == db.read_bytes()[:size]
+    with repo.reader() as fresh:  # a new reader (a new worker) fetches them again
+        fresh.read_into(out, ids)
+    assert calls == first + first
 
 
 def chunk_count(repo: Repository, entry) -> int:

@@ -30,6 +30,8 @@ class PgCapture:
             raise UsageError(f"snapshot {snap.short_id} is not of a PostgreSQL database "
                              f"({snap.database.get('type', 'unknown')})")
         self.repo, self.snapshot = repo, snap
+        self.payloads: dict[tuple[bytes, int], int] = {}  # (pack, offset) -> stored bytes of what was read
+        self.read_paths: set[str] = set()  # files read to their end (all their payloads in ``payloads``)
         self.info = json.loads(self._read(INFO_PATH))
         if self.info.get("format", 0) > FORMAT_VERSION:
             raise UnsupportedFormat(f"snapshot {snap.short_id} holds PostgreSQL format {self.info['format']}, "
@@ -39,11 +41,12 @@ class PgCapture:
     def _chunks(self, path: str) -> Iterator[bytes]:
         entry = self.snapshot.file(path)
         size = 0
-        for data in iter_file_chunks(self.repo, entry):
+        for data in iter_file_chunks(self.repo, entry, self.payloads):
             size += len(data)
             yield data
         if size != entry.size:
             raise IntegrityError(f"{path}: read {size} bytes, manifest says {entry.size}")
+        self.read_paths.add(path)
 
     def _read(self, path: str) -> bytes:
         return b"".join(self._chunks(path))
