@@ -15,7 +15,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -107,6 +109,20 @@ def logged(db: Path) -> int:
         conn.close()
 
 
+@contextmanager
+def writer_stopped_after(writer: subprocess.Popen, stop: Path, running_watch: Callable[[], "WatchProc"]):
+    """Kill the watch running now if the block fails (no process left behind); either way tell
+    the writer to stop and wait for it (the caller then checks its exit code)."""
+    try:
+        yield
+    except BaseException:
+        kill_group(running_watch().proc)
+        raise
+    finally:
+        stop.touch()
+        writer.wait()
+
+
 class WatchProc:
     def __init__(self, db: Path, repo: Path):
         self.proc = popen_cli("watch", "--db", db, "--interval", "1h", "--json", repo=repo)
@@ -134,7 +150,7 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
                               stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ticks = []
     watch = WatchProc(db, repo)
-    try:
+    with writer_stopped_after(writer, stop, lambda: watch):
         wait_for(lambda: logged(db) >= 20, what="the writer to commit")
         ticks.append(watch.line())
         for i in range(4):
@@ -154,12 +170,6 @@ def test_watch_snapshots_are_committed_states_across_kill_and_truncate(tmp_path)
             seen = logged(db)
             wait_for(lambda: logged(db) >= seen + 30, what="the writer to continue")
             ticks.append(watch.tick())
-    except BaseException:
-        kill_group(watch.proc)
-        raise
-    finally:
-        stop.touch()
-        writer.wait()
     assert writer.returncode == 0, writer.stderr.read()
     result = json.loads(out.read_text())
     # The agent checkpoints with TRUNCATE while watch runs; then the final tick and exit.
@@ -304,16 +314,10 @@ def _watch_a_writer(tmp_path: Path, writer_args: list[str], commits: int) -> tup
     ticks = [watch.line()]  # the full read is done: watch holds its reader before the writer starts
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(stop), str(out), *writer_args],
                               stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with writer_stopped_after(writer, stop, lambda: watch):
         for part in (1, 2, 3):
             wait_for(lambda: logged(db) >= commits * part // 3, timeout=600, what="the writer to commit")
             ticks.append(watch.tick())
-    except BaseException:
-        kill_group(watch.proc)
-        raise
-    finally:
-        stop.touch()
-        writer.wait()
     assert writer.returncode == 0, writer.stderr.read()
     watch.proc.send_signal(signal.SIGTERM)
     ticks.append(watch.line())

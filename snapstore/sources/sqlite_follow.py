@@ -55,8 +55,10 @@ import sqlite3
 import struct
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import SourceError
 from ..sqlite_uri import sqlite_uri
@@ -141,19 +143,27 @@ class Follower:
         writer = self._connect()
         conn = self._connect()
         try:
-            self._write_lock(writer)  # no commit until the header and frames are read
-            conn.execute("BEGIN")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            tick = self._read_state(conn)
-        except sqlite3.DatabaseError as exc:
+            with self._closed_on_failure(conn):
+                self._write_lock(writer)  # no commit until the header and frames are read
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                tick = self._read_state(conn)
+        finally:
+            writer.close()  # rolls back: releases the write lock
+        return tick
+
+    @contextmanager
+    def _closed_on_failure(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """Close ``conn`` if opening its read transaction fails (SQLite's errors as SourceError):
+        a half-opened reader must not stay behind to hold the WAL."""
+        try:
+            yield
+        except sqlite3.Error as exc:
             conn.close()
             raise SourceError(f"cannot read SQLite database {self.db_path}: {exc}") from None
         except BaseException:
             conn.close()
             raise
-        finally:
-            writer.close()  # rolls back: releases the write lock
-        return tick
 
     def _read_state(self, conn: sqlite3.Connection) -> Tick:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
@@ -269,17 +279,11 @@ class Follower:
             pages = {pgno: self.read_page(offset, psize)
                      for pgno, offset in self._frames(salt, psize, after, mx_frame).items()}
             conn = self._connect()
-            try:
+            with self._closed_on_failure(conn):
                 conn.execute("BEGIN")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read transaction
                 page_count = conn.execute("PRAGMA page_count").fetchone()[0]
                 again, salt2, _, n_backfill = self._header(psize)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise SourceError(f"cannot read SQLite database {self.db_path}: {exc}") from None
-            except BaseException:
-                conn.close()
-                raise
             if (again, salt2) != (mx_frame, salt):
                 conn.close()  # a commit came in between: try again later
                 return False
